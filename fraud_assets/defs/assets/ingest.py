@@ -1,0 +1,92 @@
+"""Landed transactions: the raw day as landed, and its split into validated / quarantine."""
+
+
+import datetime as dt
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetOut,
+    Failure,
+    MetadataValue,
+    Output,
+    asset,
+    multi_asset,
+)
+
+from fraud_assets import contract, landing, simulator
+from fraud_assets.defs.partitions import daily_partitions
+from fraud_assets.defs.resources import FraudHome
+
+QUARANTINE_REASON = "quarantine_reason"
+
+
+def landing_path(home: FraudHome, partition_key: str):
+    return simulator.landing_file(home.landing, dt.date.fromisoformat(partition_key))
+
+
+@asset(partitions_def=daily_partitions, io_manager_key="lake", group_name="ingest",
+       kinds={"pandas", "csv"})
+def transactions_raw(context: AssetExecutionContext, fraud_home: FraudHome) -> Output:
+    """The day's landing file, read as is: every value kept as the text that landed."""
+    path = landing_path(fraud_home, context.partition_key)
+    try:
+        frame = landing.read_raw(path)
+    except landing.LandingFileError as exc:
+        raise Failure(description=str(exc), metadata={"file": MetadataValue.path(str(path))}
+                      ) from None
+    context.log.info(f"read {len(frame):,} rows from {path}")
+    return Output(frame, metadata={
+        "file": MetadataValue.path(str(path)),
+        "fingerprint": landing.fingerprint(path),
+        "rows": len(frame),
+        "columns": ", ".join(frame.columns),
+        "preview": MetadataValue.md(frame.head(5).to_markdown(index=False)),
+    })
+
+
+@multi_asset(
+    partitions_def=daily_partitions,
+    group_name="ingest",
+    outs={
+        "transactions_validated": AssetOut(io_manager_key="lake", kinds={"pandas", "parquet"},
+                                           description="Rows that meet the contract, typed."),
+        "transactions_quarantine": AssetOut(
+            io_manager_key="lake", kinds={"pandas", "parquet"},
+            description="Rows that break the contract, as landed, with the reason for each."),
+    },
+)
+def transactions_validated(context: AssetExecutionContext, transactions_raw: pd.DataFrame):
+    """Split the raw day: every raw row ends up in exactly one of the two outputs."""
+    typed = contract.coerce(transactions_raw)
+    why = contract.reasons(typed, transactions_raw)
+    bad = why != ""
+    good = _typed_good_rows(typed[~bad])
+    quarantined = transactions_raw[bad].assign(**{QUARANTINE_REASON: why[bad]})
+    if len(good) + len(quarantined) != len(transactions_raw):
+        raise Failure(f"row accounting broke: {len(transactions_raw)} raw rows became "
+                      f"{len(good)} validated + {len(quarantined)} quarantined")
+    by_reason = quarantined[QUARANTINE_REASON].value_counts()
+    context.log.info(f"{len(good):,} rows validated, {len(quarantined):,} quarantined")
+    yield Output(good, output_name="transactions_validated", metadata={
+        "rows": len(good),
+        "fraud_rate": float(good[contract.LABEL].mean()) if len(good) else 0.0,
+        "raw_rows": len(transactions_raw),
+    })
+    yield Output(quarantined.reset_index(drop=True), output_name="transactions_quarantine",
+                 metadata={
+                     "rows": len(quarantined),
+                     "share_of_raw": len(quarantined) / len(transactions_raw),
+                     "reasons": MetadataValue.md(
+                         by_reason.rename("rows").to_frame().to_markdown()
+                         if len(by_reason) else "no rows quarantined"),
+                 })
+
+
+def _typed_good_rows(typed: pd.DataFrame) -> pd.DataFrame:
+    """Valid rows have no missing values, so nullable dtypes become plain numpy ones."""
+    out = typed.reset_index(drop=True).copy()
+    for f in contract.FIELDS:
+        if f.kind == "int":
+            out[f.name] = out[f.name].astype("int64")
+    return out

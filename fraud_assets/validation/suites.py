@@ -1,0 +1,54 @@
+"""Great Expectations suites derived from the transaction contract.
+
+Two suites: `structure` (columns exist, file not empty, each column mostly of its type:
+a failure means the file cannot be trusted at all) and `values` (per-row rules: a
+failure sends rows to quarantine, it does not stop the day).
+"""
+
+from __future__ import annotations
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+
+from fraud_assets import contract
+
+# Below this share of parseable values a column is "of the wrong type" as a whole,
+# rather than a column with a few stray bad values.
+MIN_PARSEABLE_SHARE = 0.5
+FRAUD_RATE_BOUNDS = (0.0, 0.5)
+
+
+def structure_suite() -> gx.ExpectationSuite:
+    expectations = [gxe.ExpectTableRowCountToBeBetween(
+        min_value=1, meta={"rule": "the file has at least one row"})]
+    expectations += [gxe.ExpectColumnToExist(column=f.name,
+                                             meta={"rule": f"column {f.name} is present"})
+                     for f in contract.FIELDS]
+    # Runs on the typed frame: values that do not parse as the type are null there.
+    expectations += [gxe.ExpectColumnValuesToNotBeNull(
+        column=f.name, mostly=MIN_PARSEABLE_SHARE,
+        meta={"rule": f"{f.name} is mostly a valid {f.kind}"}) for f in contract.FIELDS]
+    return gx.ExpectationSuite(name="transactions_structure", expectations=expectations)
+
+
+def values_suite() -> gx.ExpectationSuite:
+    expectations: list[gxe.Expectation] = []
+    for f in contract.FIELDS:
+        expectations.append(gxe.ExpectColumnValuesToNotBeNull(
+            column=f.name, meta={"rule": f"{f.name} is present and a valid {f.kind}"}))
+        if f.allowed is not None:
+            expectations.append(gxe.ExpectColumnValuesToBeInSet(
+                column=f.name, value_set=list(f.allowed), meta={"rule": f.rule()}))
+        elif f.low is not None and f.high is not None:
+            expectations.append(gxe.ExpectColumnValuesToBeBetween(
+                column=f.name, min_value=f.low, max_value=f.high,
+                strict_min=f.low_exclusive, meta={"rule": f.rule()}))
+    return gx.ExpectationSuite(name="transactions_values", expectations=expectations)
+
+
+def fraud_rate_suite() -> gx.ExpectationSuite:
+    low, high = FRAUD_RATE_BOUNDS
+    return gx.ExpectationSuite(name="transactions_fraud_rate", expectations=[
+        gxe.ExpectColumnMeanToBeBetween(
+            column=contract.LABEL, min_value=low, max_value=high,
+            meta={"rule": f"fraud rate between {low:.0%} and {high:.0%}"})])
