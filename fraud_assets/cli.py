@@ -59,6 +59,58 @@ def simulate(
         typer.echo(f"wrote {path} ({rows} rows, scenario {plan.scenario})")
 
 
+@app.command()
+def pipeline(
+    days: Annotated[int, typer.Option(help="Days to simulate if not landed yet.", min=1)] = 30,
+    start: Annotated[str, typer.Option(help="First simulated day, YYYY-MM-DD.")] = "2025-01-01",
+    rows: Annotated[int, typer.Option(help="Transactions per simulated day.", min=1)] = 10_000,
+) -> None:
+    """Land simulated days and materialize every asset, headless; exit code tells success."""
+    from fraud_assets.pipeline import run_pipeline
+
+    report = run_pipeline(_parse_day(start, "--start"), days, rows, echo=typer.echo)
+    typer.echo(f"processed {len(report.days_processed)} day(s) in {report.seconds:.1f}s; "
+               f"state in {settings.fraud_home()}")
+    if not report.success:
+        typer.echo(f"failed: {', '.join(report.failed_runs)} (see the runs in the Dagster UI)",
+                   err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def up(
+    dagster_port: Annotated[int, typer.Option(help="Dagster UI port.")] = 3000,
+    mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
+) -> None:
+    """Start the Dagster UI (webserver + daemon) and the MLflow UI on 127.0.0.1."""
+    from fraud_assets import servers
+
+    chosen = [servers.dagster_server(dagster_port), servers.mlflow_server(mlflow_port)]
+    raise typer.Exit(servers.run_until_interrupted(chosen, echo=typer.echo))
+
+
+@app.command()
+def rollback(
+    to: Annotated[str | None, typer.Option(
+        "--to", help="Version to make champion (default: the previous champion).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or FRAUD_HOME's store).")
+    ] = None,
+) -> None:
+    """Move the `champion` alias back to the previous champion, or to --to VERSION."""
+    # Imported here: MLflow takes seconds to import and the other commands do not need it.
+    from fraud_assets.model import deploy
+    from fraud_assets.model.registry import MlflowRegistry, RegistryError
+
+    registry = MlflowRegistry(tracking_uri=tracking_uri or "")
+    try:
+        move = deploy.rollback(registry, to)
+    except RegistryError as exc:
+        typer.echo(f"rollback refused: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(move.describe(registry.model_name))
+
+
 def _parse_day(value: str, option: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)

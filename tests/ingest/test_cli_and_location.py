@@ -1,0 +1,64 @@
+"""The code location loads as Dagster loads it, and the CLI does what its help says."""
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from fraud_assets import settings
+from fraud_assets.cli import app
+from fraud_assets.instance import ensure_dagster_home
+
+runner = CliRunner()
+
+
+def test_dagster_validates_the_workspace(fraud_home):
+    ensure_dagster_home()
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=settings.REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_help_lists_the_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("simulate", "pipeline", "up"):
+        assert command in result.output
+
+
+def test_simulate_writes_one_file_per_day(fraud_home):
+    result = runner.invoke(app, ["simulate", "--days", "3", "--rows", "20",
+                                 "--start", "2025-02-01", "--scenario", "amount_x2",
+                                 "--from", "2025-02-03"])
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in (fraud_home / "landing").iterdir())
+    assert files == [f"transactions_2025-02-0{d}.csv" for d in (1, 2, 3)]
+    assert "scenario amount_x2" in result.output.splitlines()[-1]
+    assert "scenario normal" in result.output.splitlines()[0]
+
+
+def test_simulate_refuses_bad_options_clearly(fraud_home):
+    bad_date = runner.invoke(app, ["simulate", "--start", "2025-13-01"])
+    assert bad_date.exit_code == 2 and "--start" in bad_date.output
+    bad_kind = runner.invoke(app, ["simulate", "--bad-kinds", "null,gremlins"])
+    assert bad_kind.exit_code == 2 and "gremlins" in bad_kind.output
+    assert not (fraud_home / "landing").exists()
+
+
+def test_pipeline_processes_landed_days_then_nothing_twice(fraud_home):
+    first = runner.invoke(app, ["pipeline", "--days", "2", "--rows", "300"])
+    assert first.exit_code == 0, first.output
+    assert "processed 2 day(s)" in first.output
+    assert (fraud_home / "dagster" / "dagster.yaml").read_text().count("enabled: false") == 1
+    second = runner.invoke(app, ["pipeline", "--days", "2", "--rows", "300"])
+    assert second.exit_code == 0 and "processed 0 day(s)" in second.output
+
+
+def test_pipeline_exit_code_tells_failure(fraud_home):
+    landing = fraud_home / "landing"
+    landing.mkdir()
+    (landing / "transactions_2025-01-01.csv").write_text("")
+    result = runner.invoke(app, ["pipeline", "--days", "1", "--rows", "100"])
+    assert result.exit_code == 1
+    assert "2025-01-01" in result.output
