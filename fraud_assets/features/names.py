@@ -10,3 +10,8 @@ FEATURES: tuple[str, ...] = (
     "merchant_fraud_rate",
 )
 DEFAULT_WINDOW_DAYS = 28
+# Entity value of the all-merchant row written every day next to the per-category rows:
+# the prior that stands in when the store has no row for a category.
+ALL_MERCHANTS = "__all__"
+# Column `features.online.online_features` adds: True where the all-merchant prior was used.
+FALLBACK_COLUMN = "merchant_features_fallback"

@@ -46,13 +46,18 @@ def test_simulate_refuses_bad_options_clearly(fraud_home):
     assert not (fraud_home / "landing").exists()
 
 
-def test_pipeline_processes_landed_days_then_nothing_twice(fraud_home):
-    first = runner.invoke(app, ["pipeline", "--days", "2", "--rows", "300"])
+def test_pipeline_runs_end_to_end_then_does_nothing_twice(fraud_home):
+    """`make pipeline` on small data: every job, a champion, a bento; then idempotent."""
+    first = runner.invoke(app, ["pipeline", "--days", "10", "--rows", "2000"])
     assert first.exit_code == 0, first.output
-    assert "processed 2 day(s)" in first.output
+    assert "processed 10 day(s)" in first.output
+    for job in ("online_features_job: ok", "retraining_job: ok"):
+        assert job in first.output
     assert (fraud_home / "dagster" / "dagster.yaml").read_text().count("enabled: false") == 1
-    second = runner.invoke(app, ["pipeline", "--days", "2", "--rows", "300"])
-    assert second.exit_code == 0 and "processed 0 day(s)" in second.output
+    second = runner.invoke(app, ["pipeline", "--days", "10", "--rows", "2000"])
+    assert second.exit_code == 0, second.output
+    assert "processed 0 day(s)" in second.output
+    assert "retraining_job" not in second.output
 
 
 def test_pipeline_exit_code_tells_failure(fraud_home):

@@ -1,0 +1,44 @@
+"""`fraud_bento`: the BentoML Bento of the fraud API, built around the current champion."""
+
+import json
+import os
+import subprocess
+import sys
+
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+
+from fraud_assets import settings
+from fraud_assets.defs.resources import FraudHome
+
+BUILD_SCRIPT = settings.REPO_ROOT / "serving" / "bento_build.py"
+BUILD_TIMEOUT_S = 15 * 60
+
+
+@asset(deps=["champion"], group_name="serving", kinds={"bentoml"})
+def fraud_bento(context: AssetExecutionContext, fraud_home: FraudHome) -> MaterializeResult:
+    """`bentoml build` of serving/ around the champion, which is imported into the BentoML
+    model store first so the Bento (and its container) needs no MLflow server.
+
+    The build runs in its own process: BENTOML_HOME (default FRAUD_HOME/bentoml) must be
+    set before bentoml is imported, and the build should not weigh on the code location.
+    """
+    env = os.environ | {"FRAUD_HOME": str(fraud_home.root), "BENTOML_DO_NOT_TRACK": "true",
+                        "MLFLOW_DISABLE_TELEMETRY": "true", "FEAST_USAGE": "False"}
+    done = subprocess.run([sys.executable, str(BUILD_SCRIPT)], env=env, capture_output=True,
+                          text=True, timeout=BUILD_TIMEOUT_S, cwd=settings.REPO_ROOT)
+    if done.returncode != 0:
+        raise Failure(description=f"bentoml build failed (exit {done.returncode})",
+                      metadata={"stderr": MetadataValue.text(done.stderr[-5000:])})
+    built = json.loads(done.stdout.strip().splitlines()[-1])
+    context.log.info(f"built {built['bento_tag']} around {built['model_tag']}")
+    home = f"BENTOML_HOME={built['bentoml_home']}"
+    return MaterializeResult(metadata={
+        "bento_tag": built["bento_tag"],
+        "model_version": built["model_version"],
+        "bentoml_model": built["model_tag"],
+        "path": MetadataValue.path(built["path"]),
+        "serve": MetadataValue.md(
+            f"`{home} bentoml serve {built['bento_tag']} --host 127.0.0.1 --port 8000`"),
+        "containerize": MetadataValue.md(
+            f"`{home} bentoml containerize {built['bento_tag']}` (needs Docker or Podman)"),
+    })

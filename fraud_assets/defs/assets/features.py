@@ -1,0 +1,154 @@
+"""Feature store assets: the daily merchant aggregates, the online store, the training set.
+
+`merchant_features` (daily) writes the Feast offline source for its day;
+`online_features` applies the Feast repository and loads the latest rows into the
+online store; `training_set` joins a window of validated days to the features, point
+in time, through Feast.
+"""
+
+
+import datetime as dt
+
+import pandas as pd
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    Output,
+    TimeWindowPartitionMapping,
+    asset,
+)
+from pydantic import Field
+
+from fraud_assets import contract
+from fraud_assets.defs.partitions import daily_partitions
+from fraud_assets.defs.resources import FraudHome
+from fraud_assets.features import aggregates, offline, online, training
+from fraud_assets.features.names import DEFAULT_WINDOW_DAYS, ENTITY, FEATURE_SERVICE, FEATURES
+from fraud_assets.features.store import FeastStore, FeatureStoreError, MerchantFeatureStore
+from fraud_assets.lake import read_partitions, stored_partitions
+
+VALIDATED_NAME = "transactions_validated"
+VALIDATED = AssetKey(VALIDATED_NAME)
+WINDOW_DAYS = DEFAULT_WINDOW_DAYS
+TIMESTAMP = contract.EVENT_TIMESTAMP.name
+
+# Day D reads validated days D-window .. D-1. Declared for lineage only (not loaded as an
+# input), so days before the first partition or never landed do not block the run.
+PRIOR_DAYS = TimeWindowPartitionMapping(start_offset=-WINDOW_DAYS, end_offset=-1)
+
+
+@asset(partitions_def=daily_partitions, group_name="features", kinds={"feast", "parquet"},
+       deps=[AssetDep(VALIDATED, partition_mapping=PRIOR_DAYS)])
+def merchant_features(context: AssetExecutionContext, fraud_home: FraudHome,
+                      feast_store: FeastStore) -> MaterializeResult:
+    """Per merchant category, aggregates valid for the day from the days strictly before it.
+
+    Missing earlier days are skipped (the window holds what landed); a day with no
+    earlier validated day has no rows, and re-running a day replaces its rows.
+    """
+    day = dt.date.fromisoformat(context.partition_key)
+    wanted = aggregates.window_days(day, WINDOW_DAYS)
+    landed = set(stored_partitions(VALIDATED_NAME, fraud_home.lake))
+    present = [d for d in wanted if d in landed]
+    history = read_partitions(VALIDATED_NAME, present, fraud_home.lake)
+    rows = aggregates.merchant_stats(history, day, WINDOW_DAYS)
+    path = offline.write_day(feast_store.feast_dir, day, rows)
+    _log_history(context, wanted, present)
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(path or offline.day_file(feast_store.feast_dir, day))),
+        "rows": len(rows),
+        "event_timestamp": str(aggregates.day_start(day)),
+        "window_days": WINDOW_DAYS,
+        "history_days": len(present),
+        "history_transactions": len(history),
+        "preview": MetadataValue.md(rows.to_markdown(index=False) if len(rows)
+                                    else "no earlier validated day: no feature rows"),
+    })
+
+
+def _log_history(context: AssetExecutionContext, wanted: list[str], present: list[str]) -> None:
+    if not present:
+        context.log.warning("no validated day in the window before this day: no feature rows "
+                            "(its transactions get the previous day's rows if within the ttl)")
+        return
+    gaps = [d for d in wanted if present[0] < d and d not in present]
+    if gaps:
+        context.log.warning(f"validated day(s) missing inside the window, skipped: {gaps}")
+
+
+@asset(group_name="features", deps=[merchant_features], kinds={"feast", "sqlite"})
+def online_features(context: AssetExecutionContext, feast_store: FeastStore) -> MaterializeResult:
+    """`feast apply` of the repository, then the latest row per merchant into the online store."""
+    store = feast_store.open()
+    store.apply()
+    window = store.materialize()
+    if window is None:
+        raise Failure(description=f"{offline.source_dir(store.feast_dir)}: no merchant feature "
+                                  "rows to materialize; materialize merchant_features first")
+    latest = _online_preview(store)
+    context.log.info(f"online store loaded from {window.days} feature day(s), "
+                     f"{window.start:%Y-%m-%d} to {window.end:%Y-%m-%d}")
+    return MaterializeResult(metadata={
+        "registry": MetadataValue.path(str(store.feast.config.registry.path)),
+        "feature_service": FEATURE_SERVICE,
+        "features": ", ".join(FEATURES),
+        "days": window.days,
+        "start": str(window.start),
+        "end": str(window.end),
+        "online_vectors": MetadataValue.md(latest.to_markdown(index=False)),
+    })
+
+
+def _online_preview(store: MerchantFeatureStore) -> pd.DataFrame:
+    """What serving will get for each category now: a check that the load worked."""
+    keys = pd.DataFrame({ENTITY: list(contract.MERCHANT_CATEGORIES)})
+    return pd.concat([keys, online.online_features(keys, store)], axis=1)
+
+
+class TrainingSetConfig(Config):
+    days: int = Field(default=0, ge=0,
+                      description="Use the last N validated days; 0 means every landed day.")
+    holdout_days: int = Field(default=5, ge=0,
+                              description="The last N days of the window are the holdout.")
+
+
+@asset(group_name="features", io_manager_key="lake", kinds={"feast", "pandas", "parquet"},
+       deps=[VALIDATED, merchant_features])
+def training_set(context: AssetExecutionContext, config: TrainingSetConfig,
+                 fraud_home: FraudHome, feast_store: FeastStore) -> Output[pd.DataFrame]:
+    """Validated transactions + merchant features at each one's own time + train/holdout."""
+    days = training.select_days(stored_partitions(VALIDATED_NAME, fraud_home.lake), config.days)
+    validated = read_partitions(VALIDATED_NAME, days, fraud_home.lake)
+    store = feast_store.open()
+    store.apply()  # the join reads the feature service from the registry
+    try:
+        result = training.build_training_set(validated, store, config.holdout_days)
+    except (training.TrainingSetError, FeatureStoreError) as exc:
+        raise Failure(description=str(exc)) from None
+    if result.rows_without_history:
+        context.log.warning(f"{result.rows_without_history:,} transaction(s) without a "
+                            "merchant feature row within the ttl were left out")
+    return Output(result.frame, metadata=_training_metadata(result, days))
+
+
+def _training_metadata(result: training.TrainingSet, days: list[str]) -> dict:
+    frame = result.frame
+    split = frame[training.SPLIT]
+    return {
+        "rows": len(frame),
+        "train_rows": int((split == training.TRAIN).sum()),
+        "holdout_rows": int((split == training.HOLDOUT).sum()),
+        "rows_without_history": result.rows_without_history,
+        "fraud_rate": float(frame[contract.LABEL].mean()) if len(frame) else 0.0,
+        "start": str(frame[TIMESTAMP].min()),
+        "end": str(frame[TIMESTAMP].max()),
+        "holdout_start": str(frame.loc[split == training.HOLDOUT, TIMESTAMP].min()),
+        "validated_days": len(days),
+        "features": ", ".join(FEATURES),
+        "feature_service": FEATURE_SERVICE,
+    }

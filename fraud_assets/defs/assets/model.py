@@ -1,0 +1,139 @@
+"""The model assets: `fraud_model` trains and registers a challenger, `champion` gates it.
+
+Neither output is a DataFrame: the model lives in MLflow, so both return a
+MaterializeResult with links and numbers, and `champion` reads the challenger back from
+the registry (alias `challenger`) and the holdout from `training_set`.
+"""
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from fraud_assets import contract
+from fraud_assets.features.names import FEATURES
+from fraud_assets.model import evaluation, gate, training
+from fraud_assets.model.registry import LoggedVersion, MlflowRegistry, RegistryError
+
+TRAINING_SET = "training_set"
+
+
+class FraudModelConfig(Config):
+    """Training knobs (logged as MLflow params)."""
+
+    validation_fraction: float = training.TrainParams.validation_fraction
+    C: float = training.TrainParams.C
+
+
+class ChampionConfig(Config):
+    """Floors the first champion must clear on the holdout."""
+
+    floor_roc_auc: float = gate.Floors.roc_auc
+    floor_pr_auc: float = gate.Floors.pr_auc
+    floor_f1: float = gate.Floors.f1
+
+
+@asset(group_name="model", ins={TRAINING_SET: AssetIn(key=TRAINING_SET)},
+       kinds={"scikitlearn", "mlflow"})
+def fraud_model(context: AssetExecutionContext, config: FraudModelConfig,
+                training_set: pd.DataFrame, mlflow_registry: MlflowRegistry
+                ) -> MaterializeResult:
+    """Train on the train split, log the run to MLflow, register a version tagged challenger."""
+    params = training.TrainParams(validation_fraction=config.validation_fraction, C=config.C)
+    try:
+        train_rows, holdout = training.split_training_set(training_set)
+        trained = training.train(train_rows, params)
+        labels = holdout[contract.LABEL].to_numpy()
+        proba = training.fraud_probability(trained.pipeline, holdout)
+        holdout_scores = evaluation.score(labels, proba, trained.threshold)
+    except (training.ModelInputError, evaluation.EvaluationError) as exc:
+        # Nothing was logged or registered, so `champion` stays where it was.
+        raise Failure(description=f"no model was trained or registered: {exc}") from None
+    metrics = {**{f"validation_{k}": v for k, v in trained.validation.items()},
+               **{f"holdout_{k}": v for k, v in holdout_scores.items()}}
+    with tempfile.TemporaryDirectory() as tmp:
+        plots = evaluation.save_plots(labels, proba, trained.threshold, Path(tmp))
+        logged = mlflow_registry.log_training(trained, metrics, plots, context.run_id,
+                                              sample=train_rows)
+    context.log.info(f"registered version {logged.version} of {mlflow_registry.model_name} "
+                     f"(holdout PR-AUC {holdout_scores['pr_auc']:.4f})")
+    return MaterializeResult(metadata=_model_metadata(mlflow_registry, logged, trained,
+                                                      len(holdout), metrics, list(plots)))
+
+
+@asset(group_name="model", deps=[fraud_model], ins={TRAINING_SET: AssetIn(key=TRAINING_SET)},
+       kinds={"mlflow"})
+def champion(context: AssetExecutionContext, config: ChampionConfig,
+             training_set: pd.DataFrame, mlflow_registry: MlflowRegistry) -> MaterializeResult:
+    """Score challenger and champion on the same holdout; move `champion` only if earned."""
+    floors = gate.Floors(roc_auc=config.floor_roc_auc, pr_auc=config.floor_pr_auc,
+                         f1=config.floor_f1)
+    try:
+        _, holdout = training.split_training_set(training_set)
+        decision = gate.run_gate(mlflow_registry, holdout, floors)
+    except (training.ModelInputError, RegistryError, evaluation.EvaluationError) as exc:
+        raise Failure(description=f"the gate could not decide: {exc}") from None
+    context.log.info(f"gate: {decision.decision}, {decision.reason}")
+    metadata: dict[str, object] = {
+        "decision": decision.decision,
+        "reason": decision.reason,
+        "challenger_version": decision.challenger,
+        "champion_before": decision.champion_before or "none",
+        "champion_version": decision.champion_after or "none",
+        "holdout_rows": len(holdout),
+        **_rounded(decision.challenger_scores, prefix="challenger_"),
+    }
+    if decision.champion_scores is not None:
+        metadata.update(_rounded(decision.champion_scores, prefix="champion_"))
+    if decision.champion_after:
+        metadata["champion_model"] = _link(mlflow_registry.version_link(decision.champion_after))
+    return MaterializeResult(metadata=metadata)
+
+
+def _model_metadata(registry: MlflowRegistry, logged: LoggedVersion,
+                    trained: training.TrainedModel, holdout_rows: int,
+                    metrics: Mapping[str, float], plots: list[str]) -> dict[str, object]:
+    return {
+        "mlflow_run": _link(registry.run_link(logged.experiment_id, logged.run_id)),
+        "mlflow_run_id": logged.run_id,
+        "model_version": logged.version,
+        "model_uri": logged.model_uri,
+        "registry": _link(registry.version_link(logged.version)),
+        "threshold": trained.threshold,
+        "training_window": f"{trained.training_start.isoformat()} .. "
+                           f"{trained.training_end.isoformat()}",
+        "training_rows": trained.rows,
+        "training_fraud_rows": trained.fraud_rows,
+        "holdout_rows": holdout_rows,
+        "features": ", ".join(FEATURES),
+        **_rounded(metrics),
+        **{f"plot_{name}": _artifact_path(logged.artifact_uri, f"plots/{name}.png")
+           for name in plots},
+    }
+
+
+def _rounded(scores: Mapping[str, float], prefix: str = "") -> dict[str, float]:
+    return {f"{prefix}{k}": round(float(v), 6) for k, v in scores.items()}
+
+
+def _link(target: str) -> MetadataValue:
+    return MetadataValue.url(target) if target.startswith("http") else MetadataValue.text(target)
+
+
+def _artifact_path(artifact_uri: str, relative: str) -> MetadataValue:
+    """A local file path for a file:// artifact store, else the artifact's URI."""
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme in ("", "file"):
+        return MetadataValue.path(str(Path(unquote(parsed.path)) / relative))
+    return MetadataValue.text(f"{artifact_uri.rstrip('/')}/{relative}")

@@ -1,0 +1,140 @@
+"""The platform's Feast store under one state folder: config, apply, materialize, read.
+
+The configuration is `feature_repo/feature_store.yaml`, the same file the `feast` CLI
+reads, with ${FRAUD_HOME} filled in here, so the CLI and the platform share one
+registry, one offline source and one online store, and a change of store types there
+(e.g. Redis) changes both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from dagster import ConfigurableResource
+from feast import FeatureService, FeatureStore, RepoConfig
+from feast.errors import FeatureServiceNotFoundException
+from feast.repo_config import FeastConfigError
+from pydantic import ValidationError
+
+from fraud_assets import settings
+from fraud_assets.defs.resources import FraudHome
+from fraud_assets.features import offline
+from fraud_assets.features.aggregates import day_start
+from fraud_assets.features.names import ENTITY, FEATURE_SERVICE, FEATURE_VIEW
+from fraud_assets.features.repo import FeastRepo, build_repo
+
+# Feast up to 0.3x sent usage statistics unless FEAST_USAGE=False; 0.67 has no such code,
+# the variable keeps it off should a future version bring it back.
+os.environ.setdefault("FEAST_USAGE", "False")
+
+FEATURE_REPO = settings.REPO_ROOT / "feature_repo"
+CONFIG_FILE = "feature_store.yaml"
+HOME_VARIABLE = "${FRAUD_HOME}"
+
+
+class FeatureStoreError(RuntimeError):
+    """The feature store cannot answer; the message says what to run or fix."""
+
+
+def repo_config(home: Path, repo_dir: Path = FEATURE_REPO) -> RepoConfig:
+    """`feature_store.yaml` of `repo_dir` with ${FRAUD_HOME} set to `home`."""
+    path = repo_dir / CONFIG_FILE
+    if not path.exists():
+        raise FeatureStoreError(f"{path}: the Feast configuration file is missing")
+    text = path.read_text(encoding="utf-8").replace(HOME_VARIABLE, str(home))
+    # Other ${VAR}s (a Redis URL, say) come from the environment, as they do for the CLI.
+    raw = yaml.safe_load(os.path.expandvars(text))
+    try:
+        config = RepoConfig(**raw)
+    except ValidationError as exc:
+        raise FeastConfigError(exc, path) from None
+    config.repo_path = repo_dir
+    return config
+
+
+@dataclass(frozen=True)
+class MaterializedWindow:
+    start: pd.Timestamp
+    end: pd.Timestamp
+    days: int
+
+
+class MerchantFeatureStore:
+    """Feast on the state folder `home` (default: FRAUD_HOME)."""
+
+    def __init__(self, home: Path | None = None, repo_dir: Path = FEATURE_REPO) -> None:
+        self.home = Path(home or settings.fraud_home()).resolve()
+        self.feast_dir = settings.feast_dir(self.home)
+        self.repo: FeastRepo = build_repo(self.feast_dir)
+        self.feast = FeatureStore(repo_path=str(repo_dir), config=repo_config(self.home, repo_dir))
+        self._service: FeatureService | None = None
+
+    def apply(self) -> None:
+        """Register the entity, source, view and service (idempotent)."""
+        offline.source_dir(self.feast_dir).mkdir(parents=True, exist_ok=True)
+        self.feast.apply(self.repo.objects())
+        self._service = None
+
+    def materialize(self) -> MaterializedWindow | None:
+        """Load the latest row of every merchant into the online store; None if no rows."""
+        days = offline.stored_days(self.feast_dir)
+        if not days:
+            return None
+        start = day_start(dt.date.fromisoformat(days[0]))
+        end = day_start(dt.date.fromisoformat(days[-1])) + pd.Timedelta(days=1)
+        # An explicit window: materialize_incremental would start at now - ttl and skip
+        # every day older than that, which is all of them when days are replayed.
+        self.feast.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime(),
+                               feature_views=[FEATURE_VIEW])
+        return MaterializedWindow(start, end, len(days))
+
+    def historical(self, entity_df: pd.DataFrame) -> pd.DataFrame:
+        """Point-in-time join of the feature service onto `entity_df` (row order not kept)."""
+        if not offline.stored_days(self.feast_dir):
+            raise FeatureStoreError(
+                f"{offline.source_dir(self.feast_dir)}: no merchant feature rows yet; "
+                "materialize merchant_features for the days before the training window")
+        job = self.feast.get_historical_features(entity_df=entity_df, features=self.service())
+        with warnings.catch_warnings():
+            # dask inside Feast warns about a pandas downcast it does itself: not actionable.
+            warnings.filterwarnings("ignore", category=FutureWarning, module="dask")
+            return job.to_df()
+
+    def online(self, keys: list[str]) -> dict[str, list]:
+        """Online feature values of the service for each merchant key, as columns."""
+        response = self.feast.get_online_features(features=self.service(),
+                                                  entity_rows={ENTITY: keys})
+        return response.to_dict()
+
+    def service(self) -> FeatureService:
+        """The feature service as registered (not just as defined in code)."""
+        if self._service is None:
+            try:
+                self._service = self.feast.get_feature_service(FEATURE_SERVICE)
+            except FeatureServiceNotFoundException as exc:
+                raise FeatureStoreError(
+                    f"feature service {FEATURE_SERVICE!r} is not in the registry under "
+                    f"{self.feast_dir}; materialize the online_features asset (feast apply) "
+                    f"first ({exc})") from exc
+        return self._service
+
+
+class FeastStore(ConfigurableResource):
+    """Dagster resource: the platform's Feast store, in the state folder of `fraud_home`."""
+
+    fraud_home: FraudHome
+    repo_dir: str = ""  # the Feast repository folder; empty means feature_repo/ of the checkout
+
+    @property
+    def feast_dir(self) -> Path:
+        return settings.feast_dir(self.fraud_home.root)
+
+    def open(self) -> MerchantFeatureStore:
+        repo_dir = Path(self.repo_dir) if self.repo_dir else FEATURE_REPO
+        return MerchantFeatureStore(self.fraud_home.root, repo_dir)

@@ -1,0 +1,203 @@
+"""Train the fraud model: one scikit-learn Pipeline that holds all preprocessing.
+
+The logged model takes the raw request fields (`contract.REQUEST_FIELDS`) plus the
+merchant features (`features.names.FEATURES`) and returns probabilities, so serving
+never re-implements an encoding.
+
+Why a logistic regression on these transforms: in the simulator the exact log-likelihood
+ratio of fraud vs legit is quadratic in log(amount) (two log-normals), a step in the hour
+(fraud only happens at night) and one term per merchant category. One-hot hours and
+categories plus log(amount) and its square span exactly that family, so the model can
+reach the data's ceiling from 30 days of data and stays cheap to train and to serve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    PolynomialFeatures,
+    StandardScaler,
+)
+
+from fraud_assets import contract
+from fraud_assets.features.names import FEATURES
+from fraud_assets.model import evaluation
+
+REQUEST_COLUMNS: tuple[str, ...] = tuple(f.name for f in contract.REQUEST_FIELDS)
+# What the logged model takes, in this order: the request body plus the merchant features.
+MODEL_INPUTS: tuple[str, ...] = REQUEST_COLUMNS + FEATURES
+TIME = contract.EVENT_TIMESTAMP.name
+LABEL = contract.LABEL
+# Fixed category lists from the contract: the encoding never depends on which values a
+# training window happened to contain, and an unknown value fails loudly at scoring time.
+HOURS = list(range(int(contract.HOUR.low), int(contract.HOUR.high) + 1))
+DAYS = list(range(int(contract.DAY_OF_WEEK.low), int(contract.DAY_OF_WEEK.high) + 1))
+CATEGORIES = list(contract.MERCHANT_CATEGORIES)
+# The `training_set` asset's split column (features.training defines the same names; not
+# imported from there because that module pulls in Feast, which the CLI does not need).
+SPLIT = "split"
+TRAIN, HOLDOUT = "train", "holdout"
+
+
+class ModelInputError(ValueError):
+    """Rows the model cannot take (a missing column or value, an impossible amount)."""
+
+
+class TrainingDataError(ModelInputError):
+    """The training window cannot produce a model (empty, one class, no holdout)."""
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Hyperparameters; logged as MLflow params."""
+
+    validation_fraction: float = 0.2  # the latest share of training rows, for the threshold
+    C: float = 1.0  # inverse L2 strength; the data are large, so it barely matters
+    max_iter: int = 2000
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A fitted pipeline and what MLflow should remember about it."""
+
+    pipeline: Pipeline
+    threshold: float
+    params: TrainParams
+    validation: dict[str, float]  # metrics of the fit-slice model on the validation slice
+    training_start: pd.Timestamp
+    training_end: pd.Timestamp
+    rows: int
+    fraud_rows: int
+
+
+def build_pipeline(params: TrainParams = TrainParams()) -> Pipeline:
+    """Preprocessing + classifier, unfitted. Input: a frame with MODEL_INPUTS."""
+    amount = Pipeline([
+        ("log", FunctionTransformer(np.log, feature_names_out="one-to-one")),
+        ("square", PolynomialFeatures(degree=2, include_bias=False)),
+        ("scale", StandardScaler()),
+    ])
+    merchant = Pipeline([
+        # The first days of a window have no history yet, so their aggregates are missing.
+        ("impute", SimpleImputer(strategy="median")),
+        ("scale", StandardScaler()),
+    ])
+    columns = ColumnTransformer([
+        ("amount", amount, [contract.AMOUNT.name]),
+        ("time", OneHotEncoder(categories=[HOURS, DAYS], handle_unknown="error"),
+         [contract.HOUR.name, contract.DAY_OF_WEEK.name]),
+        ("category", OneHotEncoder(categories=[CATEGORIES], handle_unknown="error"),
+         [contract.MERCHANT_CATEGORY.name]),
+        ("merchant", merchant, list(FEATURES)),
+    ], remainder="drop")
+    classifier = LogisticRegression(C=params.C, max_iter=params.max_iter)
+    return Pipeline([("columns", columns), ("classifier", classifier)])
+
+
+def model_input(frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's input columns, checked, with ints as int64 and the rest as floats.
+
+    Merchant features become float64 (a count may arrive as an int, a missing one as NaN,
+    which the pipeline imputes); a missing request field is an error, never a guess.
+    """
+    missing = [c for c in MODEL_INPUTS if c not in frame.columns]
+    if missing:
+        raise ModelInputError(f"model input lacks column(s) {missing}; "
+                              f"expected {list(MODEL_INPUTS)}")
+    out = frame.loc[:, list(MODEL_INPUTS)].reset_index(drop=True)
+    empty = [c for c in REQUEST_COLUMNS if out[c].isna().any()]
+    if empty:
+        raise ModelInputError(f"model input has missing values in {empty}")
+    amount = out[contract.AMOUNT.name].astype("float64")
+    if (amount <= 0).any():
+        # log(amount) is a model feature; the contract only admits amount > 0.
+        raise ModelInputError(f"{contract.AMOUNT.rule()}; got {amount.min()}")
+    return out.astype({contract.AMOUNT.name: "float64", contract.HOUR.name: "int64",
+                       contract.DAY_OF_WEEK.name: "int64",
+                       contract.MERCHANT_CATEGORY.name: object,
+                       **{name: "float64" for name in FEATURES}})
+
+
+def check_training_window(frame: pd.DataFrame) -> None:
+    """Fail before any fitting if the window cannot give a model."""
+    if len(frame) == 0:
+        raise TrainingDataError("the training window is empty: no training rows to fit on")
+    needed = [*MODEL_INPUTS, TIME, LABEL]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise TrainingDataError(f"the training window lacks column(s) {missing}")
+    labels = frame[LABEL]
+    if labels.isna().any() or not labels.isin([0, 1]).all():
+        raise TrainingDataError(f"the label {LABEL!r} must be 0 or 1 on every training row")
+    if labels.nunique() < 2:
+        raise TrainingDataError(
+            f"the training window has a single class (all {len(frame):,} rows from "
+            f"{frame[TIME].min()} to {frame[TIME].max()} have {LABEL}={int(labels.iloc[0])}); "
+            "both fraud and legit transactions are needed to train")
+
+
+def split_validation(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fit, validation): the validation slice is the latest `fraction` of rows in time."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
+    ordered = frame.sort_values(TIME, kind="stable").reset_index(drop=True)
+    cut = int(round(len(ordered) * (1.0 - fraction)))
+    fit, validation = ordered.iloc[:cut], ordered.iloc[cut:]
+    for name, part in (("fit", fit), ("validation", validation)):
+        if part[LABEL].nunique() < 2:
+            raise TrainingDataError(
+                f"the {name} slice of the training window ({len(part):,} rows) has a single "
+                "class; use a longer window or more fraud rows")
+    return fit, validation
+
+
+def train(frame: pd.DataFrame, params: TrainParams = TrainParams()) -> TrainedModel:
+    """Fit on the training rows; the threshold is the best F1 on the latest slice of them.
+
+    The threshold comes from a model fitted without the validation slice; the returned
+    pipeline is then refitted on the whole window (same hyperparameters), which moves the
+    probabilities only slightly, so the threshold stays close to its best.
+    """
+    check_training_window(frame)
+    fit, validation = split_validation(frame, params.validation_fraction)
+    probe = build_pipeline(params).fit(model_input(fit), fit[LABEL].to_numpy())
+    proba = probe.predict_proba(model_input(validation))[:, 1]
+    threshold = evaluation.best_f1_threshold(validation[LABEL].to_numpy(), proba)
+    scores = evaluation.score(validation[LABEL].to_numpy(), proba, threshold)
+    final = build_pipeline(params).fit(model_input(frame), frame[LABEL].to_numpy())
+    return TrainedModel(
+        pipeline=final, threshold=threshold, params=params, validation=scores,
+        training_start=frame[TIME].min(), training_end=frame[TIME].max(),
+        rows=len(frame), fraud_rows=int(frame[LABEL].sum()),
+    )
+
+
+def fraud_probability(model: Pipeline, frame: pd.DataFrame) -> np.ndarray:
+    """P(fraud) per row of a frame holding MODEL_INPUTS (extra columns are ignored)."""
+    return model.predict_proba(model_input(frame))[:, 1]
+
+
+def split_training_set(training_set: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train rows, holdout rows) of the `training_set` asset, checked."""
+    if SPLIT not in training_set.columns:
+        raise TrainingDataError(f"training_set has no {SPLIT!r} column "
+                                f"(expected values {TRAIN!r} / {HOLDOUT!r})")
+    unknown = sorted(set(training_set[SPLIT].dropna().unique()) - {TRAIN, HOLDOUT})
+    if unknown or training_set[SPLIT].isna().any():
+        raise TrainingDataError(f"training_set column {SPLIT!r} must be {TRAIN!r} or "
+                                f"{HOLDOUT!r} on every row; found {unknown or 'missing values'}")
+    train_rows = training_set[training_set[SPLIT] == TRAIN].reset_index(drop=True)
+    holdout = training_set[training_set[SPLIT] == HOLDOUT].reset_index(drop=True)
+    if len(holdout) == 0:
+        raise TrainingDataError("training_set has no holdout rows: the gate needs a holdout "
+                                "to compare challenger and champion")
+    return train_rows, holdout

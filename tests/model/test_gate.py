@@ -1,0 +1,90 @@
+"""The champion gate on a real MLflow store (SQLite under tmp_path)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fraud_assets.model import deploy, gate
+from fraud_assets.model.registry import (
+    CHALLENGER_ALIAS,
+    PREVIOUS_CHAMPION_ALIAS,
+    RegistryError,
+)
+from fraud_assets.settings import CHAMPION_ALIAS
+from tests.model.helpers import register
+
+NO_FLOORS = gate.Floors(roc_auc=0.0, pr_auc=0.0, f1=0.0)
+
+
+def test_first_model_becomes_champion_when_it_clears_the_floors(registry, split, good_model):
+    logged = register(registry, good_model, split[0])
+    assert registry.alias_version(CHALLENGER_ALIAS) == logged.version
+    decision = gate.run_gate(registry, split[1])
+    assert decision.decision == gate.PROMOTED and decision.champion_before is None
+    assert registry.alias_version(CHAMPION_ALIAS) == logged.version
+    assert registry.version(logged.version).tags["gate_decision"] == gate.PROMOTED
+
+
+def test_first_model_below_the_floors_is_not_deployed(registry, split, bad_model):
+    register(registry, bad_model, split[0])
+    decision = gate.run_gate(registry, split[1])
+    assert decision.decision == gate.REJECTED
+    assert "below the floors" in decision.reason and "pr_auc" in decision.reason
+    assert registry.alias_version(CHAMPION_ALIAS) is None
+
+
+def test_better_challenger_is_promoted_and_old_champion_kept(registry, split, good_model,
+                                                              bad_model):
+    old = register(registry, bad_model, split[0]).version
+    gate.run_gate(registry, split[1], NO_FLOORS)  # a weak champion, let in without floors
+    new = register(registry, good_model, split[0]).version
+    decision = gate.run_gate(registry, split[1])
+    assert decision.decision == gate.PROMOTED
+    assert decision.challenger_scores["pr_auc"] > decision.champion_scores["pr_auc"]
+    assert registry.alias_version(CHAMPION_ALIAS) == new
+    assert registry.alias_version(PREVIOUS_CHAMPION_ALIAS) == old
+    tags = registry.version(new).tags
+    assert tags["gate_champion_before"] == old and tags["previous_champion"] == old
+    assert float(tags["gate_challenger_pr_auc"]) > float(tags["gate_champion_pr_auc"])
+
+
+def test_worse_challenger_leaves_the_champion_where_it_was(registry, split, good_model,
+                                                           bad_model):
+    champion = register(registry, good_model, split[0]).version
+    gate.run_gate(registry, split[1])
+    worse = register(registry, bad_model, split[0]).version
+    decision = gate.run_gate(registry, split[1])
+    assert decision.decision == gate.REJECTED and decision.challenger == worse
+    assert registry.alias_version(CHAMPION_ALIAS) == champion
+    assert registry.alias_version(PREVIOUS_CHAMPION_ALIAS) is None
+    assert registry.version(worse).tags["gate_decision"] == gate.REJECTED
+
+
+def test_rerunning_the_gate_on_the_champion_changes_nothing(registry, split, good_model):
+    version = register(registry, good_model, split[0]).version
+    gate.run_gate(registry, split[1])
+    decision = gate.run_gate(registry, split[1])
+    assert decision.decision == gate.UNCHANGED
+    assert registry.alias_version(CHAMPION_ALIAS) == version
+
+
+def test_gate_without_a_challenger_says_what_to_do(registry, split):
+    with pytest.raises(RegistryError, match="materialize fraud_model"):
+        gate.run_gate(registry, split[1])
+
+
+@pytest.mark.parametrize(("challenger", "champion", "promote"), [
+    ({"pr_auc": 0.61, "f1": 0.50}, {"pr_auc": 0.60, "f1": 0.59}, True),
+    ({"pr_auc": 0.59, "f1": 0.59}, {"pr_auc": 0.60, "f1": 0.50}, False),
+    ({"pr_auc": 0.60, "f1": 0.56}, {"pr_auc": 0.60, "f1": 0.55}, True),  # tie -> F1
+    ({"pr_auc": 0.60, "f1": 0.54}, {"pr_auc": 0.60, "f1": 0.55}, False),
+    ({"pr_auc": 0.60, "f1": 0.55}, {"pr_auc": 0.60, "f1": 0.55}, True),  # full tie: newer
+])
+def test_pr_auc_decides_and_f1_breaks_ties(challenger, champion, promote):
+    assert gate.decide(challenger, champion, gate.Floors())[0] is promote
+
+
+def test_promote_refuses_an_unknown_version(registry, split, good_model):
+    register(registry, good_model, split[0])
+    with pytest.raises(RegistryError, match="no version '7'.*known versions: 1"):
+        deploy.promote(registry, "7", reason="test")
