@@ -72,7 +72,14 @@ def start(server: Server, log_dir: Path) -> None:
     # Own process group: the servers ignore signals otherwise, and we stop the whole group.
     server.process = subprocess.Popen(
         server.argv, cwd=server.cwd, env=os.environ | quiet_env() | server.env,
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=_default_signals)
+
+
+def _default_signals() -> None:
+    # A parent started in the background has SIGINT ignored; children must not inherit that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def wait_ready(server: Server, timeout: float = 180) -> bool:
@@ -91,23 +98,45 @@ def wait_ready(server: Server, timeout: float = 180) -> bool:
     return False
 
 
-def stop(servers: list[Server], grace: float = 20) -> None:
+def stop(servers: list[Server], grace: float = 15) -> None:
+    """SIGINT (what each server expects from Ctrl-C), then SIGTERM, then SIGKILL the group."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        running = [s for s in servers if s.process and s.process.poll() is None]
+        for s in running:
+            try:
+                os.killpg(s.process.pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        for s in running:
+            try:
+                s.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
     for s in servers:
-        if s.process and s.process.poll() is None:
-            os.killpg(s.process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for s in servers:
-        if not s.process:
-            continue
+        _kill_leftovers(s)
+
+
+def _kill_leftovers(server: Server) -> None:
+    """Children that outlive their leader (e.g. a code server) are still in its group."""
+    if server.process:
         try:
-            s.process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(s.process.pid, signal.SIGKILL)
+            os.killpg(server.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run_until_interrupted(servers: list[Server], echo: Callable[[str], None] = print) -> int:
     """Start all, print their URLs, block until Ctrl-C (or one dies), then stop all."""
     log_dir = settings.fraud_home() / "logs"
+    # Ctrl-C, or a TERM from a supervisor, both end in the same clean stop (even when the
+    # shell that started us set SIGINT to ignored, as shells do for background jobs).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         for s in servers:
             start(s, log_dir)
