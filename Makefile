@@ -10,13 +10,14 @@ export BENTOML_DO_NOT_TRACK := true
 export FEAST_USAGE := False
 export DO_NOT_TRACK := 1
 
-.PHONY: help setup demo pipeline up test lint clean
+.PHONY: help setup demo pipeline up drift-demo test lint clean
 
 help:
 	@echo "make demo      set up, run the whole pipeline, start the Dagster and MLflow UIs"
 	@echo "make test      set up and run ruff and the whole test suite"
 	@echo "make pipeline  the same pipeline headless (exit code tells success)"
 	@echo "make up        start the UIs on the existing state"
+	@echo "make drift-demo play the drift story headless: scenario days, drift, retraining, gate"
 	@echo "make clean     delete all platform state ($(FRAUD_HOME))"
 
 setup: $(VENV)/.synced
@@ -35,6 +36,9 @@ pipeline: setup
 
 up: setup
 	$(BIN)/fraud-platform up
+
+drift-demo: setup
+	$(BIN)/fraud-platform drift-demo
 
 lint: setup
 	$(BIN)/ruff check .

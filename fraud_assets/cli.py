@@ -81,11 +81,18 @@ def pipeline(
 def up(
     dagster_port: Annotated[int, typer.Option(help="Dagster UI port.")] = 3000,
     mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
+    api_port: Annotated[int, typer.Option(help="Fraud API port (BentoML).")] = 8000,
+    api: Annotated[bool, typer.Option(help="Serve the champion (when there is one).")] = True,
 ) -> None:
-    """Start the Dagster UI (webserver + daemon) and the MLflow UI on 127.0.0.1."""
+    """Start the Dagster UI (webserver + daemon), the MLflow UI and the fraud API on 127.0.0.1."""
     from fraud_assets import servers
+    from fraud_assets.model.registry import MlflowRegistry
 
     chosen = [servers.dagster_server(dagster_port), servers.mlflow_server(mlflow_port)]
+    if api and MlflowRegistry().alias_version(settings.CHAMPION_ALIAS) is not None:
+        chosen.append(servers.api_server(api_port))
+    elif api:
+        typer.echo("no champion model yet: the API starts once `make pipeline` produced one")
     raise typer.Exit(servers.run_until_interrupted(chosen, echo=typer.echo))
 
 
@@ -109,6 +116,54 @@ def rollback(
         typer.echo(f"rollback refused: {exc}", err=True)
         raise typer.Exit(code=1) from None
     typer.echo(move.describe(registry.model_name))
+
+
+@app.command("drift-demo")
+def drift_demo(
+    scenarios: Annotated[str | None, typer.Option(
+        help="Comma-separated scenarios, one story day each, in order "
+             "(default: normal,amount_x2,late_night,fraud_spike).")] = None,
+    days_per_scenario: Annotated[int, typer.Option(help="Days of each scenario.", min=1)] = 1,
+    rows: Annotated[int | None, typer.Option(
+        help="Rows per story day (default: as many as the last landed day).", min=1)] = None,
+    skip_bento: Annotated[bool, typer.Option(
+        help="Retrain without rebuilding the bento (saves ~15 s per run).")] = False,
+    cooldown_hours: Annotated[float, typer.Option(
+        help="The sensor's cool-down during the demo (deployed default: 24).", min=0.0)] = 0.0,
+    seed: Annotated[int, typer.Option(help="Simulator seed of the story days.")] = 42,
+    baseline_days: Annotated[int, typer.Option(
+        help="Days the pipeline lands first if there is no champion yet.", min=1)] = 30,
+    baseline_rows: Annotated[int, typer.Option(help="Rows per baseline day.", min=1)] = 10_000,
+    start: Annotated[str, typer.Option(help="First baseline day, YYYY-MM-DD.")] = "2025-01-01",
+) -> None:
+    """Play the drift story headless: land scenario days, report drift, let the sensor
+    retrain, gate the new version; print what happened."""
+    from fraud_assets.monitoring.story import (
+        DEMO_SCENARIOS,
+        StoryConfig,
+        StoryError,
+        describe,
+        run_story,
+    )
+
+    chosen = tuple(s.strip() for s in scenarios.split(",") if s.strip()) if scenarios \
+        else DEMO_SCENARIOS
+    config = StoryConfig(scenarios=chosen, days_per_scenario=days_per_scenario, rows=rows,
+                         seed=seed, skip_bento=skip_bento, cooldown_hours=cooldown_hours,
+                         baseline_start=_parse_day(start, "--start"),
+                         baseline_days=baseline_days, baseline_rows=baseline_rows)
+    try:
+        report = run_story(config, echo=typer.echo)
+    except StoryError as exc:
+        typer.echo(f"drift-demo stopped: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("\n" + report.table() + "\n")
+    typer.echo(describe(report, chosen))
+    failed = [o.day for o in report.outcomes
+              if not o.daily_ok or (o.retraining and not o.retraining.success)]
+    if failed:
+        typer.echo(f"runs failed on {', '.join(failed)} (see them in the Dagster UI)", err=True)
+        raise typer.Exit(1)
 
 
 def _parse_day(value: str, option: str) -> dt.date:

@@ -2,7 +2,7 @@
 
 from dagster import Definitions, in_process_executor
 
-from fraud_assets.defs.assets import bento, features, ingest, monitoring
+from fraud_assets.defs.assets import bento, features, ingest, monitoring, performance
 from fraud_assets.defs.assets import model as model_assets
 from fraud_assets.defs.checks import ingest as ingest_checks
 from fraud_assets.defs.jobs import daily_job, online_features_job, retraining_job
@@ -19,6 +19,7 @@ defs = Definitions(
         features.merchant_features, features.online_features, features.training_set,
         model_assets.fraud_model, model_assets.champion,
         monitoring.drift_report, monitoring.prediction_drift_report,
+        performance.model_performance,
         bento.fraud_bento,
     ],
     asset_checks=[ingest_checks.contract_structure, ingest_checks.contract_values,

@@ -55,6 +55,15 @@ def mlflow_server(port: int = 5000) -> Server:
                   env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
 
 
+def api_server(port: int = 8000) -> Server:
+    """`bentoml serve` of serving/ from source: the registry's champion over HTTP."""
+    return Server("Fraud API", [str(BIN / "bentoml"), "serve", "service:FraudService",
+                                "--host", HOST, "--port", str(port)],
+                  f"http://{HOST}:{port}", "/readyz", cwd=settings.REPO_ROOT / "serving",
+                  env={"MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri(),
+                       "BENTOML_HOME": str(settings.fraud_home() / "bentoml")})
+
+
 def _dismiss_nux(server: Server) -> None:
     """The first visit shows a sign-up modal; mark it seen so the UI opens on the graph."""
     body = json.dumps({"query": "mutation { setNuxSeen }"}).encode()

@@ -8,10 +8,11 @@ from fraud_assets.defs.partitions import daily_partitions
 daily_job = define_asset_job(
     "daily_job",
     selection=AssetSelection.groups("ingest")
-    | AssetSelection.assets("merchant_features", "drift_report"),
+    | AssetSelection.assets("merchant_features", "drift_report", "model_performance"),
     partitions_def=daily_partitions,
     description="Process one landed day: raw file, checks, validated rows, quarantine, "
-                "the day's merchant features and its drift report.",
+                "the day's merchant features, its drift report and the champion's "
+                "performance on its labels.",
 )
 
 # The online store follows the offline features (serving reads it).

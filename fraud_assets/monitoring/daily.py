@@ -8,6 +8,7 @@ CLI and the demo can produce the same reports the assets do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pandas as pd
 
 from fraud_assets import lake, settings
 from fraud_assets.monitoring import prediction_log, reports
+from fraud_assets.monitoring.columns import SCORE
 from fraud_assets.monitoring.drift import DriftPolicy, DriftSummary, compare
 from fraud_assets.monitoring.reference import VALIDATED, Reference
 
@@ -41,18 +43,27 @@ def transactions_report(day: str, current: pd.DataFrame, reference: Reference,
     return DailyReport("transactions", day, result.summary, files, reference, ())
 
 
+# Gives the reference a score column (e.g. `scored_reference.score_reference` bound to the
+# registry and the feature store), with notes on how.
+ReferenceScorer = Callable[[Reference], tuple[Reference, tuple[str, ...]]]
+
+
 def predictions_report(day: str, reference: Reference, policy: DriftPolicy | None = None,
-                       home: Path | None = None) -> DailyReport:
+                       home: Path | None = None,
+                       score_reference: ReferenceScorer | None = None) -> DailyReport:
     """Drift of a day of the serving prediction log against the reference.
 
-    The score is compared only if the reference has one: the champion's training window
-    holds labels but no scores, so until a scored reference exists this report judges the
-    request fields.
+    The champion's training window holds labels but no scores: the score is compared only
+    when `score_reference` gives the reference one; without it this report judges the
+    request fields alone.
     """
     policy = policy or DriftPolicy()
     logged = prediction_log.read_day(day, home, policy.max_current_rows, policy.seed)
     folder = prediction_log.day_folder(day, home)
     notes = [f"{len(logged.files)} log file(s), {logged.lines:,} predictions in {folder}"]
+    if score_reference is not None and _needs_scores(reference, logged.frame):
+        reference, scoring_notes = score_reference(reference)
+        notes.extend(scoring_notes)
     if logged.lines > len(logged.frame) + logged.invalid:
         notes.append(f"sampled {policy.max_current_rows:,} of {logged.lines:,} predictions")
     if logged.invalid:
@@ -63,3 +74,9 @@ def predictions_report(day: str, reference: Reference, policy: DriftPolicy | Non
                      current_name=str(folder))
     files = reports.save(result, "predictions", day, home)
     return DailyReport("predictions", day, result.summary, files, reference, tuple(notes))
+
+
+def _needs_scores(reference: Reference, current: pd.DataFrame) -> bool:
+    """The served side has scores and the reference has rows but no scores."""
+    return (SCORE in current.columns and not current.empty and not reference.frame.empty
+            and SCORE not in reference.frame.columns)

@@ -1,9 +1,11 @@
 """When drift becomes a retraining request: the decision, free of Dagster.
 
-Drift reports are read in the order they were recorded. The first alarming day that is
-outside the cool-down and whose landed file passed its blocking checks starts a new
+Two signals are read, in the order they were recorded: drift reports (the data moved) and
+the model's performance on labelled days (F1 fell below a floor). The first alarming day
+that is outside the cool-down and whose landed file passed its blocking checks starts a new
 *episode*: one retraining request whose run key names the day and the episode number.
-Every other report gets a readable note saying why it did not trigger.
+Both signals share the episodes and the cool-down, so a day that both drifts and loses F1
+retrains once. Every other event gets a readable note saying why it did not trigger.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from dataclasses import dataclass, field, replace
 
 TRIGGER_TAG = "fraud/trigger"
 TRIGGER_VALUE = "drift_retraining"
+SIGNAL_TAG = "fraud/signal"
 REASON_MAX = 500  # keep run tags readable in the UI
+DRIFT, PERFORMANCE = "drift", "performance"  # the kinds of event (the SIGNAL_TAG values)
 
 
 @dataclass(frozen=True)
 class DriftEvent:
-    """One materialization of a drift report, as the sensor reads it from the event log."""
+    """One materialization the sensor reads from the event log: a drift report, or a day's
+    model performance (kind PERFORMANCE, which uses `summary` instead of the drift fields).
+    """
 
     storage_id: int
     asset: str
@@ -30,6 +36,8 @@ class DriftEvent:
     drift_share: float
     drifted_columns: str
     reason: str
+    kind: str = DRIFT
+    summary: str = ""  # PERFORMANCE: what was measured, e.g. "F1 0.214 < floor 0.3"
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class Trigger:
     asset: str
     episode: int
     reason: str
+    kind: str = DRIFT
 
     @property
     def run_key(self) -> str:
@@ -70,7 +79,7 @@ class Trigger:
     def tags(self) -> dict[str, str]:
         return {TRIGGER_TAG: TRIGGER_VALUE, "fraud/drift_day": self.day,
                 "fraud/drift_report": self.asset, "fraud/drift_episode": str(self.episode),
-                "fraud/drift_reason": self.reason[:REASON_MAX]}
+                "fraud/drift_reason": self.reason[:REASON_MAX], SIGNAL_TAG: self.kind}
 
 
 @dataclass(frozen=True)
@@ -84,21 +93,34 @@ def _stamp(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _what(event: DriftEvent, detailed: bool = False) -> str:
+    """What the event saw, for the notes: drift (in which columns), or the measured F1."""
+    if event.kind == PERFORMANCE:
+        return event.summary
+    return f"drift in {event.drifted_columns}" if detailed else "drift"
+
+
+def _quiet(event: DriftEvent) -> str:
+    if event.kind == PERFORMANCE:
+        return event.summary
+    return f"{event.status}, drift share {event.drift_share:.2f}"
+
+
 def _why_not(event: DriftEvent, state: TriggerState, chosen: Trigger | None, now: float,
              cooldown_s: float, blocked: Callable[[str], str | None]) -> str | None:
     """None if this event may trigger, else the readable reason it may not."""
     head = f"{event.day} ({event.asset})"
     if not event.alarm:
-        return f"{head}: {event.status}, drift share {event.drift_share:.2f}"
+        return f"{head}: {_quiet(event)}"
     if chosen is not None:
-        return f"{head}: drift, but retraining is already requested for {chosen.day}"
+        return f"{head}: {_what(event)}, but retraining is already requested for {chosen.day}"
     if state.last_trigger_at is not None and now - state.last_trigger_at < cooldown_s:
-        return (f"{head}: drift in {event.drifted_columns}, but in cool-down until "
+        return (f"{head}: {_what(event, detailed=True)}, but in cool-down until "
                 f"{_stamp(state.last_trigger_at + cooldown_s)} (episode {state.episode} "
                 f"started for {state.last_trigger_day})")
     failed = blocked(event.day)
     if failed:
-        return f"{head}: drift, but not retraining on that day: {failed}"
+        return f"{head}: {_what(event)}, but not retraining on that day: {failed}"
     return None
 
 
@@ -118,7 +140,7 @@ def decide(events: Iterable[DriftEvent], state: TriggerState, now: float, cooldo
         if why is not None:
             notes.append(why)
             continue
-        chosen = Trigger(event.day, event.asset, state.episode + 1, event.reason)
+        chosen = Trigger(event.day, event.asset, state.episode + 1, event.reason, event.kind)
         notes.append(f"{event.day} ({event.asset}): {event.reason} -> retraining, "
                      f"episode {chosen.episode}")
     new_state = replace(state, after=after)

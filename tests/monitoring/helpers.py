@@ -13,6 +13,7 @@ from fraud_assets import lake, simulator
 from fraud_assets.defs.assets.monitoring import drift_report
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
+from fraud_assets.features.store import FeastStore
 from fraud_assets.model.registry import MlflowRegistry
 
 ROWS = 2_000
@@ -53,6 +54,7 @@ def write_reference_days(home: Path) -> None:
 def resources(home: Path) -> dict:
     return {"fraud_home": FraudHome(path=str(home)),
             "lake": lake.LakeIOManager(root=str(home / "lake")),
+            "feast_store": FeastStore(fraud_home=FraudHome(path=str(home))),
             "mlflow_registry": MlflowRegistry(
                 tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")}
 

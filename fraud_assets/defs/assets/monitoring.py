@@ -22,10 +22,13 @@ from dagster import (
 
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
+from fraud_assets.features.store import FeastStore
 from fraud_assets.model.registry import MlflowRegistry
 from fraud_assets.monitoring import reference
 from fraud_assets.monitoring.daily import DailyReport, predictions_report, transactions_report
 from fraud_assets.monitoring.drift import DriftPolicy
+from fraud_assets.monitoring.reference import Reference
+from fraud_assets.monitoring.scored_reference import score_reference
 
 DRIFT_CHECK = "no_significant_drift"
 GROUP = "monitoring"
@@ -115,10 +118,15 @@ def drift_report(context: AssetExecutionContext, config: DriftReportConfig,
 @asset(partitions_def=daily_partitions, group_name=GROUP, kinds={"evidently"},
        check_specs=[_check_spec("prediction_drift_report")])
 def prediction_drift_report(context: AssetExecutionContext, config: DriftReportConfig,
-                            fraud_home: FraudHome,
-                            mlflow_registry: MlflowRegistry) -> MaterializeResult:
-    """Evidently data drift of the day's served requests (prediction log) vs the champion."""
+                            fraud_home: FraudHome, mlflow_registry: MlflowRegistry,
+                            feast_store: FeastStore) -> MaterializeResult:
+    """Evidently data drift of the day's served requests (prediction log) vs the champion,
+    scores included: the reference sample is scored by the champion (cached per version)."""
     day = context.partition_key
     ref = _reference(day, config, fraud_home, mlflow_registry)
-    report = predictions_report(day, ref, config.policy(), fraud_home.root)
+
+    def scorer(reference: Reference) -> tuple[Reference, tuple[str, ...]]:
+        return score_reference(reference, mlflow_registry, feast_store.open, fraud_home.root)
+
+    report = predictions_report(day, ref, config.policy(), fraud_home.root, scorer)
     return _result(context, report)

@@ -1,10 +1,11 @@
-"""`drift_retraining`: turn a drifted day into one retraining run.
+"""`drift_retraining`: turn a drifted day, or a day the model did badly on, into one retraining run.
 
-The sensor reads new materializations of the drift reports from the event log (its
-cursor is the last storage id read), asks `monitoring.trigger.decide` what to do, and
-requests `retraining_job` with a run key naming the day and the episode. The cool-down
-is wall-clock time since the last request; the day must have passed the blocking checks
-on `transactions_raw`.
+The sensor reads new materializations of the drift reports and of `model_performance`
+from the event log (its cursor is the last storage id read per asset), asks
+`monitoring.trigger.decide` what to do, and requests `retraining_job` with a run key
+naming the day and the episode. A performance day alarms when its F1 is below the
+sensor's floor. The cool-down is wall-clock time since the last request; the day must
+have passed the blocking checks on `transactions_raw`.
 """
 
 from __future__ import annotations
@@ -33,12 +34,21 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from dagster._core.storage.event_log.base import PartitionKeyFilter
 
 from fraud_assets.defs.jobs import retraining_job
-from fraud_assets.monitoring.trigger import Decision, DriftEvent, TriggerState, decide
+from fraud_assets.monitoring import performance
+from fraud_assets.monitoring.trigger import (
+    PERFORMANCE,
+    Decision,
+    DriftEvent,
+    TriggerState,
+    decide,
+)
 
-WATCHED: tuple[str, ...] = ("drift_report", "prediction_drift_report")
+PERFORMANCE_ASSET = "model_performance"
+WATCHED: tuple[str, ...] = ("drift_report", "prediction_drift_report", PERFORMANCE_ASSET)
 RAW = AssetKey("transactions_raw")
 COOLDOWN_ENV = "FRAUD_RETRAIN_COOLDOWN_HOURS"
 DEFAULT_COOLDOWN_HOURS = 24.0
+F1_FLOOR_ENV = "FRAUD_RETRAIN_F1_FLOOR"
 BATCH = 100  # reports read per tick; the cursor carries on from there next tick
 SKIP_NOTES = 5  # the newest notes shown in a skip reason (all of them go to the tick log)
 
@@ -58,16 +68,52 @@ def _event(asset: str, record: EventLogRecord) -> DriftEvent:
         reason=str(_meta(record, "drift_reason", "drift")))
 
 
+def _performance_event(record: EventLogRecord, f1_floor: float) -> DriftEvent:
+    """A model_performance day as an event: it alarms when the judged F1 is below the floor."""
+    day = record.partition_key or "unpartitioned"
+    f1 = _meta(record, performance.F1_KEY, None)
+    judged = bool(_meta(record, performance.JUDGED_KEY, False)) and f1 is not None
+    if not judged:  # no champion yet, or too few frauds: nothing to act on
+        why = str(_meta(record, performance.REASON_KEY, "not judged"))
+        return DriftEvent(record.storage_id, PERFORMANCE_ASSET, day, False, "not_judged", 0.0,
+                          "none", why, kind=PERFORMANCE, summary=f"not judged ({why})")
+    f1 = float(f1)
+    alarm = f1 < f1_floor
+    summary = f"F1 {f1:.3f} {'<' if alarm else '>='} floor {f1_floor:g}"
+    version = _meta(record, "champion_version", "?")
+    reason = (f"performance: champion v{version} {summary} (precision "
+              f"{float(_meta(record, 'precision', 0.0)):.3f}, recall "
+              f"{float(_meta(record, 'recall', 0.0)):.3f})")
+    return DriftEvent(record.storage_id, PERFORMANCE_ASSET, day, alarm,
+                      "below_floor" if alarm else "ok", 0.0, "none", reason,
+                      kind=PERFORMANCE, summary=summary)
+
+
 def new_events(instance: DagsterInstance, state: TriggerState,
-               watched: Sequence[str] = WATCHED) -> list[DriftEvent]:
-    """Drift report materializations recorded after the cursor, oldest first."""
+               watched: Sequence[str] = WATCHED,
+               f1_floor: float = performance.DEFAULT_F1_FLOOR) -> list[DriftEvent]:
+    """Drift report and performance materializations recorded after the cursor, oldest first."""
     events = []
     for asset in watched:
         records = instance.fetch_materializations(
             AssetRecordsFilter(asset_key=AssetKey(asset), after_storage_id=state.after.get(asset)),
             limit=BATCH, ascending=True).records
-        events.extend(_event(asset, r) for r in records)
+        if asset == PERFORMANCE_ASSET:
+            events.extend(_performance_event(r, f1_floor) for r in records)
+        else:
+            events.extend(_event(asset, r) for r in records)
     return sorted(events, key=lambda e: e.storage_id)
+
+
+def cursor_after_latest(instance: DagsterInstance, watched: Sequence[str] = WATCHED) -> str:
+    """A cursor that starts after everything recorded so far: only later reports count
+    (how a demo or a fresh deployment ignores the history it starts from)."""
+    after = {}
+    for asset in watched:
+        latest = instance.fetch_materializations(AssetKey(asset), limit=1).records
+        if latest:
+            after[asset] = latest[0].storage_id
+    return TriggerState(after=after).to_cursor()
 
 
 def _keys_in_raw_run(instance: DagsterInstance, day: str) -> list[AssetCheckKey]:
@@ -122,32 +168,49 @@ def _skip(decision: Decision) -> SkipReason:
     return SkipReason(" | ".join(shown))
 
 
-def cooldown_hours() -> float:
-    raw = os.environ.get(COOLDOWN_ENV)
+def _env_float(name: str, default: float, unit: str) -> float:
+    raw = os.environ.get(name)
     if not raw:
-        return DEFAULT_COOLDOWN_HOURS
+        return default
     try:
         return float(raw)
     except ValueError:
-        raise ValueError(f"{COOLDOWN_ENV}={raw!r} is not a number of hours") from None
+        raise ValueError(f"{name}={raw!r} is not {unit}") from None
+
+
+def cooldown_hours() -> float:
+    return _env_float(COOLDOWN_ENV, DEFAULT_COOLDOWN_HOURS, "a number of hours")
+
+
+def f1_floor_from_env() -> float:
+    """The F1 below which a labelled day requests retraining ($FRAUD_RETRAIN_F1_FLOOR)."""
+    floor = _env_float(F1_FLOOR_ENV, performance.DEFAULT_F1_FLOOR, "an F1 between 0 and 1")
+    if not 0.0 <= floor <= 1.0:
+        raise ValueError(f"{F1_FLOOR_ENV}={floor} is not an F1 between 0 and 1")
+    return floor
 
 
 def build_drift_retraining_sensor(cooldown: float | None = None, name: str = "drift_retraining",
                                   clock: Callable[[], float] = time.time,
-                                  minimum_interval_seconds: int = 30) -> SensorDefinition:
-    """The sensor, with its cool-down in hours (default: $FRAUD_RETRAIN_COOLDOWN_HOURS or 24).
+                                  minimum_interval_seconds: int = 30,
+                                  f1_floor: float | None = None) -> SensorDefinition:
+    """The sensor, with its cool-down in hours (default: $FRAUD_RETRAIN_COOLDOWN_HOURS or 24)
+    and its F1 floor (default: $FRAUD_RETRAIN_F1_FLOOR or 0.3; 0 turns the signal off).
 
     `clock` is only replaced by tests, to step over the cool-down without waiting.
     """
     hours = cooldown_hours() if cooldown is None else cooldown
+    floor = f1_floor_from_env() if f1_floor is None else f1_floor
 
     @sensor(name=name, job=retraining_job, minimum_interval_seconds=minimum_interval_seconds,
             default_status=DefaultSensorStatus.RUNNING,
-            description=f"Requests retraining_job when a drift report alarms; at most once "
-                        f"per {hours:g} h cool-down, never on a day that failed blocking checks.")
+            description=f"Requests retraining_job when a drift report alarms or a day's F1 "
+                        f"falls below {floor:g}; at most once per {hours:g} h cool-down, "
+                        f"never on a day that failed blocking checks.")
     def _drift_sensor(context: SensorEvaluationContext) -> SensorResult:
         state = TriggerState.from_cursor(context.cursor)
-        decision = decide(new_events(context.instance, state), state, clock(), hours * 3600,
+        events = new_events(context.instance, state, f1_floor=floor)
+        decision = decide(events, state, clock(), hours * 3600,
                           lambda day: failed_blocking_checks(
                               context.instance, raw_check_keys(context, day), day))
         for note in decision.notes:

@@ -1,0 +1,108 @@
+"""`model_performance` (daily): how the champion did on a landed day, once its labels are in.
+
+Every number is a float/int metadata value, so the asset's plots in the UI show precision,
+recall, F1, PR-AUC and the champion version over the partitions. The non-blocking check
+`performance_above_floor` warns when F1 falls below the floor; the `drift_retraining`
+sensor reads the same series.
+"""
+
+from collections.abc import Iterator
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetSpec,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+from pydantic import Field
+
+from fraud_assets.defs.partitions import daily_partitions
+from fraud_assets.features.store import FeastStore, FeatureStoreError
+from fraud_assets.features.training import TrainingSetError
+from fraud_assets.model.registry import MlflowRegistry
+from fraud_assets.monitoring import performance
+from fraud_assets.monitoring.performance import DayPerformance
+from fraud_assets.monitoring.scoring import load_champion
+
+PERFORMANCE_CHECK = "performance_above_floor"
+ASSET = "model_performance"
+
+
+class PerformanceConfig(Config):
+    f1_floor: float = Field(default=performance.DEFAULT_F1_FLOOR, ge=0.0, le=1.0,
+                            description="The check fails (warns) when the day's F1 is below.")
+    min_frauds: int = Field(default=performance.DEFAULT_MIN_FRAUDS, ge=1,
+                            description="Fewer frauds than this: recorded, not judged.")
+
+
+def _metadata(day: DayPerformance, floor: float) -> dict[str, object]:
+    meta: dict[str, object] = {
+        performance.STATUS_KEY: day.status(floor),
+        performance.REASON_KEY: day.reason(floor),
+        performance.JUDGED_KEY: MetadataValue.bool(day.judged),
+        # An int, so the UI plots which version answered next to its scores.
+        "champion_version": MetadataValue.int(int(day.champion.version)),
+        "threshold": MetadataValue.float(day.champion.threshold),
+        "f1_floor": MetadataValue.float(floor),
+        "rows_scored": day.rows_scored,
+        "rows_without_features": day.rows_without_features,
+        "frauds": day.frauds,
+        "in_training_window": MetadataValue.bool(day.in_training_window),
+    }
+    # Only a judged day gets numbers: a gap in the plot is honest, a 0.0 would not be.
+    for name in (*performance.METRICS, "fraud_rate"):
+        if name in day.metrics:
+            meta[name] = MetadataValue.float(day.metrics[name])
+    return meta
+
+
+def _check(day: DayPerformance, floor: float) -> AssetCheckResult:
+    return AssetCheckResult(
+        asset_key=ASSET, check_name=PERFORMANCE_CHECK, passed=not day.below(floor),
+        severity=AssetCheckSeverity.WARN, description=day.reason(floor),
+        metadata={"f1": day.metrics.get("f1", float("nan")), "f1_floor": floor,
+                  "judged": day.judged})
+
+
+CHECK_SPEC = AssetCheckSpec(PERFORMANCE_CHECK, asset=ASSET, blocking=False,
+                            description="The champion's F1 on the day is at or above the floor.")
+
+
+# A multi_asset only for `can_subset`: it makes the check's output optional, so a day
+# without a champion leaves the check "not executed" in the UI instead of a false "passed".
+@multi_asset(
+    specs=[AssetSpec(ASSET, partitions_def=daily_partitions, group_name="monitoring",
+                     kinds={"mlflow", "feast"},
+                     deps=["transactions_validated", "merchant_features"],
+                     description="The champion's precision, recall, F1 and PR-AUC on the day, "
+                                 "at its stored threshold.")],
+    check_specs=[CHECK_SPEC], partitions_def=daily_partitions, can_subset=True)
+def model_performance(context: AssetExecutionContext, config: PerformanceConfig,
+                      transactions_validated: pd.DataFrame, mlflow_registry: MlflowRegistry,
+                      feast_store: FeastStore) -> Iterator[MaterializeResult | AssetCheckResult]:
+    """Score the day with the champion (features through Feast, as in training), record it."""
+    champion = load_champion(mlflow_registry)
+    if champion is None:
+        note = "no champion model yet: nothing to measure (materialize the retraining job)"
+        context.log.info(f"{context.partition_key}: {note}")
+        yield MaterializeResult(asset_key=ASSET, metadata={performance.STATUS_KEY: "skipped",
+                                                           performance.REASON_KEY: note})
+        return
+    store = feast_store.open()
+    store.apply()  # the join reads the feature service from the registry, as training does
+    try:
+        day = performance.measure_day(context.partition_key, transactions_validated, champion,
+                                      store, config.min_frauds)
+    except (TrainingSetError, FeatureStoreError) as exc:
+        raise Failure(description=f"cannot score {context.partition_key}: {exc}") from None
+    context.log.info(day.reason(config.f1_floor))
+    yield MaterializeResult(asset_key=ASSET, metadata=_metadata(day, config.f1_floor))
+    if CHECK_SPEC.key in context.selected_asset_check_keys:
+        yield _check(day, config.f1_floor)

@@ -1,0 +1,75 @@
+"""model_performance on a real instance: the champion measured on labelled days."""
+
+from __future__ import annotations
+
+import pytest
+from dagster import AssetCheckKey, DagsterInstance, materialize
+
+from fraud_assets.defs.assets.performance import ASSET, PERFORMANCE_CHECK, model_performance
+from fraud_assets.monitoring import performance
+from fraud_assets.monitoring.scoring import load_champion
+from tests.monitoring.helpers import resources
+from tests.monitoring.platform import (
+    CONCEPT_DRIFT,
+    FEW_FRAUDS,
+    NORMAL,
+    UPSTREAM,
+    day_key,
+    run_performance,
+)
+
+
+@pytest.fixture
+def instance():
+    with DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def test_a_normal_day_is_measured_at_the_champions_threshold(platform, instance):
+    meta, [check] = run_performance(platform.home, day_key(NORMAL), instance)
+    champion = load_champion(platform.registry)
+    assert meta["champion_version"] == int(platform.champion_version)
+    assert meta["threshold"] == pytest.approx(champion.threshold)
+    p, r, f1 = meta["precision"], meta["recall"], meta["f1"]
+    assert f1 == pytest.approx(2 * p * r / (p + r))
+    assert f1 >= performance.DEFAULT_F1_FLOOR and 0.0 < meta["pr_auc"] <= 1.0
+    assert meta["judged"] is True and meta["performance_status"] == "ok"
+    assert meta["in_training_window"] is False  # out of sample: the day after the window
+    assert meta["rows_scored"] == 1_000 and meta["rows_without_features"] == 0
+    assert check.check_name == PERFORMANCE_CHECK and check.passed
+
+
+def test_concept_drift_falls_below_the_floor_and_the_check_warns(platform, instance):
+    meta, [check] = run_performance(platform.home, day_key(CONCEPT_DRIFT), instance)
+    assert meta["f1"] < performance.DEFAULT_F1_FLOOR
+    assert meta["performance_status"] == "below_floor"
+    assert not check.passed and "below the floor 0.3" in check.description
+    # The floor is run config: at 0 nothing is below it.
+    config = {"ops": {ASSET: {"config": {"f1_floor": 0.0}}}}
+    meta, [check] = run_performance(platform.home, day_key(CONCEPT_DRIFT), instance, config)
+    assert meta["performance_status"] == "ok" and check.passed
+
+
+def test_a_day_with_few_frauds_is_recorded_but_not_judged(platform, instance):
+    meta, [check] = run_performance(platform.home, day_key(FEW_FRAUDS), instance)
+    assert meta["judged"] is False and meta["performance_status"] == "not_judged"
+    assert "too few to judge" in meta["performance_reason"] and "f1" not in meta
+    assert check.passed
+
+
+def test_without_a_champion_the_day_is_skipped_with_a_note(tmp_path, platform, instance):
+    # The platform's lake and features, but an empty MLflow store.
+    res = resources(platform.home) | {"mlflow_registry": type(platform.registry)(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")}
+    result = materialize([*UPSTREAM, model_performance], selection=[model_performance.key],
+                         partition_key=day_key(NORMAL), instance=instance, resources=res)
+    assert result.success
+    [event] = result.get_asset_materialization_events()
+    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    assert meta["performance_status"] == "skipped"
+    assert meta["performance_reason"].startswith("no champion model yet")
+    # Not evaluated (shown as skipped in the UI), rather than a misleading "passed".
+    assert result.get_asset_check_evaluations() == []
+    key = AssetCheckKey(model_performance.key, PERFORMANCE_CHECK)
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    assert record.status.value == "PLANNED"
