@@ -9,25 +9,30 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 
 from fraud_assets import settings
 from fraud_assets.defs.resources import FraudHome
+from fraud_assets.model.registry import MlflowRegistry
 
 BUILD_SCRIPT = settings.REPO_ROOT / "serving" / "bento_build.py"
 BUILD_TIMEOUT_S = 15 * 60
 
 
 @asset(deps=["champion"], group_name="serving", kinds={"bentoml"})
-def fraud_bento(context: AssetExecutionContext, fraud_home: FraudHome) -> MaterializeResult:
+def fraud_bento(context: AssetExecutionContext, fraud_home: FraudHome,
+                mlflow_registry: MlflowRegistry) -> MaterializeResult:
     """`bentoml build` of serving/ around the champion, which is imported into the BentoML
     model store first so the Bento (and its container) needs no MLflow server.
 
     The build runs in its own process: BENTOML_HOME (default FRAUD_HOME/bentoml) must be
     set before bentoml is imported, and the build should not weigh on the code location.
     """
-    env = os.environ | {"FRAUD_HOME": str(fraud_home.root), "BENTOML_DO_NOT_TRACK": "true",
-                        "MLFLOW_DISABLE_TELEMETRY": "true", "FEAST_USAGE": "False"}
+    env = os.environ | {"FRAUD_HOME": str(fraud_home.root),
+                        "MLFLOW_TRACKING_URI": mlflow_registry.resolved_tracking_uri(),
+                        "BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
+                        "FEAST_USAGE": "False"}
     done = subprocess.run([sys.executable, str(BUILD_SCRIPT)], env=env, capture_output=True,
                           text=True, timeout=BUILD_TIMEOUT_S, cwd=settings.REPO_ROOT)
     if done.returncode != 0:
-        raise Failure(description=f"bentoml build failed (exit {done.returncode})",
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise Failure(description=f"bentoml build failed: {last}",
                       metadata={"stderr": MetadataValue.text(done.stderr[-5000:])})
     built = json.loads(done.stdout.strip().splitlines()[-1])
     context.log.info(f"built {built['bento_tag']} around {built['model_tag']}")

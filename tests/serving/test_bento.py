@@ -1,0 +1,90 @@
+"""`fraud_bento` builds a Bento that carries the champion and serves it with no registry."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from dagster import materialize
+
+from fraud_assets import settings
+from fraud_assets.defs.assets.bento import fraud_bento
+from fraud_assets.defs.resources import FraudHome
+from tests.serving.server import BentoServer, free_port
+from tests.serving.state import registry_at
+
+GOOD = {"amount": 150.0, "hour": 14, "day_of_week": 3, "merchant_category": "online"}
+
+
+@pytest.fixture(scope="module")
+def built(served_home: Path) -> Iterator[dict]:
+    """Materialize the asset once; its metadata says what was built."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENTOML_HOME", str(served_home / "bentoml"))
+        result = materialize([fraud_bento], resources={
+            "fraud_home": FraudHome(path=str(served_home)),
+            "mlflow_registry": registry_at(served_home)})
+        assert result.success
+        [event] = result.get_asset_materialization_events()
+        meta = event.materialization.metadata
+        yield {key: getattr(value, "value", value) for key, value in meta.items()}
+
+
+@pytest.fixture(scope="module")
+def bento_server(built: dict, served_home: Path, tmp_path_factory) -> Iterator[BentoServer]:
+    elsewhere = tmp_path_factory.mktemp("container_like")
+    # No registry at all: a closed loopback port. The Bento must not need one.
+    env = {"BENTOML_HOME": str(served_home / "bentoml"), "FRAUD_HOME": str(elsewhere),
+           "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
+    server = BentoServer(built["bento_tag"], env, elsewhere / "serve.log").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_without_a_champion_the_asset_fails_clearly(tmp_path: Path) -> None:
+    result = materialize([fraud_bento], raise_on_error=False, resources={
+        "fraud_home": FraudHome(path=str(tmp_path)), "mlflow_registry": registry_at(tmp_path)})
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    assert "run the champion asset first" in failure.step_failure_data.error.message
+
+
+def test_asset_metadata_names_the_bento_and_model(built: dict) -> None:
+    assert built["bento_tag"].startswith("fraud_detection:")
+    assert built["model_version"] == "1"
+    assert built["bentoml_model"] == f"{settings.REGISTERED_MODEL_NAME}:v1"
+    assert Path(built["path"], "bento.yaml").exists()
+
+
+def test_bento_carries_model_code_feature_repo_and_locked_requirements(built: dict) -> None:
+    path = Path(built["path"])
+    info = yaml.safe_load((path / "bento.yaml").read_text())
+    assert info["args"]["model_tag"] == built["bentoml_model"]
+    assert [m["tag"] for m in info["services"][0]["models"]] == [built["bentoml_model"]]
+    assert (path / "src" / "service.py").exists()
+    assert (path / "src" / "fraud_assets" / "contract.py").exists()
+    assert (path / "src" / "feature_repo" / "feature_store.yaml").exists()
+    lock = {p["name"]: p["version"] for p in tomllib.loads(
+        (settings.REPO_ROOT / "uv.lock").read_text())["package"]}
+    pins = dict(line.split(";")[0].strip().split("==") for line in
+                (path / "env" / "python" / "requirements.txt").read_text().splitlines()
+                if "==" in line)
+    for name in ("bentoml", "mlflow", "scikit-learn", "feast", "pandas", "numpy"):
+        assert pins[name] == lock[name]
+
+
+def test_built_bento_serves_its_packaged_champion(bento_server: BentoServer) -> None:
+    r = httpx.post(f"{bento_server.url}/predict", json=GOOD)
+    assert r.status_code == 200 and r.json()["model_version"] == "1"
+    info = httpx.get(f"{bento_server.url}/model-info").json()
+    assert info["source"] == "bento" and info["version"] == "1"
+    health = httpx.get(f"{bento_server.url}/health").json()
+    assert health["status"] == "healthy" and health["registry"]["mode"] == "bento"
+    assert httpx.post(f"{bento_server.url}/predict",
+                      json={**GOOD, "hour": 30}).status_code == 400

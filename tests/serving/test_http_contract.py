@@ -1,0 +1,290 @@
+"""Every line of the handbook's HTTP contract, against a real `bentoml serve`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraud_assets import contract, settings
+from fraud_assets.features.names import FEATURES
+from fraud_assets.features.online import online_features
+from fraud_assets.features.store import MerchantFeatureStore
+from fraud_assets.model import training
+from tests.serving.server import BentoServer, running_server
+from tests.serving.state import build_feature_store
+
+GOOD = {"amount": 150.0, "hour": 14, "day_of_week": 3, "merchant_category": "online"}
+
+
+@pytest.fixture(scope="module")
+def server(served_home: Path) -> Iterator[BentoServer]:
+    """A server on a state folder with a champion and a materialized Feast online store."""
+    build_feature_store(served_home)
+    yield from running_server(served_home, poll_seconds=30)
+
+
+@pytest.fixture(scope="module")
+def client(server: BentoServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        yield c
+
+
+def post(client: httpx.Client, path: str, content: bytes | str) -> httpx.Response:
+    return client.post(path, content=content, headers={"Content-Type": "application/json"})
+
+
+def expected_probability(home: Path, rows: list[dict]) -> np.ndarray:
+    """The champion's own answer in this process, with the store's online features."""
+    uri = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    model = mlflow.sklearn.load_model(f"models:/{settings.REGISTERED_MODEL_NAME}@champion")
+    frame = pd.DataFrame(rows)
+    features = online_features(frame, store=MerchantFeatureStore(home))
+    return training.fraud_probability(model, pd.concat([frame, features], axis=1))
+
+
+# -- POST /predict: the happy path ------------------------------------------------------
+@pytest.mark.feast_store
+def test_predict_answers_with_the_champion(client: httpx.Client, served_home: Path) -> None:
+    r = client.post("/predict", json=GOOD)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert isinstance(body["is_fraud"], bool)
+    assert 0.0 <= body["fraud_probability"] <= 1.0
+    assert body["model_version"] == "1"
+    assert body["is_fraud"] == (body["fraud_probability"] >= body["threshold"])
+    assert body["fraud_probability"] == pytest.approx(expected_probability(served_home, [GOOD])[0])
+    assert r.headers["x-request-id"] == body["request_id"]
+
+
+def test_predict_keeps_a_given_request_id(client: httpx.Client) -> None:
+    r = client.post("/predict", json=GOOD, headers={"X-Request-ID": "abc-123"})
+    assert r.json()["request_id"] == "abc-123" == r.headers["x-request-id"]
+
+
+# -- 400: values outside the contract -----------------------------------------------------
+@pytest.mark.parametrize("field,value", [
+    ("amount", 0), ("amount", -5.0), ("amount", 50_000.01), ("hour", 24), ("hour", -1),
+    ("day_of_week", 7), ("merchant_category", "casino"), ("merchant_category", ""),
+])
+def test_value_outside_contract_is_400(client: httpx.Client, field: str, value: object) -> None:
+    sent = {**GOOD, field: value}
+    r = client.post("/predict", json=sent)
+    assert r.status_code == 400, r.text
+    detail = r.json()["detail"]
+    assert detail["message"] == "Validation failed"
+    assert detail["input"] == sent
+    assert detail["errors"] == [f"{contract.FIELDS_BY_NAME[field].rule()} (got {value!r})"]
+
+
+def test_every_bad_field_is_reported_at_once(client: httpx.Client) -> None:
+    sent = {"amount": -1, "hour": 25, "day_of_week": 9, "merchant_category": "casino"}
+    r = client.post("/predict", json=sent)
+    assert r.status_code == 400
+    errors = r.json()["detail"]["errors"]
+    assert len(errors) == 4
+    for f, error in zip(contract.REQUEST_FIELDS, errors, strict=True):
+        assert error.startswith(f.name)
+
+
+def test_boundaries_inside_the_contract_are_scored(client: httpx.Client) -> None:
+    for sent in ({**GOOD, "amount": 50_000}, {**GOOD, "amount": 0.01},
+                 {**GOOD, "hour": 0, "day_of_week": 6}, {**GOOD, "hour": 23.0}):
+        assert client.post("/predict", json=sent).status_code == 200, sent
+
+
+# -- 422: missing fields, wrong JSON types -------------------------------------------------
+@pytest.mark.parametrize("field", [f.name for f in contract.REQUEST_FIELDS])
+def test_missing_field_is_422_naming_it(client: httpx.Client, field: str) -> None:
+    sent = {k: v for k, v in GOOD.items() if k != field}
+    r = client.post("/predict", json=sent)
+    assert r.status_code == 422
+    assert r.json()["detail"] == [{"type": "missing", "loc": ["body", field],
+                                   "msg": "Field required", "input": sent}]
+
+
+@pytest.mark.parametrize("field,value", [
+    ("amount", "150"), ("amount", True), ("amount", None), ("amount", [1]),
+    ("hour", "14"), ("hour", 14.5), ("hour", False), ("day_of_week", {"d": 3}),
+    ("merchant_category", 3), ("merchant_category", None),
+])
+def test_wrong_json_type_is_422_naming_it(client: httpx.Client, field: str,
+                                          value: object) -> None:
+    r = client.post("/predict", json={**GOOD, field: value})
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["body", field]
+    assert error["input"] == value
+
+
+@pytest.mark.parametrize("body", ["[1, 2]", "\"text\"", "42", "null"])
+def test_body_that_is_not_an_object_is_422(client: httpx.Client, body: str) -> None:
+    r = post(client, "/predict", body)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body"]
+
+
+# -- other 4xx: unusable bodies, never a 500, never a prediction -------------------------
+@pytest.mark.parametrize("body,status,words", [
+    ("", 400, "empty"),
+    ("   \n", 400, "empty"),
+    ('{"amount": 150.0, "hour": ', 400, "Malformed JSON"),
+    ("{'amount': 1}", 400, "Malformed JSON"),
+    ('{"amount": NaN, "hour": 14, "day_of_week": 3, "merchant_category": "online"}', 400,
+     "NaN"),
+    ('{"amount": Infinity, "hour": 14, "day_of_week": 3, "merchant_category": "online"}',
+     400, "Infinity"),
+    ('{"amount": -Infinity, "hour": 14, "day_of_week": 3, "merchant_category": "online"}',
+     400, "Infinity"),
+    ('{"amount": 1e999, "hour": 14, "day_of_week": 3, "merchant_category": "online"}', 400,
+     "1e999"),
+    ("[" * 100_000, 413, "too large"),
+    ("[" * 50_000, 400, "Malformed JSON"),
+])
+def test_unusable_body_is_a_clear_4xx(client: httpx.Client, body: str, status: int,
+                                      words: str) -> None:
+    r = post(client, "/predict", body)
+    assert r.status_code == status, r.text
+    detail = r.json()["detail"]
+    assert words in detail
+    assert "fraud_probability" not in r.text
+
+
+def test_invalid_utf8_is_400(client: httpx.Client) -> None:
+    r = post(client, "/predict", b'{"merchant_category": "\xff"}')
+    assert r.status_code == 400
+    assert "Malformed JSON" in r.json()["detail"]
+
+
+def test_huge_body_is_413(client: httpx.Client) -> None:
+    body = json.dumps({**GOOD, "padding": "x" * 5_000_000})
+    r = post(client, "/predict", body)
+    assert r.status_code == 413
+    assert "too large" in r.json()["detail"]
+
+
+def test_lone_surrogate_is_echoed_not_a_500(client: httpx.Client) -> None:
+    r = post(client, "/predict", '{"amount": 1, "hour": 1, "day_of_week": 1, '
+                                 '"merchant_category": "\\ud800"}')
+    assert r.status_code == 400
+    assert r.json()["detail"]["input"]["merchant_category"] == "\ud800"
+
+
+# -- health, model info, BentoML built-ins --------------------------------------------------
+def test_health_reports_the_answering_version(client: httpx.Client) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "healthy"
+    assert body["model_version"] == "1"
+    assert body["registry"]["reachable"] is True
+    assert body["features"]["failing"] is False and body["warnings"] == []
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/livez", "/readyz", "/metrics"])
+def test_bentoml_builtins_stay(client: httpx.Client, path: str) -> None:
+    assert client.get(path).status_code == 200
+
+
+def test_model_info(client: httpx.Client) -> None:
+    info = client.get("/model-info").json()
+    assert info["registered_model_name"] == settings.REGISTERED_MODEL_NAME
+    assert info["version"] == "1"
+    assert info["alias"] == settings.CHAMPION_ALIAS
+    assert len(info["run_id"]) == 32
+    assert 0.0 < info["threshold"] < 1.0
+    assert info["training_window"]["start"] < info["training_window"]["end"]
+    assert info["features"] == list(FEATURES)
+
+
+# -- POST /predict_batch ---------------------------------------------------------------------
+def test_batch_answers_each_item_in_order(client: httpx.Client) -> None:
+    items = [GOOD, {**GOOD, "amount": -1}, {**GOOD, "hour": "x"}, {**GOOD, "amount": 9000.0,
+                                                                    "hour": 3}, "oops"]
+    r = client.post("/predict_batch", json={"transactions": items})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert len(results) == len(items)
+    single = client.post("/predict", json=GOOD).json()
+    assert results[0]["fraud_probability"] == pytest.approx(single["fraud_probability"])
+    assert results[1] == {"errors": ["amount must be > 0 and <= 50000 (got -1)"]}
+    assert results[2]["errors"][0].startswith("hour: Input should be a valid integer")
+    assert "is_fraud" in results[3]
+    assert results[4]["errors"] == ["item: Input should be a JSON object (got 'oops')"]
+
+
+@pytest.mark.feast_store
+def test_batch_of_10k_is_scored_fast(client: httpx.Client, served_home: Path) -> None:
+    rng = np.random.default_rng(0)
+    items = [{"amount": float(a), "hour": int(h), "day_of_week": int(d),
+              "merchant_category": str(c)} for a, h, d, c in zip(
+        rng.uniform(1, 5000, 10_000).round(2), rng.integers(0, 24, 10_000),
+        rng.integers(0, 7, 10_000), rng.choice(contract.MERCHANT_CATEGORIES, 10_000),
+        strict=True)]
+    body = json.dumps({"transactions": items})
+    client.post("/predict_batch", content=body)  # first call warms caches
+    started = time.perf_counter()
+    r = post(client, "/predict_batch", body)
+    elapsed = time.perf_counter() - started
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert len(results) == 10_000 and all("fraud_probability" in x for x in results)
+    expected = expected_probability(served_home, items[:50])
+    assert [x["fraud_probability"] for x in results[:50]] == pytest.approx(expected)
+    server_ms = float(r.headers["server-timing"].split("dur=")[1])
+    assert server_ms < 1000, f"10,000 rows took {server_ms:.0f} ms of server time"
+    assert elapsed < 3.0, f"10,000 rows took {elapsed:.2f} s end to end"
+
+
+@pytest.mark.parametrize("payload,status", [
+    ({"transactions": "nope"}, 422), ({"items": []}, 422), ([GOOD], 422),
+    ({"transactions": [GOOD] * 10_001}, 413),
+])
+def test_batch_envelope_errors(client: httpx.Client, payload: object, status: int) -> None:
+    assert client.post("/predict_batch", json=payload).status_code == status
+
+
+def test_empty_batch_is_an_empty_answer(client: httpx.Client) -> None:
+    r = client.post("/predict_batch", json={"transactions": []})
+    assert r.status_code == 200 and r.json()["results"] == []
+
+
+# -- prediction log ----------------------------------------------------------------------------
+@pytest.mark.feast_store
+def test_answered_requests_are_logged(client: httpx.Client, served_home: Path) -> None:
+    rid = "log-check-1"
+    answer = client.post("/predict", json={**GOOD, "transaction_id": "t-42"},
+                         headers={"X-Request-ID": rid}).json()
+    client.post("/predict_batch", json={"transactions": [GOOD, {**GOOD, "hour": 99}, GOOD]},
+                headers={"X-Request-ID": "log-check-batch"})
+    lines = wait_for_log(served_home, {rid, "log-check-batch"}, count=3)
+    single = next(x for x in lines if x["request_id"] == rid)
+    assert single["fraud_probability"] == pytest.approx(answer["fraud_probability"])
+    assert single["is_fraud"] == answer["is_fraud"]
+    assert single["model_version"] == "1" and single["endpoint"] == "predict"
+    assert single["transaction_id"] == "t-42"
+    assert {k: single[k] for k in GOOD} == GOOD
+    assert single["feature_source"] == "feast"
+    stored = online_features(pd.DataFrame([GOOD]), store=MerchantFeatureStore(served_home))
+    assert [single[f] for f in FEATURES] == pytest.approx(stored.iloc[0][list(FEATURES)])
+    assert sorted(x["item"] for x in lines if x["request_id"] == "log-check-batch") == [0, 2]
+
+
+def wait_for_log(home: Path, ids: set[str], count: int, timeout: float = 10) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [json.loads(line) for path in (home / "predictions").glob("*/*.jsonl")
+                 for line in path.read_text().splitlines()]
+        found = [x for x in found if x["request_id"] in ids]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)

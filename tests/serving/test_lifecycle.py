@@ -1,0 +1,149 @@
+"""The champion's life in a running server: no champion yet, the first one, a hot swap,
+a registry outage, a clean shutdown. The tests run in order on one server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fraud_assets.model import deploy
+from tests.serving.server import BentoServer, running_server
+from tests.serving.state import add_version, registry_at
+
+GOOD = {"amount": 150.0, "hour": 2, "day_of_week": 3, "merchant_category": "online"}
+POLL_SECONDS = 0.5
+ANSWERED: list[str] = []  # request ids of every 200 in this module, for the log check
+
+
+@pytest.fixture(scope="module")
+def lifecycle_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Versions 1 and 2 registered; no champion yet (the pipeline has not promoted one)."""
+    home = tmp_path_factory.mktemp("lifecycle_home")
+    for seed in (1, 2):
+        add_version(registry_at(home), seed=seed, promote=False)
+    return home
+
+
+@pytest.fixture(scope="module")
+def server(lifecycle_home: Path) -> Iterator[BentoServer]:
+    yield from running_server(lifecycle_home, poll_seconds=POLL_SECONDS, ready_path="/healthz")
+
+
+class Traffic:
+    """A few closed-loop clients hammering /predict; records every answer."""
+
+    def __init__(self, url: str, clients: int = 4) -> None:
+        self.url = url
+        self.stop = threading.Event()
+        self.versions: list[list[str]] = [[] for _ in range(clients)]
+        self.failures: list[str] = []
+        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(clients)]
+
+    def _run(self, i: int) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            while not self.stop.is_set():
+                try:
+                    r = client.post("/predict", json=GOOD)
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                    continue
+                if r.status_code != 200:
+                    self.failures.append(f"{r.status_code} {r.text}")
+                    continue
+                body = r.json()
+                self.versions[i].append(body["model_version"])
+                ANSWERED.append(body["request_id"])
+
+    def __enter__(self) -> Traffic:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+
+def wait_until(check, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def version_answering(url: str) -> str:
+    return httpx.get(f"{url}/health", timeout=10).json()["model_version"]
+
+
+def test_without_a_champion_it_answers_503_not_500(server: BentoServer) -> None:
+    health = httpx.get(f"{server.url}/health")
+    assert health.status_code == 503 and health.json()["status"] == "unhealthy"
+    assert health.json()["registry"]["reachable"] is True
+    assert httpx.get(f"{server.url}/readyz").status_code == 503
+    assert httpx.get(f"{server.url}/model-info").status_code == 503
+    r = httpx.post(f"{server.url}/predict", json=GOOD)
+    assert r.status_code == 503 and "no champion" in r.json()["detail"]
+    batch = httpx.post(f"{server.url}/predict_batch", json={"transactions": [GOOD]})
+    assert batch.status_code == 503
+
+
+def test_the_first_champion_is_picked_up(server: BentoServer, lifecycle_home: Path) -> None:
+    deploy.promote(registry_at(lifecycle_home), "1", reason="first champion")
+    wait_until(lambda: httpx.get(f"{server.url}/readyz").status_code == 200)
+    r = httpx.post(f"{server.url}/predict", json=GOOD)
+    assert r.status_code == 200 and r.json()["model_version"] == "1"
+    ANSWERED.append(r.json()["request_id"])
+
+
+def test_alias_move_swaps_the_model_without_a_failed_request(server: BentoServer,
+                                                             lifecycle_home: Path) -> None:
+    assert version_answering(server.url) == "1"
+    with Traffic(server.url) as traffic:
+        wait_until(lambda: all(len(v) >= 5 for v in traffic.versions))
+        deploy.promote(registry_at(lifecycle_home), "2", reason="hot swap test")
+        wait_until(lambda: all(v and v[-1] == "2" for v in traffic.versions))
+        time.sleep(0.5)  # some answers after the swap too
+    assert traffic.failures == []
+    for seen in traffic.versions:
+        # Each client sees 1s then 2s: never a mix, never back.
+        assert seen == sorted(seen) and seen[0] == "1" and seen[-1] == "2"
+    info = httpx.get(f"{server.url}/model-info").json()
+    assert info["version"] == "2"
+
+
+def test_registry_outage_keeps_serving_and_says_so(server: BentoServer,
+                                                   lifecycle_home: Path) -> None:
+    database = lifecycle_home / "mlflow" / "mlflow.db"
+    hidden = database.with_suffix(".away")
+    database.rename(hidden)
+    try:
+        wait_until(lambda: httpx.get(f"{server.url}/health").json()["registry"]["reachable"]
+                   is False)
+        health = httpx.get(f"{server.url}/health")
+        assert health.status_code == 200 and health.json()["status"] == "healthy"
+        assert any("registry unreachable" in w for w in health.json()["warnings"])
+        r = httpx.post(f"{server.url}/predict", json=GOOD)
+        assert r.status_code == 200 and r.json()["model_version"] == "2"
+        ANSWERED.append(r.json()["request_id"])
+    finally:
+        hidden.rename(database)
+    wait_until(lambda: httpx.get(f"{server.url}/health").json()["registry"]["reachable"])
+
+
+def test_shutdown_flushes_every_answer_to_the_log(server: BentoServer,
+                                                  lifecycle_home: Path) -> None:
+    burst = [httpx.post(f"{server.url}/predict", json=GOOD) for _ in range(20)]
+    ANSWERED.extend(r.json()["request_id"] for r in burst)
+    server.stop()
+    logged = {json.loads(line)["request_id"]
+              for path in (lifecycle_home / "predictions").glob("*/*.jsonl")
+              for line in path.read_text().splitlines()}
+    assert set(ANSWERED) <= logged
+    assert len(ANSWERED) > 20
