@@ -147,3 +147,17 @@ def test_shutdown_flushes_every_answer_to_the_log(server: BentoServer,
               for line in path.read_text().splitlines()}
     assert set(ANSWERED) <= logged
     assert len(ANSWERED) > 20
+
+
+def test_monitoring_reads_what_the_service_logged(server: BentoServer,
+                                                  lifecycle_home: Path) -> None:
+    """The writer (serving) and the reader (drift monitoring) agree on the log's format."""
+    from fraud_assets.monitoring.prediction_log import read_day
+
+    days = sorted(p.name for p in (lifecycle_home / "predictions").iterdir())
+    assert days, "the previous test left answered requests in the log"
+    read = read_day(days[-1], home=lifecycle_home)
+    assert read.invalid == 0
+    assert len(read.frame) == read.lines >= 20
+    assert read.frame["fraud_probability"].between(0, 1).all()
+    assert (read.frame["merchant_category"] == GOOD["merchant_category"]).all()
