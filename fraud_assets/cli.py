@@ -136,8 +136,11 @@ def drift_demo(
     baseline_rows: Annotated[int, typer.Option(help="Rows per baseline day.", min=1)] = 10_000,
     start: Annotated[str, typer.Option(help="First baseline day, YYYY-MM-DD.")] = "2025-01-01",
 ) -> None:
-    """Play the drift story headless: land scenario days, report drift, let the sensor
-    retrain, gate the new version; print what happened."""
+    """Play the drift story headless: scenario days, drift, retraining, gate.
+
+    Lands each scenario's days, reports drift, lets the sensor request retraining, gates
+    the new version, and prints what happened.
+    """
     from fraud_assets.monitoring.story import (
         DEMO_SCENARIOS,
         StoryConfig,
@@ -164,6 +167,23 @@ def drift_demo(
     if failed:
         typer.echo(f"runs failed on {', '.join(failed)} (see them in the Dagster UI)", err=True)
         raise typer.Exit(1)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+             add_help_option=False)
+def feast(ctx: typer.Context) -> None:
+    """Run the `feast` CLI on feature_repo/ with this platform's FRAUD_HOME filled in.
+
+    Example: `fraud-platform feast feature-views list`.
+    """
+    import os
+    import subprocess
+    import sys
+
+    command = [str(Path(sys.executable).parent / "feast"), *ctx.args]
+    env = os.environ | {"FRAUD_HOME": str(settings.fraud_home()), "FEAST_USAGE": "False"}
+    done = subprocess.run(command, cwd=settings.REPO_ROOT / "feature_repo", env=env)
+    raise typer.Exit(done.returncode)
 
 
 def _parse_day(value: str, option: str) -> dt.date:

@@ -51,3 +51,12 @@ def test_the_command_line_without_fraud_home_says_what_to_set(tmp_path):
     assert result.returncode != 0
     assert "FRAUD_HOME" in result.stderr and "is not set" in result.stderr
     assert not (FEATURE_REPO / "${FRAUD_HOME}").exists()
+
+
+def test_the_platform_cli_runs_feast_with_its_own_state_folder(fraud_home):
+    """`fraud-platform feast ...` needs no FRAUD_HOME typed by hand (default: .fraud/)."""
+    cli = str(Path(sys.executable).parent / "fraud-platform")
+    done = subprocess.run([cli, "feast", "apply"], capture_output=True, text=True,
+                          timeout=300, env=os.environ | {"FRAUD_HOME": str(fraud_home)})
+    assert done.returncode == 0, done.stderr
+    assert (fraud_home / "feast" / "registry.db").exists()
