@@ -14,6 +14,7 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetKey,
+    AutomationCondition,
     Config,
     Failure,
     MaterializeResult,
@@ -81,7 +82,16 @@ def _log_history(context: AssetExecutionContext, wanted: list[str], present: lis
         context.log.warning(f"validated day(s) missing inside the window, skipped: {gaps}")
 
 
-@asset(group_name="features", deps=[merchant_features], kinds={"feast", "sqlite"})
+# Refresh the online store whenever a day's features land (the daemon evaluates this), so
+# serving follows newly landed days without a manual run. Not `eager()`: that waits for
+# every upstream daily partition since the first one to exist.
+FOLLOW_FEATURES = (AutomationCondition.any_deps_updated().since_last_handled()
+                   & ~AutomationCondition.in_progress()
+                   & ~AutomationCondition.any_deps_in_progress())
+
+
+@asset(group_name="features", deps=[merchant_features], kinds={"feast", "sqlite"},
+       automation_condition=FOLLOW_FEATURES)
 def online_features(context: AssetExecutionContext, feast_store: FeastStore) -> MaterializeResult:
     """`feast apply` of the repository, then the latest row per merchant into the online store."""
     store = feast_store.open()
