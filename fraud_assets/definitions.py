@@ -7,6 +7,7 @@ from fraud_assets.defs.assets import model as model_assets
 from fraud_assets.defs.checks import ingest as ingest_checks
 from fraud_assets.defs.jobs import daily_job, online_features_job, retraining_job
 from fraud_assets.defs.resources import FraudHome
+from fraud_assets.defs.sensors.automation import feature_automation
 from fraud_assets.defs.sensors.drift import drift_retraining
 from fraud_assets.defs.sensors.landing import landing_sensor
 from fraud_assets.features.store import FeastStore
@@ -25,7 +26,7 @@ defs = Definitions(
     asset_checks=[ingest_checks.contract_structure, ingest_checks.contract_values,
                   ingest_checks.fraud_rate_sane],
     jobs=[daily_job, online_features_job, retraining_job],
-    sensors=[landing_sensor, drift_retraining],
+    sensors=[landing_sensor, drift_retraining, feature_automation],
     resources={
         "fraud_home": FraudHome(),
         "lake": LakeIOManager(),

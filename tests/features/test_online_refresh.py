@@ -29,3 +29,11 @@ def test_online_features_are_requested_once_per_new_day_of_features(fraud_home):
         land(fraud_home, "2025-01-03", rows=300)
         assert run_day(instance, "2025-01-03").success
         assert requested() == 1
+
+
+def test_the_daemon_evaluates_the_condition_without_a_toggle():
+    from dagster import DefaultSensorStatus
+
+    sensor = defs.resolve_sensor_def("feature_automation")
+    assert sensor.default_status == DefaultSensorStatus.RUNNING
+    assert ONLINE in sensor.asset_selection.resolve(defs.resolve_asset_graph())

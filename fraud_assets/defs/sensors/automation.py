@@ -1,0 +1,15 @@
+"""Evaluates the assets' automation conditions (today: `online_features` follows new days).
+
+Dagster's implicit default sensor starts stopped; this one is on as soon as the daemon
+runs, so the online store serving reads stays current without a toggle in the UI.
+"""
+
+from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus
+
+feature_automation = AutomationConditionSensorDefinition(
+    "feature_automation",
+    target=AssetSelection.assets("online_features"),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Refreshes the Feast online store after each new day of merchant features.",
+)
