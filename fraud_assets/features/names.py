@@ -15,3 +15,6 @@ DEFAULT_WINDOW_DAYS = 28
 ALL_MERCHANTS = "__all__"
 # Column `features.online.online_features` adds: True where the all-merchant prior was used.
 FALLBACK_COLUMN = "merchant_features_fallback"
+# The training_set's time-ordered split column and its values.
+SPLIT = "split"
+TRAIN, HOLDOUT = "train", "holdout"

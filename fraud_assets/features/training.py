@@ -13,12 +13,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from fraud_assets import contract
-from fraud_assets.features.names import ENTITY, FEATURES
+from fraud_assets.features.names import ENTITY, FEATURES, HOLDOUT, SPLIT, TRAIN
 from fraud_assets.features.schema import cast_features
 from fraud_assets.features.store import MerchantFeatureStore
 
-SPLIT = "split"
-TRAIN, HOLDOUT = "train", "holdout"
 TIMESTAMP = contract.EVENT_TIMESTAMP.name
 KEYS = [ENTITY, TIMESTAMP]
 COLUMNS: tuple[str, ...] = (*contract.COLUMNS, *FEATURES, SPLIT)

@@ -29,7 +29,7 @@ from sklearn.preprocessing import (
 )
 
 from fraud_assets import contract
-from fraud_assets.features.names import FEATURES
+from fraud_assets.features.names import FEATURES, HOLDOUT, SPLIT, TRAIN
 from fraud_assets.model import evaluation
 
 REQUEST_COLUMNS: tuple[str, ...] = tuple(f.name for f in contract.REQUEST_FIELDS)
@@ -42,10 +42,6 @@ LABEL = contract.LABEL
 HOURS = list(range(int(contract.HOUR.low), int(contract.HOUR.high) + 1))
 DAYS = list(range(int(contract.DAY_OF_WEEK.low), int(contract.DAY_OF_WEEK.high) + 1))
 CATEGORIES = list(contract.MERCHANT_CATEGORIES)
-# The `training_set` asset's split column (features.training defines the same names; not
-# imported from there because that module pulls in Feast, which the CLI does not need).
-SPLIT = "split"
-TRAIN, HOLDOUT = "train", "holdout"
 
 
 class ModelInputError(ValueError):

@@ -97,13 +97,6 @@ def test_plots_are_written(tmp_path, good_model, split):
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths.values())
 
 
-def test_split_names_match_the_training_set_asset():
-    from fraud_assets.features import training as feature_training
-
-    assert (training.SPLIT, training.TRAIN, training.HOLDOUT) == (
-        feature_training.SPLIT, feature_training.TRAIN, feature_training.HOLDOUT)
-
-
 @pytest.mark.parametrize(("change", "message"), [
     ({"amount": 0.0}, "amount must be > 0"),
     ({"hour": None}, r"missing values in \['hour'\]"),
