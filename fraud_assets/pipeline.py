@@ -44,7 +44,7 @@ def run_pipeline(start: dt.date, days: int, rows: int,
                  echo: Callable[[str], None] = print) -> PipelineReport:
     """Process every pending landed day, then the whole-history assets, on the real instance."""
     from fraud_assets.definitions import defs
-    from fraud_assets.defs.sensors.landing import pending
+    from fraud_assets.defs.sensors.landing import landed_files, pending
 
     t0 = time.perf_counter()
     ensure_dagster_home()
@@ -52,7 +52,7 @@ def run_pipeline(start: dt.date, days: int, rows: int,
     echo(f"landed {report.days_landed} new day(s) in {settings.landing_dir()}")
     instance = DagsterInstance.get()
     daily = defs.resolve_job_def("daily_job")
-    todo = pending(instance, settings.landing_dir())
+    todo = pending(instance, landed_files(settings.landing_dir())[0])
     for n, item in enumerate(todo, 1):
         t = time.perf_counter()
         result = daily.execute_in_process(partition_key=item.day, instance=instance,

@@ -1,4 +1,5 @@
 """The landing sensor, evaluated in-process on a real instance."""
+import os
 
 import pandas as pd
 import pytest
@@ -63,3 +64,13 @@ def test_files_without_a_day_are_ignored(fraud_home, instance):
     (fraud_home / "landing" / "notes.csv").write_text("a,b\n1,2\n")
     result, _ = tick(instance)
     assert not result.run_requests
+
+
+def test_a_touched_but_unchanged_file_is_not_run_again(fraud_home, instance):
+    path = land(fraud_home, "2025-01-01", rows=50)
+    first, _ = tick(instance)
+    assert len(first.run_requests) == 1
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    again, _ = tick(instance, first.cursor)
+    assert not again.run_requests

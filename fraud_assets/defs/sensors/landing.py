@@ -26,6 +26,21 @@ RAW = AssetKey("transactions_raw")
 
 @dataclass(frozen=True)
 class Landed:
+    """A landing file named for a valid partition day (its content not read yet)."""
+
+    day: str
+    path: Path
+
+    @property
+    def stat_key(self) -> str:
+        st = self.path.stat()
+        return f"{st.st_mtime_ns}:{st.st_size}"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A landed file whose exact content has not been materialized yet."""
+
     day: str
     path: Path
     fingerprint: str
@@ -46,7 +61,7 @@ def landed_files(folder: Path) -> tuple[list[Landed], list[str]]:
         if day is None or day.isoformat() not in valid:
             ignored.append(path.name)
         else:
-            files.append(Landed(day.isoformat(), path, landing.fingerprint(path)))
+            files.append(Landed(day.isoformat(), path))
     return files, ignored
 
 
@@ -60,26 +75,33 @@ def processed_fingerprint(instance: DagsterInstance, day: str) -> str | None:
     return getattr(meta, "value", None)
 
 
-def pending(instance: DagsterInstance, folder: Path, seen: dict[str, str] | None = None,
-            ) -> list[Landed]:
-    """Files whose exact content has not been materialized yet (oldest day first)."""
+def pending(instance: DagsterInstance, files: list[Landed],
+            seen: dict[str, dict[str, str]] | None = None) -> list[Pending]:
+    """Files whose exact content has not been materialized yet (oldest day first).
+
+    `seen` (the sensor's cursor) remembers each day's file size/mtime and hash, so an
+    unchanged file is neither read nor looked up again on the next tick.
+    """
     seen = seen if seen is not None else {}
     out = []
-    for item in landed_files(folder)[0]:
-        if seen.get(item.day) == item.fingerprint:
+    for item in files:
+        stat_key = item.stat_key
+        known = seen.get(item.day, {})
+        if known.get("stat") == stat_key:
             continue
-        if processed_fingerprint(instance, item.day) != item.fingerprint:
-            out.append(item)
-        seen[item.day] = item.fingerprint
+        fp = landing.fingerprint(item.path)
+        if known.get("fp") != fp and processed_fingerprint(instance, item.day) != fp:
+            out.append(Pending(item.day, item.path, fp))
+        seen[item.day] = {"stat": stat_key, "fp": fp}
     return out
 
 
 @sensor(job=daily_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
         description="Requests a daily_job run for each landing file that is new or changed.")
 def landing_sensor(context: SensorEvaluationContext, fraud_home: FraudHome):
-    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    todo = pending(context.instance, fraud_home.landing, seen)
-    ignored = landed_files(fraud_home.landing)[1]
+    seen: dict[str, dict[str, str]] = json.loads(context.cursor) if context.cursor else {}
+    files, ignored = landed_files(fraud_home.landing)
+    todo = pending(context.instance, files, seen)
     if ignored:
         context.log.warning(f"ignored files without a valid day in the name: {ignored}")
     cursor = json.dumps(seen, sort_keys=True)
