@@ -79,9 +79,7 @@ def coerce_column(field: Field, values: pd.Series) -> pd.Series:
             whole = numeric.where(np.isclose(numeric, np.round(numeric)))
             return whole.astype("Int64")
         return numeric.astype("float64")
-    if field.kind == "category" and field.allowed is not None:
-        # Category values stay as given; membership is a value rule, not a type rule.
-        return values.astype("string")
+    # Strings and categories stay as given: category membership is a value rule.
     return values.astype("string")
 
 
@@ -91,11 +89,11 @@ def coerce(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def violations(typed: pd.DataFrame, raw: pd.DataFrame | None = None) -> pd.DataFrame:
+def violations(typed: pd.DataFrame) -> pd.DataFrame:
     """Boolean frame, one column per field: True where the row breaks that field's rule.
 
-    A value that is missing, unparseable or out of range is a violation. `raw` lets
-    the reasons tell "missing" from "not a number".
+    A value that is missing, unparseable or out of range is a violation (`reasons` tells
+    which, from the raw text).
     """
     out = {}
     for f in FIELDS:
