@@ -2,5 +2,8 @@
 
 import warnings
 
+from fraud_assets import settings
+
+settings.disable_telemetry()
 # Evidently imports litestar, whose own deprecations would greet every command and run.
 warnings.filterwarnings("ignore", module=r"litestar(\.|$)")

@@ -7,6 +7,41 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# Every tool the platform runs reports usage unless told not to; the platform never phones
+# home. The one place this is said: `disable_telemetry()` runs when `fraud_assets` is
+# imported (every entry point imports it before any tool), and child processes inherit it.
+TELEMETRY_OFF: dict[str, str] = {
+    "DAGSTER_DISABLE_TELEMETRY": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "FEAST_USAGE": "False",  # Feast <= 0.3x; kept should a later version bring usage back
+    "DO_NOT_TRACK": "1",
+}
+# The demo's first day, and the default first daily partition.
+DEFAULT_FIRST_DAY = "2025-01-01"
+FIRST_DAY_ENV = "FRAUD_FIRST_DAY"
+
+
+def disable_telemetry() -> None:
+    """Turn telemetry off in this process and its children (a user's explicit value wins)."""
+    for key, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
+
+
+def first_day() -> str:
+    """The first daily partition (ISO date): $FRAUD_FIRST_DAY, default the demo's first day.
+
+    Partitions start where the data starts, so the UI does not list hundreds of days that
+    never landed. Raises ValueError naming the variable when it is not a date.
+    """
+    import datetime as dt
+
+    raw = os.environ.get(FIRST_DAY_ENV) or DEFAULT_FIRST_DAY
+    try:
+        return dt.date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise ValueError(f"{FIRST_DAY_ENV}={raw!r} is not a date like 2025-01-01") from None
+
 
 def fraud_home() -> Path:
     """The state folder: $FRAUD_HOME, or `.fraud/` in the checkout."""

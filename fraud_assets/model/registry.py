@@ -1,9 +1,12 @@
-"""MLflow tracking and the model registry, as a Dagster resource.
+"""MLflow tracking and the model registry: the one registry client of the platform.
 
 Every training run becomes an MLflow run (params, metrics, plots, signature) and a new
 version of the registered model. Which version serves is said by aliases, never stages:
 `champion` serves, `challenger` is the newest candidate, `previous-champion` is where a
 rollback goes.
+
+Free of Dagster: the code location wraps it in a resource (`defs/model/resources.py`),
+serving, the CLI and monitoring use it as is.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import sklearn
-from dagster import ConfigurableResource
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
@@ -78,7 +80,8 @@ def _version_of(package: str) -> str:
     return version(package)
 
 
-class MlflowRegistry(ConfigurableResource):
+@dataclass(frozen=True)
+class MlflowRegistry:
     """MLflow tracking + registry for the fraud model. Empty fields resolve from settings."""
 
     tracking_uri: str = ""  # default: settings.mlflow_tracking_uri() (SQLite in FRAUD_HOME)
