@@ -88,6 +88,14 @@ def predictions_dir(home: Path | None = None) -> Path:
     return (home or fraud_home()) / "predictions"
 
 
+def bentoml_home(home: Path | None = None) -> Path:
+    """The BentoML store (models and Bentos): $BENTOML_HOME, else FRAUD_HOME/bentoml."""
+    env = os.environ.get("BENTOML_HOME")
+    if env and home is None:
+        return Path(env)
+    return (home or fraud_home()) / "bentoml"
+
+
 def reports_dir(home: Path | None = None) -> Path:
     """Evidently HTML/JSON reports."""
     return (home or fraud_home()) / "reports"

@@ -1,0 +1,144 @@
+"""The one process launcher: start a server on loopback, wait until it answers, stop it.
+
+Used by `fraud-platform up` / `serve` (the Dagster UI, the MLflow UI, the fraud API) and
+by the tests and benchmarks that need a real `bentoml serve`. Each server runs in its own
+process group (servers started from a script ignore SIGINT/SIGTERM otherwise, see
+shared/STACK.md), and `stop` escalates SIGINT -> SIGTERM -> SIGKILL on the whole group,
+then kills descendants that moved to groups of their own (BentoML's workers do).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from fraud_assets import settings
+
+HOST = "127.0.0.1"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+
+
+class ServerError(RuntimeError):
+    """A server exited or did not answer in time; the message ends with its log's tail."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A command that serves HTTP on `url` and answers 200 on `ready_path` once ready.
+
+    `env` is added to this process's environment (telemetry is already off there, see
+    settings.disable_telemetry); `log_path` receives stdout and stderr.
+    """
+
+    name: str
+    argv: list[str]
+    url: str
+    ready_path: str
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path = settings.REPO_ROOT
+    after_ready: Callable[[Server], None] | None = None
+    process: subprocess.Popen | None = None
+    _descendants: list[psutil.Process] = field(default_factory=list, repr=False)
+
+    def start(self) -> Server:
+        """Start the process in its own session; returns self (not waiting for readiness)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, cwd=self.cwd, env=os.environ | self.env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_default_signals)
+        return self
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Block until `ready_path` answers 200; ServerError if it exits or times out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise ServerError(f"{self.name} exited (code {self.process.returncode if self.process else None}):"
+                                  f"\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + self.ready_path, timeout=2) as answer:
+                    if answer.status == 200:
+                        self._remember_descendants()
+                        if self.after_ready:
+                            self.after_ready(self)
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise ServerError(f"{self.name} did not answer {self.ready_path} within {timeout:.0f} s:"
+                          f"\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _remember_descendants(self) -> None:
+        # Workers may start their own sessions: remember them while the leader lives.
+        try:
+            self._descendants = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.Error:
+            self._descendants = []
+
+    def stop(self, grace: float = 15.0) -> None:
+        """Stop the server and everything it started (see `stop_all`)."""
+        stop_all([self], grace)
+
+
+def _default_signals() -> None:
+    # A parent started in the background has SIGINT ignored; children must not inherit that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def stop_all(servers: Sequence[Server], grace: float = 15.0) -> None:
+    """SIGINT (what each server expects from Ctrl-C), then SIGTERM, then SIGKILL the groups.
+
+    Each signal gets `grace` seconds for all servers together; descendants that outlive
+    their leader (a code server, a BentoML worker) are killed last.
+    """
+    for sig in STOP_SIGNALS:
+        running = [s for s in servers if s.running()]
+        for s in running:
+            _signal_group(s, sig)
+        deadline = time.monotonic() + grace
+        for s in running:
+            try:
+                s.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+    for s in servers:
+        if s.process is not None:
+            _signal_group(s, signal.SIGKILL)
+        for child in s._descendants:
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
+
+
+def _signal_group(server: Server, sig: signal.Signals) -> None:
+    try:
+        os.killpg(server.process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,101 @@
+"""The platform's servers on loopback: the Dagster UI, the MLflow UI and the fraud API.
+
+`run_until_interrupted` starts them, prints their URLs when they answer and stops them
+together on Ctrl-C or SIGTERM (the launcher itself is `orchestration.processes`).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from fraud_assets import settings
+from fraud_assets.orchestration.instance import ensure_dagster_home
+from fraud_assets.orchestration.processes import HOST, Server, ServerError, stop_all
+
+BIN = Path(sys.executable).parent
+# The fraud API's BentoML service, importable from the repository root.
+SERVICE = "serving.service:FraudService"
+
+
+def _log(name: str) -> Path:
+    return settings.fraud_home() / "logs" / f"{name}.log"
+
+
+def dagster_server(port: int = 3000) -> Server:
+    """`dagster dev` on the workspace: webserver, daemon and the code location."""
+    return Server("Dagster UI", [str(BIN / "dagster"), "dev", "-w", "workspace.yaml",
+                                 "-h", HOST, "-p", str(port)],
+                  f"http://{HOST}:{port}", "/server_info", _log("dagster"),
+                  env={"DAGSTER_HOME": str(ensure_dagster_home())}, after_ready=_dismiss_nux)
+
+
+def mlflow_server(port: int = 5000) -> Server:
+    # One worker and no job consumer: the defaults spawn many processes and orphan some.
+    return Server("MLflow UI", [str(BIN / "mlflow"), "server",
+                                "--backend-store-uri", settings.mlflow_tracking_uri(),
+                                "--default-artifact-root", str(settings.mlflow_artifacts_dir()),
+                                "--host", HOST, "--port", str(port), "--workers", "1"],
+                  f"http://{HOST}:{port}", "/health", _log("mlflow"),
+                  env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+
+
+def api_server(port: int = 8000, bento: str | None = None, env: dict[str, str] | None = None,
+               log_path: Path | None = None) -> Server:
+    """`bentoml serve` of the fraud API: from source (the registry's champion), or the
+    built Bento `bento` (e.g. `fraud_detection:latest`, the champion packaged inside)."""
+    target = bento or SERVICE
+    return Server("Fraud API", [str(BIN / "bentoml"), "serve", target, "--host", HOST,
+                                "--port", str(port)],
+                  f"http://{HOST}:{port}", "/readyz", log_path or _log("api"),
+                  env={"MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri(),
+                       "BENTOML_HOME": str(settings.bentoml_home())} | (env or {}))
+
+
+def _dismiss_nux(server: Server) -> None:
+    """The first visit shows a sign-up modal; mark it seen so the UI opens on the graph."""
+    body = json.dumps({"query": "mutation { setNuxSeen }"}).encode()
+    request = urllib.request.Request(f"{server.url}/graphql", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(request, timeout=5).read()
+    except OSError:
+        pass  # cosmetic only
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_until_interrupted(servers: Sequence[Server], echo: Callable[[str], None] = print) -> int:
+    """Start all, print their URLs, block until Ctrl-C (or one dies), then stop all."""
+    # Ctrl-C, or a TERM from a supervisor, both end in the same clean stop (even when the
+    # shell that started us set SIGINT to ignored, as shells do for background jobs).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        for s in servers:
+            s.start()
+        for s in servers:
+            try:
+                s.wait_ready()
+            except ServerError as exc:
+                echo(f"{exc}\n(full log: {s.log_path})")
+                return 1
+            echo(f"{s.name:<12} {s.url}")
+        echo("Ctrl-C stops everything.")
+        while all(s.running() for s in servers):
+            time.sleep(1)
+        dead = [s for s in servers if not s.running()]
+        echo(f"{dead[0].name} stopped unexpectedly; see {dead[0].log_path}")
+        return 1
+    except KeyboardInterrupt:
+        echo("stopping...")
+        return 0
+    finally:
+        stop_all(servers)
