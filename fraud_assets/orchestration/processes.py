@@ -74,8 +74,8 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running():
-                raise ServerError(f"{self.name} exited (code {self.process.returncode if self.process else None}):"
-                                  f"\n{self.log_tail()}")
+                code = self.process.returncode if self.process else None
+                raise ServerError(f"{self.name} exited (code {code}):\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.url + self.ready_path, timeout=2) as answer:
                     if answer.status == 200:
