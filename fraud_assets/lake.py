@@ -1,7 +1,8 @@
 """The data lake: parquet files under FRAUD_HOME/lake, one per asset and partition.
 
-`LakeIOManager` is how Dagster assets store and load DataFrames; the helper functions
-let non-Dagster code (Feast, serving, benchmarks) read the same files.
+Free of Dagster: the code location's IO manager (`defs/resources.py`) stores and loads
+asset outputs through these functions, and monitoring, Feast and benchmarks read the same
+files with them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
-from dagster import ConfigurableIOManager, InputContext, OutputContext
 
 from fraud_assets import settings
 
@@ -42,27 +42,3 @@ def read_partitions(asset: str, partitions: Iterable[str], root: Path | None = N
 def stored_partitions(asset: str, root: Path | None = None) -> list[str]:
     folder = (root or settings.lake_dir()) / asset
     return sorted(p.stem for p in folder.glob("*.parquet")) if folder.exists() else []
-
-
-class LakeIOManager(ConfigurableIOManager):
-    """Stores each DataFrame output as parquet; multi-partition inputs are concatenated."""
-
-    root: str = ""
-
-    def _root(self) -> Path:
-        return Path(self.root) if self.root else settings.lake_dir()
-
-    def handle_output(self, context: OutputContext, obj: pd.DataFrame | None) -> None:
-        if obj is None:
-            return
-        name = context.asset_key.to_python_identifier()
-        partition = context.asset_partition_key if context.has_asset_partitions else None
-        path = partition_path(self._root(), name, partition)
-        write_frame(obj, path)
-        context.add_output_metadata({"path": str(path)})
-
-    def load_input(self, context: InputContext) -> pd.DataFrame:
-        name = context.asset_key.to_python_identifier()
-        if context.has_asset_partitions:
-            return read_partitions(name, context.asset_partition_keys, self._root())
-        return pd.read_parquet(partition_path(self._root(), name, None))

@@ -16,22 +16,16 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from dagster import ConfigurableResource
 from feast import FeatureService, FeatureStore, RepoConfig
 from feast.errors import FeatureServiceNotFoundException
 from feast.repo_config import FeastConfigError
 from pydantic import ValidationError
 
 from fraud_assets import settings
-from fraud_assets.defs.resources import FraudHome
 from fraud_assets.features import offline
 from fraud_assets.features.aggregates import day_start
 from fraud_assets.features.names import ENTITY, FEATURE_SERVICE, FEATURE_VIEW
 from fraud_assets.features.repo import FeastRepo, build_repo
-
-# Feast up to 0.3x sent usage statistics unless FEAST_USAGE=False; 0.67 has no such code,
-# the variable keeps it off should a future version bring it back.
-os.environ.setdefault("FEAST_USAGE", "False")
 
 FEATURE_REPO = settings.REPO_ROOT / "feature_repo"
 CONFIG_FILE = "feature_store.yaml"
@@ -123,18 +117,3 @@ class MerchantFeatureStore:
                     f"{self.feast_dir}; materialize the online_features asset (feast apply) "
                     f"first ({exc})") from exc
         return self._service
-
-
-class FeastStore(ConfigurableResource):
-    """Dagster resource: the platform's Feast store, in the state folder of `fraud_home`."""
-
-    fraud_home: FraudHome
-    repo_dir: str = ""  # the Feast repository folder; empty means feature_repo/ of the checkout
-
-    @property
-    def feast_dir(self) -> Path:
-        return settings.feast_dir(self.fraud_home.root)
-
-    def open(self) -> MerchantFeatureStore:
-        repo_dir = Path(self.repo_dir) if self.repo_dir else FEATURE_REPO
-        return MerchantFeatureStore(self.fraud_home.root, repo_dir)
