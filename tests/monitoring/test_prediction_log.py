@@ -12,7 +12,7 @@ import pytest
 from fraud_assets import contract
 from fraud_assets.monitoring import daily, prediction_log
 from fraud_assets.monitoring.reference import Reference
-from tests.monitoring.helpers import day_frame, day_key, reference_frame
+from tests.support import day_frame, day_key, reference_frame
 
 DAY = "2025-01-11"
 REQUEST = [f.name for f in contract.REQUEST_FIELDS]
