@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from fraud_assets import contract
-
 PREFIX, SUFFIX = "transactions_", ".csv"
 
 
@@ -81,10 +79,6 @@ def read_raw(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise LandingFileError(f"{path}: the file has a header but no rows")
     return frame
-
-
-def missing_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in contract.COLUMNS if c not in frame.columns]
 
 
 def fingerprint(path: Path) -> str:
