@@ -26,12 +26,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_LINK_MODE=copy \
     PATH=/opt/venv/bin:$PATH \
     FRAUD_HOME=/var/lib/fraud \
-    DAGSTER_HOME=/var/lib/fraud/dagster \
-    DAGSTER_DISABLE_TELEMETRY=1 \
-    MLFLOW_DISABLE_TELEMETRY=true \
-    BENTOML_DO_NOT_TRACK=true \
-    FEAST_USAGE=False \
-    DO_NOT_TRACK=1
+    DAGSTER_HOME=/var/lib/fraud/dagster
+# Telemetry: off in every process that imports fraud_assets (settings.disable_telemetry),
+# and in the Dagster instance by the dagster.yaml written below.
 
 # The uv that wrote uv.lock; the environment is installed from the lock file exactly.
 RUN pip install --no-cache-dir uv==0.13.9
@@ -53,7 +50,7 @@ RUN uv sync --frozen --no-dev
 # State (Dagster instance, MLflow, Feast, lake, Bento store) lives in one volume, owned by
 # an unprivileged user; dagster.yaml (telemetry off, one run at a time) is written now.
 RUN useradd --create-home --uid 1000 fraud \
-    && python -c "from fraud_assets.instance import ensure_dagster_home; ensure_dagster_home()" \
+    && python -c "from fraud_assets.orchestration.instance import ensure_dagster_home; ensure_dagster_home()" \
     && chown -R fraud:fraud /var/lib/fraud
 USER fraud
 VOLUME ["/var/lib/fraud"]

@@ -24,7 +24,7 @@ SERVICE = "serving.service:FraudService"
 
 
 def _log(name: str) -> Path:
-    return settings.fraud_home() / "logs" / f"{name}.log"
+    return settings.state_dir("logs") / f"{name}.log"
 
 
 def dagster_server(port: int = 3000) -> Server:
