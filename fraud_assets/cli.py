@@ -86,14 +86,21 @@ def up(
     mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
     api_port: Annotated[int, typer.Option(help="Fraud API port (BentoML).")] = 8000,
     api: Annotated[bool, typer.Option(help="Serve the champion (when there is one).")] = True,
+    mlflow: Annotated[bool, typer.Option(help="Start the MLflow UI.")] = True,
+    host: Annotated[str, typer.Option(
+        envvar="FRAUD_BIND_HOST",
+        help="Address the servers bind (0.0.0.0 inside a container with a bridge "
+             "network, so published ports reach them).")] = "127.0.0.1",
 ) -> None:
-    """Start the Dagster UI (webserver + daemon), the MLflow UI and the fraud API on 127.0.0.1."""
+    """Start the Dagster UI (webserver + daemon), the MLflow UI and the fraud API."""
     from fraud_assets.model.registry import MlflowRegistry
     from fraud_assets.orchestration import servers
 
-    chosen = [servers.dagster_server(dagster_port), servers.mlflow_server(mlflow_port)]
+    chosen = [servers.dagster_server(dagster_port, host)]
+    if mlflow:
+        chosen.append(servers.mlflow_server(mlflow_port, host))
     if api and MlflowRegistry().alias_version(settings.CHAMPION_ALIAS) is not None:
-        chosen.append(servers.api_server(api_port))
+        chosen.append(servers.api_server(api_port, host=host))
     elif api:
         typer.echo("no champion model yet: the API starts once `make pipeline` produced one")
     raise typer.Exit(servers.run_until_interrupted(chosen, echo=typer.echo))

@@ -27,32 +27,37 @@ def _log(name: str) -> Path:
     return settings.state_dir("logs") / f"{name}.log"
 
 
-def dagster_server(port: int = 3000) -> Server:
+def _url(host: str, port: int) -> str:
+    # A server bound to every interface still answers its own checks on loopback.
+    return f"http://{HOST if host in ('0.0.0.0', '::') else host}:{port}"
+
+
+def dagster_server(port: int = 3000, host: str = HOST) -> Server:
     """`dagster dev` on the workspace: webserver, daemon and the code location."""
     return Server("Dagster UI", [str(BIN / "dagster"), "dev", "-w", "workspace.yaml",
-                                 "-h", HOST, "-p", str(port)],
-                  f"http://{HOST}:{port}", "/server_info", _log("dagster"),
+                                 "-h", host, "-p", str(port)],
+                  _url(host, port), "/server_info", _log("dagster"),
                   env={"DAGSTER_HOME": str(ensure_dagster_home())}, after_ready=_dismiss_nux)
 
 
-def mlflow_server(port: int = 5000) -> Server:
+def mlflow_server(port: int = 5000, host: str = HOST) -> Server:
     # One worker and no job consumer: the defaults spawn many processes and orphan some.
     return Server("MLflow UI", [str(BIN / "mlflow"), "server",
                                 "--backend-store-uri", settings.mlflow_tracking_uri(),
                                 "--default-artifact-root", str(settings.mlflow_artifacts_dir()),
-                                "--host", HOST, "--port", str(port), "--workers", "1"],
-                  f"http://{HOST}:{port}", "/health", _log("mlflow"),
+                                "--host", host, "--port", str(port), "--workers", "1"],
+                  _url(host, port), "/health", _log("mlflow"),
                   env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
 
 
 def api_server(port: int = 8000, bento: str | None = None, env: dict[str, str] | None = None,
-               log_path: Path | None = None) -> Server:
+               log_path: Path | None = None, host: str = HOST) -> Server:
     """`bentoml serve` of the fraud API: from source (the registry's champion), or the
     built Bento `bento` (e.g. `fraud_detection:latest`, the champion packaged inside)."""
     target = bento or SERVICE
-    return Server("Fraud API", [str(BIN / "bentoml"), "serve", target, "--host", HOST,
+    return Server("Fraud API", [str(BIN / "bentoml"), "serve", target, "--host", host,
                                 "--port", str(port)],
-                  f"http://{HOST}:{port}", "/readyz", log_path or _log("api"),
+                  _url(host, port), "/readyz", log_path or _log("api"),
                   env={"MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri(),
                        "BENTOML_HOME": str(settings.bentoml_home())} | (env or {}))
 
