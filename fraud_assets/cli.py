@@ -96,7 +96,7 @@ def up(
     from fraud_assets.model.registry import MlflowRegistry
     from fraud_assets.orchestration import servers
 
-    chosen = [servers.dagster_server(dagster_port, host)]
+    chosen = servers.dagster_servers(dagster_port, host)
     if mlflow:
         chosen.append(servers.mlflow_server(mlflow_port, host))
     if api and MlflowRegistry().alias_version(settings.CHAMPION_ALIAS) is not None:

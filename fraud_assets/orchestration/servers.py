@@ -32,12 +32,18 @@ def _url(host: str, port: int) -> str:
     return f"http://{HOST if host in ('0.0.0.0', '::') else host}:{port}"
 
 
-def dagster_server(port: int = 3000, host: str = HOST) -> Server:
-    """`dagster dev` on the workspace: webserver, daemon and the code location."""
-    return Server("Dagster UI", [str(BIN / "dagster"), "dev", "-w", "workspace.yaml",
-                                 "-h", host, "-p", str(port)],
-                  _url(host, port), "/server_info", _log("dagster"),
-                  env={"DAGSTER_HOME": str(ensure_dagster_home())}, after_ready=_dismiss_nux)
+def dagster_servers(port: int = 3000, host: str = HOST) -> list[Server]:
+    """The Dagster webserver (the UI) and the daemon (sensors, automation, run queue) on the
+    workspace and the platform's instance: what `dagster dev` runs, as two processes that
+    each stop within seconds on SIGTERM (`dagster dev` took 4-6 s, more under load)."""
+    env = {"DAGSTER_HOME": str(ensure_dagster_home())}
+    workspace = ["-w", "workspace.yaml"]
+    return [Server("Dagster UI", [str(BIN / "dagster-webserver"), *workspace, "-h", host,
+                                  "-p", str(port)],
+                   _url(host, port), "/server_info", _log("dagster"), env=env,
+                   after_ready=_dismiss_nux),
+            Server("Dagster daemon", [str(BIN / "dagster-daemon"), "run", *workspace],
+                   "", None, _log("dagster-daemon"), env=env)]
 
 
 def mlflow_server(port: int = 5000, host: str = HOST) -> Server:
@@ -92,7 +98,7 @@ def run_until_interrupted(servers: Sequence[Server], echo: Callable[[str], None]
             except ServerError as exc:
                 echo(f"{exc}\n(full log: {s.log_path})")
                 return 1
-            echo(f"{s.name:<12} {s.url}")
+            echo(f"{s.name:<15} {s.url or 'running'}")
         echo("Ctrl-C stops everything.")
         while all(s.running() for s in servers):
             time.sleep(1)
