@@ -120,10 +120,13 @@ def _default_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def stop_all(servers: Sequence[Server], grace: float = 8.0) -> None:
+def stop_all(servers: Sequence[Server], grace: float = 8.0,
+             echo: Callable[[str], None] | None = None) -> None:
     """SIGTERM the groups, then SIGKILL whatever is left after `grace` seconds (for all
     servers together, so a container stops within its engine's 10 s); descendants that
-    outlive their leader (a code server, a BentoML worker) are killed last."""
+    outlive their leader (a code server, a BentoML worker) are killed last. `echo` hears
+    how long each server took, or that it had to be killed."""
+    started = time.monotonic()
     for sig in STOP_SIGNALS:
         running = [s for s in servers if s.running()]
         for s in running:
@@ -133,7 +136,10 @@ def stop_all(servers: Sequence[Server], grace: float = 8.0) -> None:
             try:
                 s.process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                pass
+                continue
+            if echo:
+                how = "stopped" if sig != signal.SIGKILL else "killed after the grace period,"
+                echo(f"{s.name} {how} in {time.monotonic() - started:.1f}s")
     for s in servers:
         if s.process is not None:
             _signal_group(s, signal.SIGKILL)

@@ -109,4 +109,4 @@ def run_until_interrupted(servers: Sequence[Server], echo: Callable[[str], None]
         echo("stopping...")
         return 0
     finally:
-        stop_all(servers)
+        stop_all(servers, echo=echo)
