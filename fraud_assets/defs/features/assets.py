@@ -44,9 +44,20 @@ TIMESTAMP = contract.EVENT_TIMESTAMP.name
 PRIOR_DAYS = TimeWindowPartitionMapping(start_offset=-WINDOW_DAYS, end_offset=-1)
 
 
+# A corrected validated day D changes the features of every day whose window holds it
+# (D+1 .. D+window): the daemon re-materializes those that already exist (a day not
+# materialized yet is the daily job's, so a new day requests nothing here), once every
+# upstream run is done. `online_features` then follows the refreshed days.
+REFRESH_WINDOW = (AutomationCondition.any_deps_updated().since_last_handled()
+                  & ~AutomationCondition.missing()
+                  & ~AutomationCondition.in_progress()
+                  & ~AutomationCondition.any_deps_in_progress())
+
+
 @asset(name=names.MERCHANT_FEATURES, partitions_def=daily_partitions,
        group_name=names.FEATURES, kinds={"feast", "parquet"},
-       deps=[AssetDep(VALIDATED, partition_mapping=PRIOR_DAYS)])
+       deps=[AssetDep(VALIDATED, partition_mapping=PRIOR_DAYS)],
+       automation_condition=REFRESH_WINDOW)
 def merchant_features(context: AssetExecutionContext, fraud_home: FraudHome,
                       feast_store: FeastStore) -> MaterializeResult:
     """Per merchant category, aggregates valid for the day from the days strictly before it.
