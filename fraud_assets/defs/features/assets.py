@@ -138,7 +138,8 @@ class TrainingSetConfig(Config):
     days: int = Field(default=0, ge=0,
                       description="Use the last N validated days; 0 means every landed day.")
     holdout_days: int = Field(default=5, ge=0,
-                              description="The last N days of the window are the holdout.")
+                              description="The rows of the last N landed (partition) days of "
+                                          "the window are the holdout.")
 
 
 @asset(name=names.TRAINING_SET, group_name=names.FEATURES, io_manager_key="lake",
@@ -147,11 +148,12 @@ def training_set(context: AssetExecutionContext, config: TrainingSetConfig,
                  fraud_home: FraudHome, feast_store: FeastStore) -> Output[pd.DataFrame]:
     """Validated transactions + merchant features at each one's own time + train/holdout."""
     days = training.select_days(stored_partitions(VALIDATED_NAME, fraud_home.lake), config.days)
-    validated = read_partitions(VALIDATED_NAME, days, fraud_home.lake)
+    validated, partition_days = training.read_window(days, fraud_home.lake)
     store = feast_store.open()
     store.apply()  # the join reads the feature service from the registry
     try:
-        result = training.build_training_set(validated, store, config.holdout_days)
+        result = training.build_training_set(validated, store, config.holdout_days,
+                                             partition_days)
     except (training.TrainingSetError, FeatureStoreError) as exc:
         raise Failure(description=str(exc)) from None
     if result.rows_without_history:
