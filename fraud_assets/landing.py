@@ -124,6 +124,16 @@ def landed_files(folder: Path, first_day: str, last_day: str | None,
     return sorted(taken.values(), key=lambda f: f.day), ignored
 
 
+def _near_misses(path: Path) -> str:
+    """'; found X: rename it to Y' for files of the same day under another name."""
+    day = day_of_file(path)
+    if day is None or not path.parent.is_dir():
+        return ""
+    others = sorted(p.name for p in path.parent.iterdir()
+                    if p.is_file() and p != path and _date_in_name(p.name) == day)
+    return f"; found {', '.join(others)}: rename it to {path.name}" if others else ""
+
+
 def _header(path: Path) -> str:
     with path.open("rb") as handle:
         return handle.readline(64 * 1024).decode("utf-8-sig", errors="replace").rstrip("\r\n")
@@ -149,7 +159,7 @@ def read_raw(path: Path) -> pd.DataFrame:
     """
     if not path.exists():
         raise LandingFileError(f"{path}: no landing file for this day (expected the name "
-                               f"{path.name})")
+                               f"{path.name}){_near_misses(path)}")
     if path.stat().st_size == 0:
         raise LandingFileError(f"{path}: the file is empty")
     try:

@@ -183,3 +183,14 @@ def test_descriptions_agree_with_the_results(fraud_home, instance):
     land(fraud_home, DAY, rows=200)
     clean = checks(run_day(instance, DAY))["contract_values"]
     assert clean.passed and clean.description == "all 200 rows meet the contract"
+
+
+def test_a_day_whose_file_has_another_name_says_which_name(fraud_home, instance):
+    path = land(fraud_home, DAY, rows=20)
+    misnamed = path.with_name("transactions_20250203.csv")
+    path.rename(misnamed)
+    result = run_day(instance, DAY)
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    text = failure.event_specific_data.error.message
+    assert f"found {misnamed.name}: rename it to {path.name}" in text
+    assert misnamed.exists(), "the landed file is never renamed or rewritten by the platform"
