@@ -9,7 +9,6 @@ from typer.testing import CliRunner
 
 from fraud_assets import names, settings
 from fraud_assets.cli import app
-from fraud_assets.defs.ingest.checks import CATEGORIES_PRESENT
 from fraud_assets.orchestration.instance import ensure_dagster_home
 
 runner = CliRunner()
@@ -48,7 +47,7 @@ def test_dg_checks_and_lists_the_project(fraud_home):
         f"{names.TRANSACTIONS_RAW}:{names.CONTRACT_STRUCTURE}",
         f"{names.TRANSACTIONS_RAW}:{names.CONTRACT_VALUES}",
         f"{names.TRANSACTIONS_RAW}:{names.FRAUD_RATE_SANE}",
-        f"{names.TRANSACTIONS_RAW}:{CATEGORIES_PRESENT}",
+        f"{names.TRANSACTIONS_RAW}:{names.CATEGORIES_PRESENT}",
         f"{names.DRIFT_REPORT}:{names.NO_SIGNIFICANT_DRIFT}",
         f"{names.PREDICTION_DRIFT_REPORT}:{names.NO_SIGNIFICANT_DRIFT}",
         f"{names.MODEL_PERFORMANCE}:{names.PERFORMANCE_ABOVE_FLOOR}"}

@@ -22,9 +22,6 @@ from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
 from fraud_assets.validation import plausibility, runner, suites
 
-# TODO(names.py owner): move to fraud_assets/names.py as CATEGORIES_PRESENT.
-CATEGORIES_PRESENT = "categories_present"
-
 
 def _rules_table(result: runner.SuiteResult) -> str:
     rows = [{"rule": r.rule, "passed": "yes" if r.success else "NO",
@@ -124,7 +121,7 @@ def fraud_rate_sane(context: AssetCheckExecutionContext, transactions_raw: pd.Da
                             metadata=meta, description=verdict.description)
 
 
-@asset_check(asset=names.TRANSACTIONS_RAW, name=CATEGORIES_PRESENT,
+@asset_check(asset=names.TRANSACTIONS_RAW, name=names.CATEGORIES_PRESENT,
              partitions_def=daily_partitions, blocking=False,
              description="Every merchant category seen on each of the recent validated days "
                          "is present in the day (warning).")

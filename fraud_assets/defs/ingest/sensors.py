@@ -37,9 +37,6 @@ from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
 
 RAW = AssetKey(names.TRANSACTIONS_RAW)
-# TODO(names.py owner): move next to names.LANDING_FILE_TAG.
-LANDING_FINGERPRINT_TAG = "fraud/landing_fingerprint"
-LANDING_MTIME_TAG = "fraud/landing_mtime_ns"
 UNFINISHED = {DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
               DagsterRunStatus.STARTED, DagsterRunStatus.MANAGED, DagsterRunStatus.CANCELING}
 UP_TO_DATE = "up to date (the lake holds this content)"
@@ -68,8 +65,8 @@ class Pending:
     @property
     def tags(self) -> dict[str, str]:
         return {names.LANDING_FILE_TAG: str(self.path),
-                LANDING_FINGERPRINT_TAG: self.fingerprint,
-                LANDING_MTIME_TAG: str(self.mtime_ns)}
+                names.LANDING_FINGERPRINT_TAG: self.fingerprint,
+                names.LANDING_MTIME_TAG: str(self.mtime_ns)}
 
 
 @dataclass(frozen=True)
@@ -115,7 +112,7 @@ def judge(instance: DagsterInstance, item: landing.Landed, fp: str,
     mtime = item.mtime_ns
     records = instance.get_run_records(RunsFilter(
         job_name=names.DAILY_JOB,
-        tags={names.LANDING_FILE_TAG: str(item.path), LANDING_FINGERPRINT_TAG: fp}), limit=1)
+        tags={names.LANDING_FILE_TAG: str(item.path), names.LANDING_FINGERPRINT_TAG: fp}), limit=1)
     last = records[0].dagster_run if records else None
     if last is not None and last.status in UNFINISHED:
         return Verdict(item, None, f"run {last.run_id[:8]} for this content is "
@@ -123,7 +120,7 @@ def judge(instance: DagsterInstance, item: landing.Landed, fp: str,
     if last is None and requested == f"{fp}:{mtime}" and raw_fp != fp:
         return Verdict(item, None, "run requested on an earlier tick; waiting for it to start")
     failed = last is not None and last.status != DagsterRunStatus.SUCCESS
-    touched = failed and last.tags.get(LANDING_MTIME_TAG) != str(mtime)
+    touched = failed and last.tags.get(names.LANDING_MTIME_TAG) != str(mtime)
     if failed and not (touched or retry_failed):
         return Verdict(item, None, f"run {last.run_id[:8]} for this content "
                                    f"{last.status.value.lower()}; {RETRY_HINT}")
