@@ -2,8 +2,10 @@
 
 Each transaction gets the feature row that was valid at its own `event_timestamp`
 (Feast `get_historical_features` on the feature service). The split is by time: the rows
-of the last `holdout_days` landed (partition) days are the holdout, never a random shuffle
-across time.
+of the last landed (partition) days that have merchant features are the holdout, never a
+random shuffle across time. By default the holdout is a fifth of those days (at least one),
+so short histories train too: 3 landed days (the first has no earlier day, so no features)
+give one training and one holdout day; fewer are refused before any training.
 """
 
 from __future__ import annotations
@@ -23,8 +25,13 @@ from fraud_assets.lake import read_partitions
 
 TIMESTAMP = contract.EVENT_TIMESTAMP.name
 KEYS = [ENTITY, TIMESTAMP]
+_DAY = "_partition_day"  # working column: each row's landed day
 COLUMNS: tuple[str, ...] = (*contract.COLUMNS, *FEATURES, SPLIT)
 CHUNK_ROWS = 250_000
+# The holdout's default share of the days with features, and the fewest days that can be
+# split into training and holdout (one each).
+HOLDOUT_FRACTION = 0.2
+MIN_SPLIT_DAYS = 2
 
 _log = logging.getLogger(__name__)
 
@@ -60,8 +67,21 @@ def read_window(days: list[str], lake_root: Path) -> tuple[pd.DataFrame, pd.Seri
     return validated, partition_days
 
 
-def split_by_day(days: pd.Series, holdout_days: int) -> pd.Series:
-    """'holdout' for rows of the last `holdout_days` partition days present, 'train' before.
+def default_holdout_days(n_days: int) -> int:
+    """A fifth of `n_days` (rounded), at least one, leaving at least one training day.
+
+    Raises TrainingSetError when fewer than MIN_SPLIT_DAYS days can be split."""
+    if n_days < MIN_SPLIT_DAYS:
+        raise TrainingSetError(
+            f"training_set: {n_days} landed day(s) with merchant features; training and a "
+            f"holdout need at least {MIN_SPLIT_DAYS} (3 landed days: the first day has no "
+            "earlier day to compute features from). Land more days first")
+    return min(max(1, round(HOLDOUT_FRACTION * n_days)), n_days - 1)
+
+
+def split_by_day(days: pd.Series, holdout_days: int | None) -> pd.Series:
+    """'holdout' for rows of the last `holdout_days` partition days present, 'train' before;
+    None: `default_holdout_days` of the days present.
 
     `days` is each row's partition day (ISO date): the landed day it came from, so one
     stray timestamp can never make a day of its own. Timestamps are taken as their UTC
@@ -70,6 +90,8 @@ def split_by_day(days: pd.Series, holdout_days: int) -> pd.Series:
         days = days.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d")
     days = days.astype(str)
     present = sorted(days.unique())
+    if holdout_days is None:
+        holdout_days = default_holdout_days(len(present))
     if not 0 <= holdout_days < len(present):
         raise TrainingSetError(
             f"training_set: holdout_days={holdout_days} must be >= 0 and leave at least one "
@@ -100,20 +122,21 @@ def join_features(validated: pd.DataFrame, store: MerchantFeatureStore) -> pd.Da
 
 
 def build_training_set(validated: pd.DataFrame, store: MerchantFeatureStore,
-                       holdout_days: int, partition_days: pd.Series | None = None,
-                       ) -> TrainingSet:
+                       holdout_days: int | None = None,
+                       partition_days: pd.Series | None = None) -> TrainingSet:
     """Contract columns + FEATURES + split, sorted by event time.
 
     `partition_days`: the partition day of each row of `validated` (`read_window`); the
-    holdout is the last `holdout_days` of them. Without it, each row's UTC day is used."""
+    holdout is the last `holdout_days` of the days whose rows have features (None: a fifth
+    of them, at least one; 0: no holdout). Without it, each row's UTC day is used."""
     if validated.empty:
         raise TrainingSetError("training_set: the window has no validated transactions")
     absent = [c for c in contract.COLUMNS if c not in validated.columns]
     if absent:
         raise TrainingSetError(f"training_set: validated transactions lack column(s) {absent}")
     frame = validated[list(contract.COLUMNS)].reset_index(drop=True)
-    days = frame[TIMESTAMP] if partition_days is None else partition_days.reset_index(drop=True)
-    frame[SPLIT] = split_by_day(days, holdout_days)
+    frame[_DAY] = (frame[TIMESTAMP] if partition_days is None
+                   else partition_days.reset_index(drop=True).to_numpy())
     joined = join_features(frame, store)
     has_history = joined[list(FEATURES)].notna().all(axis=1)
     missing = int((~has_history).sum())
@@ -122,5 +145,9 @@ def build_training_set(validated: pd.DataFrame, store: MerchantFeatureStore,
                      "ttl (no earlier validated day, or merchant_features not materialized for "
                      "their day or the day before) and are left out", missing)
     kept = cast_features(joined[has_history])
+    # Split among the days that kept rows: a day without features cannot train or test.
+    # (Scoring asks no holdout and may get no rows at all: that is an answer, not an error.)
+    no_split_needed = holdout_days == 0 and kept.empty
+    kept[SPLIT] = [] if no_split_needed else split_by_day(kept[_DAY], holdout_days).to_numpy()
     ordered = kept.sort_values([TIMESTAMP, contract.TRANSACTION_ID.name], kind="stable")
     return TrainingSet(ordered[list(COLUMNS)].reset_index(drop=True), missing)

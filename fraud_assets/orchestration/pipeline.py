@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dagster import AssetKey, DagsterInstance, Definitions
+from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult
 
 from fraud_assets import landing, names, settings, simulator
 from fraud_assets.orchestration.instance import ensure_dagster_home
@@ -68,8 +68,7 @@ def run_pipeline(start: dt.date, days: int, rows: int,
         result = daily.execute_in_process(partition_key=item.day, instance=instance,
                                           raise_on_error=False, run_config=QUIET,
                                           tags=item.tags)
-        status = "ok" if result.success else "FAILED"
-        echo(f"[{n}/{len(todo)}] daily_job {item.day}: {status} "
+        echo(f"[{n}/{len(todo)}] daily_job {item.day}: {_status(result)} "
              f"({time.perf_counter() - t:.1f}s, run {result.run_id[:8]})")
         (report.days_processed if result.success else report.failed_runs).append(item.day)
     if not todo and _whole_history_done(instance):
@@ -80,12 +79,26 @@ def run_pipeline(start: dt.date, days: int, rows: int,
         t = time.perf_counter()
         result = defs.resolve_job_def(job_name).execute_in_process(
             instance=instance, raise_on_error=False, run_config=QUIET)
-        echo(f"{job_name}: {'ok' if result.success else 'FAILED'} "
+        echo(f"{job_name}: {_status(result)} "
              f"({time.perf_counter() - t:.1f}s, run {result.run_id[:8]})")
         if not result.success:
             report.failed_runs.append(job_name)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _status(result: ExecuteInProcessResult) -> str:
+    """"ok", or "FAILED" with each failed step and its reason (the run has the details)."""
+    if result.success:
+        return "ok"
+    reasons = []
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        user = data.user_failure_data.description if data.user_failure_data else None
+        why = user or (data.error.message.strip() if data.error else "")
+        why = why.splitlines()[0].removeprefix(f"{event.step_key}: ") if why else "failed"
+        reasons.append(f"{event.step_key}: {why}")
+    return "FAILED" + (f" ({'; '.join(reasons)})" if reasons else "")
 
 
 def _whole_history_done(instance: DagsterInstance) -> bool:

@@ -105,6 +105,24 @@ def test_holdout_is_the_last_days():
         "2025-01-02", "2025-01-03"]
 
 
+def test_the_default_holdout_adapts_to_short_histories():
+    # A fifth of the days with features, at least one, and always one training day.
+    assert [training.default_holdout_days(n) for n in (2, 3, 5, 8, 15, 29)] == [
+        1, 1, 1, 2, 3, 6]
+    with pytest.raises(training.TrainingSetError, match="need at least 2"):
+        training.default_holdout_days(1)
+    days = pd.Series(["2025-01-02", "2025-01-02", "2025-01-03"])
+    assert list(training.split_by_day(days, None)) == ["train", "train", "holdout"]
+
+
+def test_three_landed_days_give_a_training_day_and_a_holdout_day(fraud_home):
+    """The first landed day has no features; the split is made among the days that have."""
+    store = build_store(fraud_home, 3)
+    frame = training.build_training_set(read_validated(fraud_home), store).frame
+    by_split = frame.groupby("split")["event_timestamp"].agg(lambda t: t.dt.date.nunique())
+    assert by_split.to_dict() == {"holdout": 1, "train": 1}
+
+
 def test_the_holdout_is_defined_by_landed_partition_days():
     """A stray far-future timestamp cannot take a holdout day: the partition day decides."""
     days = pd.Series(["2025-01-01", "2025-01-01", "2025-01-02", "2025-01-03"])

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from fraud_assets import names, settings
 from fraud_assets.cli import app
+from fraud_assets.model.registry import MlflowRegistry
 from fraud_assets.orchestration.instance import ensure_dagster_home
 
 runner = CliRunner()
@@ -86,17 +87,26 @@ def test_simulate_refuses_bad_options_clearly(fraud_home):
 
 
 def test_pipeline_runs_end_to_end_then_does_nothing_twice(fraud_home):
-    """`make pipeline` on small data: every job, a champion, a bento; then idempotent."""
-    first = runner.invoke(app, ["pipeline", "--days", "10", "--rows", "2000"])
+    """`make pipeline` on small data: every job, a champion, a bento; then idempotent.
+    Three landed days are enough: the first has no features, the next two train and test."""
+    first = runner.invoke(app, ["pipeline", "--days", "3", "--rows", "4000"])
     assert first.exit_code == 0, first.output
-    assert "processed 10 day(s)" in first.output
+    assert "processed 3 day(s)" in first.output
     for job in ("online_features_job: ok", "retraining_job: ok"):
         assert job in first.output
+    assert MlflowRegistry().alias_version(settings.CHAMPION_ALIAS) == "1"
     assert (fraud_home / "dagster" / "dagster.yaml").read_text().count("enabled: false") == 1
-    second = runner.invoke(app, ["pipeline", "--days", "10", "--rows", "2000"])
+    second = runner.invoke(app, ["pipeline", "--days", "3", "--rows", "4000"])
     assert second.exit_code == 0, second.output
     assert "processed 0 day(s)" in second.output
     assert "retraining_job" not in second.output
+
+
+def test_pipeline_refuses_a_history_too_short_to_split_saying_the_minimum(fraud_home):
+    result = runner.invoke(app, ["pipeline", "--days", "2", "--rows", "300"])
+    assert result.exit_code == 1
+    assert ("retraining_job: FAILED (training_set: 1 landed day(s) with merchant features; "
+            "training and a holdout need at least 2") in result.output
 
 
 def test_pipeline_exit_code_tells_failure(fraud_home):

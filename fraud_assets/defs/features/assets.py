@@ -137,9 +137,10 @@ def _online_preview(store: MerchantFeatureStore) -> pd.DataFrame:
 class TrainingSetConfig(Config):
     days: int = Field(default=0, ge=0,
                       description="Use the last N validated days; 0 means every landed day.")
-    holdout_days: int = Field(default=5, ge=0,
-                              description="The rows of the last N landed (partition) days of "
-                                          "the window are the holdout.")
+    holdout_days: int | None = Field(
+        default=None, ge=1,
+        description="The rows of the last N landed days with features are the holdout; "
+                    "unset: a fifth of those days, at least one.")
 
 
 @asset(name=names.TRAINING_SET, group_name=names.FEATURES, io_manager_key="lake",
@@ -173,6 +174,8 @@ def _training_metadata(result: training.TrainingSet, days: list[str]) -> dict:
         "start": str(frame[TIMESTAMP].min()),
         "end": str(frame[TIMESTAMP].max()),
         "holdout_start": str(frame.loc[split == training.HOLDOUT, TIMESTAMP].min()),
+        "holdout_days": int(frame.loc[split == training.HOLDOUT, TIMESTAMP]
+                            .dt.floor("D").nunique()),
         "validated_days": len(days),
         "features": ", ".join(FEATURES),
         "feature_service": FEATURE_SERVICE,
