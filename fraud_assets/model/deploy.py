@@ -69,9 +69,15 @@ def rollback(registry: MlflowRegistry, to: str | None = None) -> ChampionMove:
     if to is not None:
         return promote(registry, str(to), reason=f"rollback to version {to}")
     current = registry.alias_version(CHAMPION_ALIAS)
+    target = registry.alias_version(PREVIOUS_CHAMPION_ALIAS)
+    if current is None and target is not None:
+        # The champion's version was deleted (MLflow drops its aliases with it), or the
+        # alias removed by hand: serving has nothing to load, previous-champion is the way back.
+        return promote(registry, target, reason=f"rollback to previous-champion version "
+                                                f"{target}: the champion alias was unset (its "
+                                                "version deleted?)")
     if current is None:
         raise RegistryError(f"model {registry.model_name!r} has no champion to roll back from")
-    target = registry.alias_version(PREVIOUS_CHAMPION_ALIAS)
     if target is None:
         raise RegistryError(
             f"champion version {current} has no previous champion to roll back to; "

@@ -64,3 +64,13 @@ def test_rollback_refuses_an_unknown_version(three_champions, version):
 def test_rollback_without_any_champion_is_refused(registry):
     code, out = rollback(registry)
     assert code == 1 and "no champion" in out
+
+
+def test_rollback_after_the_champions_version_was_deleted(three_champions):
+    # Deleting the serving version in MLflow drops its aliases; previous-champion stays.
+    three_champions.client().delete_model_version(three_champions.model_name, "3")
+    assert aliases(three_champions) == (None, "2")
+    code, out = rollback(three_champions)
+    assert code == 0, out
+    assert "from no champion to version 2" in out and "alias was unset" in out
+    assert three_champions.alias_version(CHAMPION_ALIAS) == "2"
