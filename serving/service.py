@@ -3,11 +3,15 @@
 Routes (a FastAPI app mounted on the BentoML service, because BentoML's own validation
 answers 400 for everything and cannot give the handbook's 422s):
 
-* `POST /predict`, `POST /predict_batch` (up to 10,000 items), `GET /health`,
-  `GET /model-info`; BentoML's /healthz, /livez, /readyz and /metrics stay as they are.
+* `POST /predict` (a `TransactionRequest`), `POST /predict_batch` (a `BatchRequest`, up
+  to 10,000 items), `GET /health`, `GET /model-info`; their schemas are on /docs.
+  BentoML's /healthz, /livez, /readyz and /metrics stay as they are.
 
-Run from this folder with `bentoml serve` (see bentofile.yaml), or from the repository
-root with `bentoml serve service:FraudService --working-dir serving`.
+Only the service class and its routes live here; request bodies are `serving.schemas`,
+body guards and value checks `serving.http_contract`, scoring `serving.scorer`, the
+champion `serving.champion`, answers `serving.api_responses`.
+
+Run from the repository root with `bentoml serve serving.service:FraudService`.
 
 Environment (all optional):
 * `FRAUD_MODEL_SOURCE`: `registry` (MLflow alias, polled) or `bento` (the model packaged
@@ -28,26 +32,28 @@ import os
 import time
 from typing import Any
 
-import api_responses
 import bentoml
-import bentoml_patches
-from champion import ChampionHolder, Registry
-from fastapi import FastAPI, Request
-from feature_lookup import FeatureLookup
-from http_contract import (
-    MAX_BATCH_BYTES,
-    MAX_PREDICT_BYTES,
-    RequestError,
-    batch_items,
-    parse_json,
-    read_body,
-    type_errors,
-)
-from prediction_log import Entry, PredictionLog
-from scorer import Answered, MicroBatcher, NoModel, answer, example_requests, score
+from fastapi import FastAPI, HTTPException, Request
 from threadpoolctl import threadpool_limits
 
 from fraud_assets import settings
+from fraud_assets.model.loaded import BENTO, REGISTRY
+from fraud_assets.model.registry import MlflowRegistry
+from fraud_assets.monitoring.prediction_log import PredictionLog
+from serving import api_responses, bentoml_patches
+from serving.champion import ChampionHolder
+from serving.feature_lookup import FeatureLookup
+from serving.http_contract import GuardedRoute, check_batch_size
+from serving.schemas import BatchRequest, TransactionRequest
+from serving.scorer import (
+    Answered,
+    MicroBatcher,
+    NoModel,
+    answer,
+    example_requests,
+    log_batch,
+    score,
+)
 
 log = logging.getLogger("fraud_service")
 bentoml_patches.cancel_request_timers()  # before BentoML builds the app's middleware
@@ -60,7 +66,11 @@ ACCESS_LOG = os.environ.get("FRAUD_ACCESS_LOG", "false").lower() in ("1", "true"
 PACKAGED_TAG: str | None = getattr(bentoml.use_arguments(), "model_tag", None)
 
 app = FastAPI(title="Fraud detection API", version="1.0",
-              description="Scores card transactions with the champion model.")
+              description="Scores card transactions with the champion model.",
+              exception_handlers=api_responses.EXCEPTION_HANDLERS,
+              # A body without Content-Type is read as JSON, as it always was.
+              strict_content_type=False)
+app.router.route_class = GuardedRoute  # size limits and strict JSON while reading bodies
 
 
 @bentoml.service(
@@ -84,9 +94,8 @@ class FraudService:
         # One scoring thread: batches run one after another on a warm model, and the
         # event loop stays free to parse the next requests meanwhile.
         self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="score")
-        source = os.environ.get("FRAUD_MODEL_SOURCE") or ("bento" if PACKAGED_TAG
-                                                           else "registry")
-        registry = Registry() if source == "registry" else None
+        source = os.environ.get("FRAUD_MODEL_SOURCE") or (BENTO if PACKAGED_TAG else REGISTRY)
+        registry = MlflowRegistry() if source == REGISTRY else None
         self.holder = ChampionHolder(registry, PACKAGED_TAG, POLL_SECONDS,
                                      warm_up=lambda c: score(c, example_requests(), self.lookup))
         self.holder.start()
@@ -120,51 +129,48 @@ class FraudService:
 
     def _log(self, answered: Answered, ids: list[str], items: list[int], endpoint: str) -> None:
         if answered.scored is not None:
-            self.predictions.append(Entry(answered.scored, ids, items,
-                                          answered.checked.transaction_ids, endpoint))
+            self.predictions.append(log_batch(answered, ids, items, endpoint))
+
+    def _require_model(self) -> None:
+        if self.holder.current is None:
+            raise HTTPException(503, "no champion model is loaded yet: train and promote "
+                                     "one first")
 
     # -- routes --------------------------------------------------------------------------
     @app.post("/predict")
-    async def predict(self, request: Request) -> api_responses.ApiResponse:
-        """Score one transaction: `{"amount", "hour", "day_of_week", "merchant_category"}`."""
+    async def predict(self, transaction: TransactionRequest,  # type: ignore[valid-type]
+                      request: Request) -> api_responses.ApiResponse:
+        """Score one transaction; 422 for a missing field or a wrong JSON type, 400 for a
+        value outside the contract (with every broken rule)."""
         started = time.perf_counter()
         rid = api_responses.request_id(request)
+        payload = await request.json()  # the body as sent (parsed once, cached)
+        self._require_model()
         try:
-            payload = parse_json(await read_body(
-                request.stream(), request.headers.get("content-length"), MAX_PREDICT_BYTES))
-            errors = type_errors(payload)
-            if errors:
-                raise RequestError(422, errors)
-            self._require_model()
             answered, position = await self.batcher.submit(payload, rid)
-        except RequestError as exc:
-            return api_responses.error(exc, rid)
         except NoModel as exc:
-            return api_responses.error(RequestError(503, str(exc)), rid)
+            raise HTTPException(503, str(exc)) from None
         if position in answered.checked.errors:
-            return api_responses.error(RequestError(400, {
-                "message": "Validation failed", "errors": answered.checked.errors[position],
-                "input": payload}), rid)
+            raise HTTPException(400, {"message": "Validation failed",
+                                      "errors": answered.checked.errors[position],
+                                      "input": payload})
         body = api_responses.prediction(answered, answered.position()[position])
         return api_responses.ok({**body, "request_id": rid}, rid, started)
 
     @app.post("/predict_batch")
-    async def predict_batch(self, request: Request) -> api_responses.ApiResponse:
-        """Score up to 10,000 transactions: `{"transactions": [...]}`, answers in order."""
+    async def predict_batch(self, batch: BatchRequest,
+                            request: Request) -> api_responses.ApiResponse:
+        """Score up to 10,000 transactions; answers in order, a bad item gets its errors."""
         started = time.perf_counter()
         rid = api_responses.request_id(request)
+        items = check_batch_size(batch.transactions)
+        if items:
+            self._require_model()
+        loop = asyncio.get_running_loop()
         try:
-            payload = parse_json(await read_body(
-                request.stream(), request.headers.get("content-length"), MAX_BATCH_BYTES))
-            items = batch_items(payload)
-            if items:
-                self._require_model()
-            loop = asyncio.get_running_loop()
             answered = await loop.run_in_executor(self.executor, self._answer_batch, items, rid)
-        except RequestError as exc:
-            return api_responses.error(exc, rid)
         except NoModel as exc:
-            return api_responses.error(RequestError(503, str(exc)), rid)
+            raise HTTPException(503, str(exc)) from None
         results = api_responses.batch_results(answered, len(items))
         champion = answered.scored.champion if answered.scored else self.holder.current
         return api_responses.ok({"results": results, "request_id": rid,
@@ -202,7 +208,3 @@ class FraudService:
             return api_responses.ApiResponse({"detail": "no champion model is loaded yet"},
                                              status_code=503)
         return api_responses.ApiResponse(champion.info())
-
-    def _require_model(self) -> None:
-        if self.holder.current is None:
-            raise NoModel("no champion model is loaded yet: train and promote one first")
