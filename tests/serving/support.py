@@ -1,9 +1,14 @@
-"""Platform state for serving tests and the load benchmark, built the way the pipeline
-builds it: a real MLflow registry with trained champions, and a real Feast online store."""
+"""The one support module of the serving tests (and the load benchmark's state builder).
+
+Platform state built the way the pipeline builds it: a real MLflow registry with trained
+champions, and a real Feast online store; and a real `bentoml serve` of the fraud API,
+started with the platform's own launcher (`orchestration.servers.api_server`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -14,8 +19,12 @@ from fraud_assets.features.names import FEATURES
 from fraud_assets.features.store import MerchantFeatureStore
 from fraud_assets.model import deploy, training
 from fraud_assets.model.registry import MlflowRegistry
+from fraud_assets.orchestration.processes import Server, free_port
+from fraud_assets.orchestration.servers import api_server
 
 FIRST_DAY = dt.date(2025, 1, 6)
+# A valid request body.
+GOOD = {"amount": 150.0, "hour": 14, "day_of_week": 3, "merchant_category": "online"}
 
 
 def simulated_days(seed: int, days: int = 3, rows: int = 2_000) -> pd.DataFrame:
@@ -36,7 +45,7 @@ def training_frame(seed: int) -> pd.DataFrame:
 
 
 def registry_at(home: Path) -> MlflowRegistry:
-    return MlflowRegistry(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+    return MlflowRegistry(tracking_uri=tracking_uri(home),
                           artifact_location=str(home / "mlflow" / "artifacts"))
 
 
@@ -62,3 +71,38 @@ def build_feature_store(home: Path, seed: int = 1) -> MerchantFeatureStore:
         offline.write_day(store.feast_dir, day, aggregates.merchant_stats(history, day))
     store.materialize()
     return store
+
+
+def tracking_uri(home: Path) -> str:
+    return f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+
+
+def server_env(home: Path, poll_seconds: float = 30) -> dict[str, str]:
+    """A server whose state and registry are those of `home`."""
+    return {"FRAUD_HOME": str(home), "MLFLOW_TRACKING_URI": tracking_uri(home),
+            "BENTOML_HOME": str(home.parent / f"{home.name}-bentoml"),
+            "FRAUD_CHAMPION_POLL_SECONDS": str(poll_seconds)}
+
+
+def started(server: Server, timeout: float = 180.0) -> Server:
+    """Start and wait until ready; stopped again if it never gets there."""
+    server.start()
+    try:
+        server.wait_ready(timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def running_server(home: Path, poll_seconds: float,
+                   ready_path: str = "/readyz") -> Iterator[Server]:
+    """For a module-scoped fixture: one server from source for all tests of a module."""
+    server = api_server(free_port(), env=server_env(home, poll_seconds),
+                        log_path=home / "serve.log")
+    server.ready_path = ready_path  # /healthz for a server that starts without a model
+    started(server)
+    try:
+        yield server
+    finally:
+        server.stop()
