@@ -66,9 +66,12 @@ def pipeline(
     rows: Annotated[int, typer.Option(help="Transactions per simulated day.", min=1)] = 10_000,
 ) -> None:
     """Land simulated days and materialize every asset, headless; exit code tells success."""
-    from fraud_assets.pipeline import run_pipeline
+    from fraud_assets.orchestration.pipeline import PipelineError, run_pipeline
 
-    report = run_pipeline(_parse_day(start, "--start"), days, rows, echo=typer.echo)
+    try:
+        report = run_pipeline(_parse_day(start, "--start"), days, rows, echo=typer.echo)
+    except PipelineError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--start") from None
     typer.echo(f"processed {len(report.days_processed)} day(s) in {report.seconds:.1f}s; "
                f"state in {settings.fraud_home()}")
     if not report.success:
@@ -85,8 +88,8 @@ def up(
     api: Annotated[bool, typer.Option(help="Serve the champion (when there is one).")] = True,
 ) -> None:
     """Start the Dagster UI (webserver + daemon), the MLflow UI and the fraud API on 127.0.0.1."""
-    from fraud_assets import servers
     from fraud_assets.model.registry import MlflowRegistry
+    from fraud_assets.orchestration import servers
 
     chosen = [servers.dagster_server(dagster_port), servers.mlflow_server(mlflow_port)]
     if api and MlflowRegistry().alias_version(settings.CHAMPION_ALIAS) is not None:
@@ -94,6 +97,20 @@ def up(
     elif api:
         typer.echo("no champion model yet: the API starts once `make pipeline` produced one")
     raise typer.Exit(servers.run_until_interrupted(chosen, echo=typer.echo))
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8000,
+    bento: Annotated[str | None, typer.Option(
+        help="Serve a built Bento (e.g. fraud_detection:latest) instead of the source; its "
+             "packaged champion answers, no MLflow needed.")] = None,
+) -> None:
+    """The fraud API alone (`bentoml serve`), until Ctrl-C."""
+    from fraud_assets.orchestration import servers
+
+    raise typer.Exit(servers.run_until_interrupted([servers.api_server(port, bento)],
+                                                   echo=typer.echo))
 
 
 @app.command()
@@ -141,7 +158,7 @@ def drift_demo(
     Lands each scenario's days, reports drift, lets the sensor request retraining, gates
     the new version, and prints what happened.
     """
-    from fraud_assets.monitoring.story import (
+    from fraud_assets.orchestration.story import (
         DEMO_SCENARIOS,
         StoryConfig,
         StoryError,
@@ -181,7 +198,7 @@ def feast(ctx: typer.Context) -> None:
     import sys
 
     command = [str(Path(sys.executable).parent / "feast"), *ctx.args]
-    env = os.environ | {"FRAUD_HOME": str(settings.fraud_home()), "FEAST_USAGE": "False"}
+    env = os.environ | {"FRAUD_HOME": str(settings.fraud_home())}
     done = subprocess.run(command, cwd=settings.REPO_ROOT / "feature_repo", env=env)
     raise typer.Exit(done.returncode)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fraud_assets import contract
+from fraud_assets import contract, landing
 
 LEGIT_CATEGORY_WEIGHTS = (0.30, 0.25, 0.25, 0.15, 0.05)
 FRAUD_CATEGORY_WEIGHTS = (0.05, 0.05, 0.10, 0.60, 0.20)
@@ -40,21 +40,6 @@ class DayPlan:
     bad_rate: float = 0.0
     bad_kinds: tuple[str, ...] = BAD_ROW_KINDS
     seed: int = 42
-
-
-def landing_file(folder: Path, day: dt.date) -> Path:
-    return folder / f"transactions_{day.isoformat()}.csv"
-
-
-def day_of_file(path: Path) -> dt.date | None:
-    """The partition day a landing file belongs to, or None if it is not a landing file."""
-    stem = path.stem
-    if not stem.startswith("transactions_") or path.suffix != ".csv":
-        return None
-    try:
-        return dt.date.fromisoformat(stem.removeprefix("transactions_"))
-    except ValueError:
-        return None
 
 
 def _rng(seed: int, day: dt.date) -> np.random.Generator:
@@ -134,7 +119,7 @@ def write_day(folder: Path, plan: DayPlan) -> Path:
     ts = contract.EVENT_TIMESTAMP.name
     frame[ts] = frame[ts].map(
         lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(t, pd.Timestamp) else t)
-    target = landing_file(folder, plan.day)
+    target = landing.landing_file(folder, plan.day)
     tmp = target.with_suffix(".csv.tmp")
     frame.to_csv(tmp, index=False)
     tmp.replace(target)

@@ -1,6 +1,11 @@
-"""The one time axis of the platform: a partition per calendar day (UTC)."""
+"""The one time axis of the platform: a partition per calendar day (UTC).
+
+It starts where the data starts ($FRAUD_FIRST_DAY, default the demo's first day), so the
+UI does not list hundreds of days that never landed as missing.
+"""
 
 from dagster import DailyPartitionsDefinition
 
-FIRST_DAY = "2024-01-01"
-daily_partitions = DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC")
+from fraud_assets import settings
+
+daily_partitions = DailyPartitionsDefinition(start_date=settings.first_day(), timezone="UTC")

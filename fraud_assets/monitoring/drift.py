@@ -25,6 +25,14 @@ from fraud_assets.monitoring.columns import ColumnSpec
 
 Status = Literal["drift", "no_drift", "insufficient_data"]
 
+# Metadata keys of a drift report: written by the drift assets, read by the retraining
+# sensor and the drift story. Defined here, once.
+STATUS_KEY = "drift_status"
+DATASET_DRIFT_KEY = "dataset_drift"
+SHARE_KEY = "drift_share"
+COLUMNS_KEY = "drifted_columns"
+REASON_KEY = "drift_reason"
+
 
 @dataclass(frozen=True)
 class DriftPolicy:

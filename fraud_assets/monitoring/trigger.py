@@ -18,6 +18,9 @@ from dataclasses import dataclass, field, replace
 TRIGGER_TAG = "fraud/trigger"
 TRIGGER_VALUE = "drift_retraining"
 SIGNAL_TAG = "fraud/signal"
+# The request's key as a tag of ours: whoever runs the request (the daemon, or the drift
+# story in-process) leaves it on the run, and the sensor never requests that key again.
+RUN_KEY_TAG = "fraud/run_key"
 REASON_MAX = 500  # keep run tags readable in the UI
 DRIFT, PERFORMANCE = "drift", "performance"  # the kinds of event (the SIGNAL_TAG values)
 
@@ -79,7 +82,8 @@ class Trigger:
     def tags(self) -> dict[str, str]:
         return {TRIGGER_TAG: TRIGGER_VALUE, "fraud/drift_day": self.day,
                 "fraud/drift_report": self.asset, "fraud/drift_episode": str(self.episode),
-                "fraud/drift_reason": self.reason[:REASON_MAX], SIGNAL_TAG: self.kind}
+                "fraud/drift_reason": self.reason[:REASON_MAX], SIGNAL_TAG: self.kind,
+                RUN_KEY_TAG: self.run_key}
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterInstance, Definitions
 
-from fraud_assets import settings, simulator
-from fraud_assets.instance import ensure_dagster_home
+from fraud_assets import landing, names, settings, simulator
+from fraud_assets.orchestration.instance import ensure_dagster_home
 
 # Step-level progress, not Dagster's full DEBUG event stream, on the terminal.
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+class PipelineError(ValueError):
+    """The pipeline cannot start as asked; the message says what to change."""
 
 
 @dataclass
@@ -34,7 +39,7 @@ def land_days(start: dt.date, days: int, rows: int, seed: int = 42) -> int:
     written = 0
     for i in range(days):
         day = start + dt.timedelta(days=i)
-        if not simulator.landing_file(folder, day).exists():
+        if not landing.landing_file(folder, day).exists():
             simulator.write_day(folder, simulator.DayPlan(day=day, rows=rows, seed=seed))
             written += 1
     return written
@@ -43,21 +48,25 @@ def land_days(start: dt.date, days: int, rows: int, seed: int = 42) -> int:
 def run_pipeline(start: dt.date, days: int, rows: int,
                  echo: Callable[[str], None] = print) -> PipelineReport:
     """Process every pending landed day, then the whole-history assets, on the real instance."""
-    from fraud_assets.definitions import defs
-    from fraud_assets.defs.sensors.landing import landed_files, pending
+    from fraud_assets.defs.ingest.sensors import landed_files, pending
 
+    first = settings.first_day()
+    if start.isoformat() < first:
+        raise PipelineError(f"--start {start} is before the first daily partition {first}; "
+                            f"set {settings.FIRST_DAY_ENV}={start} to process earlier days")
+    defs = load_defs()
     t0 = time.perf_counter()
     ensure_dagster_home()
     report = PipelineReport(days_landed=land_days(start, days, rows))
     echo(f"landed {report.days_landed} new day(s) in {settings.landing_dir()}")
     instance = DagsterInstance.get()
-    daily = defs.resolve_job_def("daily_job")
+    daily = defs.resolve_job_def(names.DAILY_JOB)
     todo = pending(instance, landed_files(settings.landing_dir())[0])
     for n, item in enumerate(todo, 1):
         t = time.perf_counter()
         result = daily.execute_in_process(partition_key=item.day, instance=instance,
                                           raise_on_error=False, run_config=QUIET,
-                                          tags={"fraud/landing_file": str(item.path)})
+                                          tags={names.LANDING_FILE_TAG: str(item.path)})
         status = "ok" if result.success else "FAILED"
         echo(f"[{n}/{len(todo)}] daily_job {item.day}: {status} "
              f"({time.perf_counter() - t:.1f}s, run {result.run_id[:8]})")
@@ -66,7 +75,7 @@ def run_pipeline(start: dt.date, days: int, rows: int,
         echo("no new days and a champion exists: nothing to retrain")
         report.seconds = time.perf_counter() - t0
         return report
-    for job_name in _whole_history_jobs(defs):
+    for job_name in (names.ONLINE_FEATURES_JOB, names.RETRAINING_JOB):
         t = time.perf_counter()
         result = defs.resolve_job_def(job_name).execute_in_process(
             instance=instance, raise_on_error=False, run_config=QUIET)
@@ -79,10 +88,12 @@ def run_pipeline(start: dt.date, days: int, rows: int,
 
 
 def _whole_history_done(instance: DagsterInstance) -> bool:
-    return instance.get_latest_materialization_event(AssetKey("champion")) is not None
+    return instance.get_latest_materialization_event(AssetKey(names.CHAMPION)) is not None
 
 
-def _whole_history_jobs(defs) -> list[str]:
-    """Unpartitioned jobs that run after the days, in order (those that exist so far)."""
-    names = {job.name for job in defs.jobs or []}
-    return [name for name in ("online_features_job", "retraining_job") if name in names]
+@functools.cache
+def load_defs() -> Definitions:
+    """The code location's definitions, as `dg` and the webserver load them (once)."""
+    from fraud_assets.definitions import defs
+
+    return defs()

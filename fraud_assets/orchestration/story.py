@@ -8,8 +8,9 @@ What the UI shows over days, played in one process on the real Dagster instance:
    location's definitions, as the daemon would. Its cursor starts after the history (only
    the story's days count) and is carried from tick to tick. The cool-down is 0 h unless
    asked otherwise, so every alarming day may retrain; the production default is 24 h.
-4. A requested run of `retraining_job` is executed in-process with the request's tags and
-   run key (the daemon's own sensor then sees the key as used and never runs it twice).
+4. A requested run of `retraining_job` is executed in-process with the request's tags,
+   which carry its run key (`fraud/run_key`): the daemon's own sensor sees the key as used
+   and never runs it twice.
 5. A table says what happened: day, scenario, drift verdict, F1, run, version, gate,
    champion before and after.
 """
@@ -33,21 +34,21 @@ from dagster import (
 )
 from tabulate import tabulate
 
-from fraud_assets import lake, settings, simulator
-from fraud_assets.defs.jobs import RETRAINING_ASSETS
-from fraud_assets.defs.sensors.drift import build_drift_retraining_sensor, cursor_after_latest
-from fraud_assets.defs.sensors.landing import landed_files
-from fraud_assets.instance import ensure_dagster_home
+from fraud_assets import lake, names, settings, simulator
+from fraud_assets.defs.ingest.sensors import landed_files
+from fraud_assets.defs.monitoring.sensors import (
+    build_drift_retraining_sensor,
+    cursor_after_latest,
+)
 from fraud_assets.model.registry import MlflowRegistry
-from fraud_assets.monitoring.reference import VALIDATED
+from fraud_assets.monitoring import drift, performance
 from fraud_assets.monitoring.trigger import DRIFT, SIGNAL_TAG
-from fraud_assets.pipeline import QUIET, run_pipeline
+from fraud_assets.orchestration.instance import ensure_dagster_home
+from fraud_assets.orchestration.pipeline import QUIET, load_defs, run_pipeline
 
 DEMO_SCENARIOS: tuple[str, ...] = ("normal", "amount_x2", "late_night", "fraud_spike")
-BENTO = "fraud_bento"
-SENSOR_NAME = "drift_retraining"
-# Tags the daemon puts on a sensor's runs: with them the real sensor sees the key as used.
-RUN_KEY_TAG, SENSOR_NAME_TAG = "dagster/run_key", "dagster/sensor_name"
+SENSOR_NAME = names.DRIFT_RETRAINING_SENSOR
+VALIDATED = names.TRANSACTIONS_VALIDATED
 
 
 class StoryError(RuntimeError):
@@ -136,11 +137,10 @@ def run_story(config: StoryConfig, defs: Definitions | None = None,
               echo: Callable[[str], None] = print) -> StoryReport:
     """Play the story on the state folder (FRAUD_HOME) and its Dagster instance."""
     config.check()
-    if defs is None:
-        from fraud_assets.definitions import defs
+    defs = defs or load_defs()
     t0 = time.perf_counter()
     ensure_dagster_home()
-    registry: MlflowRegistry = defs.resources["mlflow_registry"]
+    registry: MlflowRegistry = defs.resources["mlflow_registry"].get_client()
     report = StoryReport(_ensure_baseline(config, registry, echo), config.cooldown_hours)
     sensor = build_drift_retraining_sensor(cooldown=config.cooldown_hours, name=SENSOR_NAME,
                                            f1_floor=config.f1_floor)
@@ -211,23 +211,23 @@ class _Session:
         """Land the day, run daily_job, tick the sensor, run what it requests."""
         before = self.champion()
         daily = self.land_and_run(day, scenario)
-        drift = _materialized(daily, "drift_report")
-        f1 = _materialized(daily, "model_performance").get("f1")
+        report = _materialized(daily, names.DRIFT_REPORT)
+        f1 = _materialized(daily, names.MODEL_PERFORMANCE).get(performance.F1_KEY)
         self.echo(f"{day} {scenario}: daily_job {'ok' if daily.success else 'FAILED'}, "
-                  f"{drift.get('drift_reason', 'no drift report')}")
+                  f"{report.get(drift.REASON_KEY, 'no drift report')}")
         said, retraining = self.tick(day)
         return DayOutcome(day.isoformat(), scenario, daily.run_id, daily.success,
-                          str(drift.get("drift_status", "missing")),
-                          str(drift.get("drifted_columns", "none")),
+                          str(report.get(drift.STATUS_KEY, "missing")),
+                          str(report.get(drift.COLUMNS_KEY, "none")),
                           None if f1 is None else float(f1), said, retraining, before,
                           self.champion())
 
     def land_and_run(self, day: dt.date, scenario: str) -> ExecuteInProcessResult:
         path = simulator.write_day(settings.landing_dir(), simulator.DayPlan(
             day=day, rows=_rows(self.config), scenario=scenario, seed=self.config.seed))
-        return self.defs.resolve_job_def("daily_job").execute_in_process(
+        return self.defs.resolve_job_def(names.DAILY_JOB).execute_in_process(
             partition_key=day.isoformat(), instance=self.instance, raise_on_error=False,
-            run_config=QUIET, tags={"fraud/landing_file": str(path), "fraud/story": scenario})
+            run_config=QUIET, tags={names.LANDING_FILE_TAG: str(path), "fraud/story": scenario})
 
     def tick(self, day: dt.date) -> tuple[str, Retraining | None]:
         """Evaluate the sensor as the daemon would; (what it said, the run it caused)."""
@@ -248,14 +248,14 @@ class _Session:
         return said, run
 
     def retrain(self, request: RunRequest) -> Retraining:
-        skip = {BENTO} if self.config.skip_bento else set()
-        keys = [AssetKey(k) for k in RETRAINING_ASSETS if k not in skip]
-        tags = {**request.tags, RUN_KEY_TAG: request.run_key, SENSOR_NAME_TAG: SENSOR_NAME}
-        result = self.defs.resolve_job_def("retraining_job").execute_in_process(
-            instance=self.instance, raise_on_error=False, run_config=QUIET, tags=tags,
-            asset_selection=keys)
-        model = _materialized(result, "fraud_model")
-        gate = _materialized(result, "champion")
+        skip = {names.FRAUD_BENTO} if self.config.skip_bento else set()
+        keys = [AssetKey(k) for k in names.RETRAINING_ASSETS if k not in skip]
+        # request.tags carry the run key (fraud/run_key): the deployed sensor skips it.
+        result = self.defs.resolve_job_def(names.RETRAINING_JOB).execute_in_process(
+            instance=self.instance, raise_on_error=False, run_config=QUIET,
+            tags=dict(request.tags), asset_selection=keys)
+        model = _materialized(result, names.FRAUD_MODEL)
+        gate = _materialized(result, names.CHAMPION)
         return Retraining(result.run_id, request.tags.get(SIGNAL_TAG, DRIFT), result.success,
                           model.get("model_version"), gate.get("decision"), gate.get("reason"))
 

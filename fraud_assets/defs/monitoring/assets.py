@@ -20,18 +20,20 @@ from dagster import (
     asset,
 )
 
+from fraud_assets import names
+from fraud_assets.defs.features.resources import FeastStore
+from fraud_assets.defs.model.resources import MlflowRegistryResource
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
-from fraud_assets.features.store import FeastStore
 from fraud_assets.model.registry import MlflowRegistry
-from fraud_assets.monitoring import reference
+from fraud_assets.monitoring import drift, reference
 from fraud_assets.monitoring.daily import DailyReport, predictions_report, transactions_report
 from fraud_assets.monitoring.drift import DriftPolicy
 from fraud_assets.monitoring.reference import Reference
 from fraud_assets.monitoring.scored_reference import score_reference
 
-DRIFT_CHECK = "no_significant_drift"
-GROUP = "monitoring"
+DRIFT_CHECK = names.NO_SIGNIFICANT_DRIFT
+GROUP = names.MONITORING
 
 
 class DriftReportConfig(Config):
@@ -65,11 +67,11 @@ def _reference(day: str, config: DriftReportConfig, home: FraudHome,
 def _metadata(report: DailyReport) -> dict[str, object]:
     s, ref = report.summary, report.reference
     meta: dict[str, object] = {
-        "drift_status": s.status,
-        "dataset_drift": MetadataValue.bool(s.dataset_drift),
-        "drift_share": MetadataValue.float(s.drift_share),
-        "drifted_columns": ", ".join(s.drifted_columns) or "none",
-        "drift_reason": s.reason,
+        drift.STATUS_KEY: s.status,
+        drift.DATASET_DRIFT_KEY: MetadataValue.bool(s.dataset_drift),
+        drift.SHARE_KEY: MetadataValue.float(s.drift_share),
+        drift.COLUMNS_KEY: ", ".join(s.drifted_columns) or "none",
+        drift.REASON_KEY: s.reason,
         "column_scores": MetadataValue.md(s.markdown_table()),
         "alarm_rule": f"at least {s.min_drifted_columns} drifted column(s)",
         "reference": ref.description,
@@ -97,36 +99,38 @@ def _result(context: AssetExecutionContext, report: DailyReport) -> MaterializeR
     check = AssetCheckResult(
         check_name=DRIFT_CHECK, passed=not s.dataset_drift, severity=AssetCheckSeverity.WARN,
         description=s.reason,
-        metadata={"drift_share": s.drift_share, "drift_status": s.status,
-                  "drifted_columns": ", ".join(s.drifted_columns) or "none"})
+        metadata={drift.SHARE_KEY: s.drift_share, drift.STATUS_KEY: s.status,
+                  drift.COLUMNS_KEY: ", ".join(s.drifted_columns) or "none"})
     return MaterializeResult(metadata=_metadata(report), check_results=[check])
 
 
-@asset(partitions_def=daily_partitions, group_name=GROUP, kinds={"evidently"},
-       check_specs=[_check_spec("drift_report")])
+@asset(name=names.DRIFT_REPORT, partitions_def=daily_partitions, group_name=GROUP,
+       kinds={"evidently"}, check_specs=[_check_spec(names.DRIFT_REPORT)])
 def drift_report(context: AssetExecutionContext, config: DriftReportConfig,
-                 fraud_home: FraudHome, mlflow_registry: MlflowRegistry,
+                 fraud_home: FraudHome, mlflow_registry: MlflowRegistryResource,
                  transactions_validated: pd.DataFrame) -> MaterializeResult:
     """Evidently data drift of the day's validated transactions vs the champion's window."""
+    registry = mlflow_registry.get_client()
     day = context.partition_key
-    ref = _reference(day, config, fraud_home, mlflow_registry)
+    ref = _reference(day, config, fraud_home, registry)
     report = transactions_report(day, transactions_validated, ref, config.policy(),
                                  fraud_home.root)
     return _result(context, report)
 
 
-@asset(partitions_def=daily_partitions, group_name=GROUP, kinds={"evidently"},
-       check_specs=[_check_spec("prediction_drift_report")])
+@asset(name=names.PREDICTION_DRIFT_REPORT, partitions_def=daily_partitions, group_name=GROUP,
+       kinds={"evidently"}, check_specs=[_check_spec(names.PREDICTION_DRIFT_REPORT)])
 def prediction_drift_report(context: AssetExecutionContext, config: DriftReportConfig,
-                            fraud_home: FraudHome, mlflow_registry: MlflowRegistry,
+                            fraud_home: FraudHome, mlflow_registry: MlflowRegistryResource,
                             feast_store: FeastStore) -> MaterializeResult:
     """Evidently data drift of the day's served requests (prediction log) vs the champion,
     scores included: the reference sample is scored by the champion (cached per version)."""
+    registry = mlflow_registry.get_client()
     day = context.partition_key
-    ref = _reference(day, config, fraud_home, mlflow_registry)
+    ref = _reference(day, config, fraud_home, registry)
 
     def scorer(reference: Reference) -> tuple[Reference, tuple[str, ...]]:
-        return score_reference(reference, mlflow_registry, feast_store.open, fraud_home.root)
+        return score_reference(reference, registry, feast_store.open, fraud_home.root)
 
     report = predictions_report(day, ref, config.policy(), fraud_home.root, scorer)
     return _result(context, report)

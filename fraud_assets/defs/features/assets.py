@@ -25,15 +25,16 @@ from dagster import (
 )
 from pydantic import Field
 
-from fraud_assets import contract
+from fraud_assets import contract, names
+from fraud_assets.defs.features.resources import FeastStore
 from fraud_assets.defs.partitions import daily_partitions
-from fraud_assets.defs.resources import FraudHome
+from fraud_assets.defs.resources import FraudHome, table_metadata
 from fraud_assets.features import aggregates, offline, online, training
 from fraud_assets.features.names import DEFAULT_WINDOW_DAYS, ENTITY, FEATURE_SERVICE, FEATURES
-from fraud_assets.features.store import FeastStore, FeatureStoreError, MerchantFeatureStore
+from fraud_assets.features.store import FeatureStoreError, MerchantFeatureStore
 from fraud_assets.lake import read_partitions, stored_partitions
 
-VALIDATED_NAME = "transactions_validated"
+VALIDATED_NAME = names.TRANSACTIONS_VALIDATED
 VALIDATED = AssetKey(VALIDATED_NAME)
 WINDOW_DAYS = DEFAULT_WINDOW_DAYS
 TIMESTAMP = contract.EVENT_TIMESTAMP.name
@@ -43,7 +44,8 @@ TIMESTAMP = contract.EVENT_TIMESTAMP.name
 PRIOR_DAYS = TimeWindowPartitionMapping(start_offset=-WINDOW_DAYS, end_offset=-1)
 
 
-@asset(partitions_def=daily_partitions, group_name="features", kinds={"feast", "parquet"},
+@asset(name=names.MERCHANT_FEATURES, partitions_def=daily_partitions,
+       group_name=names.FEATURES, kinds={"feast", "parquet"},
        deps=[AssetDep(VALIDATED, partition_mapping=PRIOR_DAYS)])
 def merchant_features(context: AssetExecutionContext, fraud_home: FraudHome,
                       feast_store: FeastStore) -> MaterializeResult:
@@ -62,7 +64,7 @@ def merchant_features(context: AssetExecutionContext, fraud_home: FraudHome,
     _log_history(context, wanted, present)
     return MaterializeResult(metadata={
         "path": MetadataValue.path(str(path or offline.day_file(feast_store.feast_dir, day))),
-        "rows": len(rows),
+        **table_metadata(rows),
         "event_timestamp": str(aggregates.day_start(day)),
         "window_days": WINDOW_DAYS,
         "history_days": len(present),
@@ -90,7 +92,8 @@ FOLLOW_FEATURES = (AutomationCondition.any_deps_updated().since_last_handled()
                    & ~AutomationCondition.any_deps_in_progress())
 
 
-@asset(group_name="features", deps=[merchant_features], kinds={"feast", "sqlite"},
+@asset(name=names.ONLINE_FEATURES, group_name=names.FEATURES, deps=[merchant_features],
+       kinds={"feast", "sqlite"},
        automation_condition=FOLLOW_FEATURES)
 def online_features(context: AssetExecutionContext, feast_store: FeastStore) -> MaterializeResult:
     """`feast apply` of the repository, then the latest row per merchant into the online store."""
@@ -127,8 +130,8 @@ class TrainingSetConfig(Config):
                               description="The last N days of the window are the holdout.")
 
 
-@asset(group_name="features", io_manager_key="lake", kinds={"feast", "pandas", "parquet"},
-       deps=[VALIDATED, merchant_features])
+@asset(name=names.TRAINING_SET, group_name=names.FEATURES, io_manager_key="lake",
+       kinds={"feast", "pandas", "parquet"}, deps=[VALIDATED, merchant_features])
 def training_set(context: AssetExecutionContext, config: TrainingSetConfig,
                  fraud_home: FraudHome, feast_store: FeastStore) -> Output[pd.DataFrame]:
     """Validated transactions + merchant features at each one's own time + train/holdout."""
@@ -150,7 +153,6 @@ def _training_metadata(result: training.TrainingSet, days: list[str]) -> dict:
     frame = result.frame
     split = frame[training.SPLIT]
     return {
-        "rows": len(frame),
         "train_rows": int((split == training.TRAIN).sum()),
         "holdout_rows": int((split == training.HOLDOUT).sum()),
         "rows_without_history": result.rows_without_history,

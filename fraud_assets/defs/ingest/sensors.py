@@ -1,4 +1,6 @@
-"""Turn newly landed (or corrected) files into daily partition runs."""
+"""`landing_sensor`: turn newly landed (or corrected) files into daily partition runs."""
+
+from __future__ import annotations
 
 import json
 from dataclasses import dataclass
@@ -16,25 +18,11 @@ from dagster import (
     sensor,
 )
 
-from fraud_assets import landing, simulator
-from fraud_assets.defs.jobs import daily_job
+from fraud_assets import landing, names
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
 
-RAW = AssetKey("transactions_raw")
-
-
-@dataclass(frozen=True)
-class Landed:
-    """A landing file named for a valid partition day (its content not read yet)."""
-
-    day: str
-    path: Path
-
-    @property
-    def stat_key(self) -> str:
-        st = self.path.stat()
-        return f"{st.st_mtime_ns}:{st.st_size}"
+RAW = AssetKey(names.TRANSACTIONS_RAW)
 
 
 @dataclass(frozen=True)
@@ -52,17 +40,12 @@ class Pending:
         return f"{self.day}:{self.fingerprint}"
 
 
-def landed_files(folder: Path) -> tuple[list[Landed], list[str]]:
-    """Landing files with a valid partition day, and the names of those without one."""
-    valid = set(daily_partitions.get_partition_keys())
-    files, ignored = [], []
-    for path in sorted(folder.glob("*.csv")):
-        day = simulator.day_of_file(path)
-        if day is None or day.isoformat() not in valid:
-            ignored.append(path.name)
-        else:
-            files.append(Landed(day.isoformat(), path))
-    return files, ignored
+def landed_files(folder: Path) -> tuple[list[landing.Landed], list[str]]:
+    """Landing files of days the partitions cover, and the names of the other files."""
+    last = daily_partitions.get_last_partition_key()
+    if last is None:  # the first partition day is today or later: nothing can run yet
+        return [], sorted(p.name for p in folder.glob("*.csv")) if folder.is_dir() else []
+    return landing.landed_files(folder, daily_partitions.start.date().isoformat(), last)
 
 
 def processed_fingerprint(instance: DagsterInstance, day: str) -> str | None:
@@ -75,7 +58,7 @@ def processed_fingerprint(instance: DagsterInstance, day: str) -> str | None:
     return getattr(meta, "value", None)
 
 
-def pending(instance: DagsterInstance, files: list[Landed],
+def pending(instance: DagsterInstance, files: list[landing.Landed],
             seen: dict[str, dict[str, str]] | None = None) -> list[Pending]:
     """Files whose exact content has not been materialized yet (oldest day first).
 
@@ -96,18 +79,19 @@ def pending(instance: DagsterInstance, files: list[Landed],
     return out
 
 
-@sensor(job=daily_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+@sensor(name=names.LANDING_SENSOR, job_name=names.DAILY_JOB, minimum_interval_seconds=30,
+        default_status=DefaultSensorStatus.RUNNING,
         description="Requests a daily_job run for each landing file that is new or changed.")
-def landing_sensor(context: SensorEvaluationContext, fraud_home: FraudHome):
+def landing_sensor(context: SensorEvaluationContext, fraud_home: FraudHome) -> SensorResult:
     seen: dict[str, dict[str, str]] = json.loads(context.cursor) if context.cursor else {}
     files, ignored = landed_files(fraud_home.landing)
     todo = pending(context.instance, files, seen)
     if ignored:
-        context.log.warning(f"ignored files without a valid day in the name: {ignored}")
+        context.log.warning(f"ignored files without a partition day in the name: {ignored}")
     cursor = json.dumps(seen, sort_keys=True)
     if not todo:
         return SensorResult(skip_reason=SkipReason(
             f"no new or changed files in {fraud_home.landing}"), cursor=cursor)
     return SensorResult(cursor=cursor, run_requests=[
         RunRequest(run_key=item.run_key, partition_key=item.day,
-                   tags={"fraud/landing_file": str(item.path)}) for item in todo])
+                   tags={names.LANDING_FILE_TAG: str(item.path)}) for item in todo])

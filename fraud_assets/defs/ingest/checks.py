@@ -15,8 +15,8 @@ from dagster import (
     asset_check,
 )
 
-from fraud_assets import contract
-from fraud_assets.defs.assets.ingest import landing_path, transactions_raw
+from fraud_assets import contract, names
+from fraud_assets.defs.ingest.assets import landing_path
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
 from fraud_assets.validation import runner, suites
@@ -44,7 +44,8 @@ def _metadata(result: runner.SuiteResult, file: str) -> dict:
     }
 
 
-@asset_check(asset=transactions_raw, partitions_def=daily_partitions, blocking=True,
+@asset_check(asset=names.TRANSACTIONS_RAW, name=names.CONTRACT_STRUCTURE,
+             partitions_def=daily_partitions, blocking=True,
              description="The file has the contract's columns, at least one row, and each "
                          "column is mostly of its type (Great Expectations).")
 def contract_structure(context: AssetCheckExecutionContext, transactions_raw: pd.DataFrame,
@@ -63,7 +64,8 @@ def contract_structure(context: AssetCheckExecutionContext, transactions_raw: pd
                             description=description, metadata=_metadata(result, file))
 
 
-@asset_check(asset=transactions_raw, partitions_def=daily_partitions, blocking=False,
+@asset_check(asset=names.TRANSACTIONS_RAW, name=names.CONTRACT_VALUES,
+             partitions_def=daily_partitions, blocking=False,
              description="Row-level rules of the transaction contract (Great Expectations); "
                          "rows that break them are quarantined, the day goes on.")
 def contract_values(context: AssetCheckExecutionContext, transactions_raw: pd.DataFrame,
@@ -80,7 +82,8 @@ def contract_values(context: AssetCheckExecutionContext, transactions_raw: pd.Da
         if bad_rows else "every row meets the contract")
 
 
-@asset_check(asset=transactions_raw, partitions_def=daily_partitions, blocking=False,
+@asset_check(asset=names.TRANSACTIONS_RAW, name=names.FRAUD_RATE_SANE,
+             partitions_def=daily_partitions, blocking=False,
              description="The day's fraud rate is within sane bounds.")
 def fraud_rate_sane(context: AssetCheckExecutionContext,
                     transactions_raw: pd.DataFrame) -> AssetCheckResult:

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Sequence
 
 from dagster import (
-    AssetCheckKey,
     AssetCheckSeverity,
     AssetKey,
     AssetRecordsFilter,
@@ -24,28 +23,28 @@ from dagster import (
     DefaultSensorStatus,
     EventLogRecord,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log.base import PartitionKeyFilter
 
-from fraud_assets.defs.jobs import retraining_job
-from fraud_assets.monitoring import performance
+from fraud_assets import names
+from fraud_assets.monitoring import drift, performance
 from fraud_assets.monitoring.trigger import (
     PERFORMANCE,
+    RUN_KEY_TAG,
     Decision,
     DriftEvent,
     TriggerState,
     decide,
 )
 
-PERFORMANCE_ASSET = "model_performance"
-WATCHED: tuple[str, ...] = ("drift_report", "prediction_drift_report", PERFORMANCE_ASSET)
-RAW = AssetKey("transactions_raw")
+PERFORMANCE_ASSET = names.MODEL_PERFORMANCE
+WATCHED: tuple[str, ...] = (*names.DRIFT_REPORTS, PERFORMANCE_ASSET)
+RAW = AssetKey(names.TRANSACTIONS_RAW)
 COOLDOWN_ENV = "FRAUD_RETRAIN_COOLDOWN_HOURS"
 DEFAULT_COOLDOWN_HOURS = 24.0
 F1_FLOOR_ENV = "FRAUD_RETRAIN_F1_FLOOR"
@@ -61,11 +60,11 @@ def _meta(record: EventLogRecord, key: str, default: object) -> object:
 def _event(asset: str, record: EventLogRecord) -> DriftEvent:
     return DriftEvent(
         storage_id=record.storage_id, asset=asset, day=record.partition_key or "unpartitioned",
-        alarm=bool(_meta(record, "dataset_drift", False)),
-        status=str(_meta(record, "drift_status", "unknown")),
-        drift_share=float(_meta(record, "drift_share", 0.0)),
-        drifted_columns=str(_meta(record, "drifted_columns", "none")),
-        reason=str(_meta(record, "drift_reason", "drift")))
+        alarm=bool(_meta(record, drift.DATASET_DRIFT_KEY, False)),
+        status=str(_meta(record, drift.STATUS_KEY, "unknown")),
+        drift_share=float(_meta(record, drift.SHARE_KEY, 0.0)),
+        drifted_columns=str(_meta(record, drift.COLUMNS_KEY, "none")),
+        reason=str(_meta(record, drift.REASON_KEY, "drift")))
 
 
 def _performance_event(record: EventLogRecord, f1_floor: float) -> DriftEvent:
@@ -116,45 +115,37 @@ def cursor_after_latest(instance: DagsterInstance, watched: Sequence[str] = WATC
     return TriggerState(after=after).to_cursor()
 
 
-def _keys_in_raw_run(instance: DagsterInstance, day: str) -> list[AssetCheckKey]:
-    """Checks that ran with the day's latest raw materialization (when no repository is
-    at hand to list the checks, e.g. a sensor evaluated outside a code location)."""
+def failed_blocking_checks(instance: DagsterInstance, day: str) -> str | None:
+    """Why the day must not be trained on (a blocking check failed on its latest landed
+    file), or None.
+
+    A blocking check that fails still leaves `transactions_raw` materialized (only what
+    is downstream stops), so the checks that judged the day's latest file are the check
+    evaluations of the run that materialized it.
+    """
     latest = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=RAW, asset_partitions=[day]), limit=1).records
     if not latest:
-        return []
+        return None
     found = instance.get_records_for_run(
         latest[0].run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
-    names = {r.event_log_entry.dagster_event.event_specific_data.check_name for r in found
-             if r.event_log_entry.dagster_event.event_specific_data.asset_key == RAW}
-    return [AssetCheckKey(RAW, n) for n in sorted(names)]
-
-
-def raw_check_keys(context: SensorEvaluationContext, day: str) -> list[AssetCheckKey]:
-    repo = context.repository_def
-    if repo is not None:
-        return sorted(repo.asset_graph.get_check_keys_for_assets({RAW}), key=str)
-    return _keys_in_raw_run(context.instance, day)
-
-
-def failed_blocking_checks(instance: DagsterInstance, check_keys: Sequence[AssetCheckKey],
-                           day: str) -> str | None:
-    """Why the day must not be trained on (its latest blocking check failed), or None."""
-    if not check_keys:
-        return None
-    # The checks on transactions_raw are partitioned, so each day has its own latest result.
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        list(check_keys), partition_filter=PartitionKeyFilter(key=day))
     failed = []
-    for key, record in sorted(latest.items(), key=lambda kv: str(kv[0])):
-        if record.status != AssetCheckExecutionRecordStatus.FAILED or record.event is None:
-            continue
-        evaluation = record.event.dagster_event.event_specific_data
-        if evaluation.blocking and evaluation.severity == AssetCheckSeverity.ERROR:
-            failed.append(f"{key.name} ({evaluation.description or 'failed'})")
+    for record in found:
+        evaluation = record.event_log_entry.dagster_event.asset_check_evaluation_data
+        if (evaluation.asset_key == RAW and not evaluation.passed and evaluation.blocking
+                and evaluation.severity == AssetCheckSeverity.ERROR
+                and evaluation.partition in (None, day)):
+            failed.append(f"{evaluation.check_name} ({evaluation.description or 'failed'})")
     if not failed:
         return None
-    return f"blocking check(s) failed on {RAW.to_user_string()}: " + "; ".join(failed)
+    return f"blocking check(s) failed on {RAW.to_user_string()}: " + "; ".join(sorted(failed))
+
+
+def already_requested(instance: DagsterInstance, run_key: str) -> str | None:
+    """The id of a run that already carries this retraining request's key, if any (the
+    drift story runs requests itself; the daemon's sensor must not run them again)."""
+    records = instance.get_run_records(RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
+    return records[0].dagster_run.run_id if records else None
 
 
 def _skip(decision: Decision) -> SkipReason:
@@ -190,7 +181,8 @@ def f1_floor_from_env() -> float:
     return floor
 
 
-def build_drift_retraining_sensor(cooldown: float | None = None, name: str = "drift_retraining",
+def build_drift_retraining_sensor(cooldown: float | None = None,
+                                  name: str = names.DRIFT_RETRAINING_SENSOR,
                                   clock: Callable[[], float] = time.time,
                                   minimum_interval_seconds: int = 30,
                                   f1_floor: float | None = None) -> SensorDefinition:
@@ -202,7 +194,8 @@ def build_drift_retraining_sensor(cooldown: float | None = None, name: str = "dr
     hours = cooldown_hours() if cooldown is None else cooldown
     floor = f1_floor_from_env() if f1_floor is None else f1_floor
 
-    @sensor(name=name, job=retraining_job, minimum_interval_seconds=minimum_interval_seconds,
+    @sensor(name=name, job_name=names.RETRAINING_JOB,
+            minimum_interval_seconds=minimum_interval_seconds,
             default_status=DefaultSensorStatus.RUNNING,
             description=f"Requests retraining_job when a drift report alarms or a day's F1 "
                         f"falls below {floor:g}; at most once per {hours:g} h cool-down, "
@@ -211,14 +204,17 @@ def build_drift_retraining_sensor(cooldown: float | None = None, name: str = "dr
         state = TriggerState.from_cursor(context.cursor)
         events = new_events(context.instance, state, f1_floor=floor)
         decision = decide(events, state, clock(), hours * 3600,
-                          lambda day: failed_blocking_checks(
-                              context.instance, raw_check_keys(context, day), day))
+                          lambda day: failed_blocking_checks(context.instance, day))
         for note in decision.notes:
             context.log.info(note)
         cursor = decision.state.to_cursor()
         if decision.trigger is None:
             return SensorResult(skip_reason=_skip(decision), cursor=cursor)
         t = decision.trigger
+        ran = already_requested(context.instance, t.run_key)
+        if ran is not None:
+            return SensorResult(skip_reason=SkipReason(
+                f"{t.run_key} already ran as run {ran}"), cursor=cursor)
         return SensorResult(run_requests=[RunRequest(run_key=t.run_key, tags=t.tags)],
                             cursor=cursor)
 

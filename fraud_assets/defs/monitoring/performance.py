@@ -23,16 +23,18 @@ from dagster import (
 )
 from pydantic import Field
 
+from fraud_assets import names
+from fraud_assets.defs.features.resources import FeastStore
+from fraud_assets.defs.model.resources import MlflowRegistryResource
 from fraud_assets.defs.partitions import daily_partitions
-from fraud_assets.features.store import FeastStore, FeatureStoreError
+from fraud_assets.features.store import FeatureStoreError
 from fraud_assets.features.training import TrainingSetError
-from fraud_assets.model.registry import MlflowRegistry
 from fraud_assets.monitoring import performance
 from fraud_assets.monitoring.performance import DayPerformance
 from fraud_assets.monitoring.scoring import load_champion
 
-PERFORMANCE_CHECK = "performance_above_floor"
-ASSET = "model_performance"
+PERFORMANCE_CHECK = names.PERFORMANCE_ABOVE_FLOOR
+ASSET = names.MODEL_PERFORMANCE
 
 
 class PerformanceConfig(Config):
@@ -78,17 +80,19 @@ CHECK_SPEC = AssetCheckSpec(PERFORMANCE_CHECK, asset=ASSET, blocking=False,
 # A multi_asset only for `can_subset`: it makes the check's output optional, so a day
 # without a champion leaves the check "not executed" in the UI instead of a false "passed".
 @multi_asset(
-    specs=[AssetSpec(ASSET, partitions_def=daily_partitions, group_name="monitoring",
+    specs=[AssetSpec(ASSET, partitions_def=daily_partitions, group_name=names.MONITORING,
                      kinds={"mlflow", "feast"},
-                     deps=["transactions_validated", "merchant_features"],
+                     deps=[names.TRANSACTIONS_VALIDATED, names.MERCHANT_FEATURES],
                      description="The champion's precision, recall, F1 and PR-AUC on the day, "
                                  "at its stored threshold.")],
     check_specs=[CHECK_SPEC], partitions_def=daily_partitions, can_subset=True)
 def model_performance(context: AssetExecutionContext, config: PerformanceConfig,
-                      transactions_validated: pd.DataFrame, mlflow_registry: MlflowRegistry,
+                      transactions_validated: pd.DataFrame,
+                      mlflow_registry: MlflowRegistryResource,
                       feast_store: FeastStore) -> Iterator[MaterializeResult | AssetCheckResult]:
     """Score the day with the champion (features through Feast, as in training), record it."""
-    champion = load_champion(mlflow_registry)
+    registry = mlflow_registry.get_client()
+    champion = load_champion(registry)
     if champion is None:
         note = "no champion model yet: nothing to measure (materialize the retraining job)"
         context.log.info(f"{context.partition_key}: {note}")

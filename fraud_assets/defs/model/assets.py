@@ -21,12 +21,13 @@ from dagster import (
     asset,
 )
 
-from fraud_assets import contract
+from fraud_assets import contract, names
+from fraud_assets.defs.model.resources import MlflowRegistryResource
 from fraud_assets.features.names import FEATURES
 from fraud_assets.model import evaluation, gate, training
 from fraud_assets.model.registry import LoggedVersion, MlflowRegistry, RegistryError
 
-TRAINING_SET = "training_set"
+TRAINING_SET = names.TRAINING_SET
 
 
 class FraudModelConfig(Config):
@@ -44,12 +45,13 @@ class ChampionConfig(Config):
     floor_f1: float = gate.Floors.f1
 
 
-@asset(group_name="model", ins={TRAINING_SET: AssetIn(key=TRAINING_SET)},
-       kinds={"scikitlearn", "mlflow"})
+@asset(name=names.FRAUD_MODEL, group_name=names.MODEL,
+       ins={TRAINING_SET: AssetIn(key=TRAINING_SET)}, kinds={"scikitlearn", "mlflow"})
 def fraud_model(context: AssetExecutionContext, config: FraudModelConfig,
-                training_set: pd.DataFrame, mlflow_registry: MlflowRegistry
+                training_set: pd.DataFrame, mlflow_registry: MlflowRegistryResource
                 ) -> MaterializeResult:
     """Train on the train split, log the run to MLflow, register a version tagged challenger."""
+    registry = mlflow_registry.get_client()
     params = training.TrainParams(validation_fraction=config.validation_fraction, C=config.C)
     try:
         train_rows, holdout = training.split_training_set(training_set)
@@ -64,24 +66,25 @@ def fraud_model(context: AssetExecutionContext, config: FraudModelConfig,
                **{f"holdout_{k}": v for k, v in holdout_scores.items()}}
     with tempfile.TemporaryDirectory() as tmp:
         plots = evaluation.save_plots(labels, proba, trained.threshold, Path(tmp))
-        logged = mlflow_registry.log_training(trained, metrics, plots, context.run_id,
+        logged = registry.log_training(trained, metrics, plots, context.run_id,
                                               sample=train_rows)
-    context.log.info(f"registered version {logged.version} of {mlflow_registry.model_name} "
+    context.log.info(f"registered version {logged.version} of {registry.model_name} "
                      f"(holdout PR-AUC {holdout_scores['pr_auc']:.4f})")
-    return MaterializeResult(metadata=_model_metadata(mlflow_registry, logged, trained,
+    return MaterializeResult(metadata=_model_metadata(registry, logged, trained,
                                                       len(holdout), metrics, list(plots)))
 
 
-@asset(group_name="model", deps=[fraud_model], ins={TRAINING_SET: AssetIn(key=TRAINING_SET)},
-       kinds={"mlflow"})
-def champion(context: AssetExecutionContext, config: ChampionConfig,
-             training_set: pd.DataFrame, mlflow_registry: MlflowRegistry) -> MaterializeResult:
+@asset(name=names.CHAMPION, group_name=names.MODEL, deps=[fraud_model],
+       ins={TRAINING_SET: AssetIn(key=TRAINING_SET)}, kinds={"mlflow"})
+def champion(context: AssetExecutionContext, config: ChampionConfig, training_set: pd.DataFrame,
+             mlflow_registry: MlflowRegistryResource) -> MaterializeResult:
     """Score challenger and champion on the same holdout; move `champion` only if earned."""
+    registry = mlflow_registry.get_client()
     floors = gate.Floors(roc_auc=config.floor_roc_auc, pr_auc=config.floor_pr_auc,
                          f1=config.floor_f1)
     try:
         _, holdout = training.split_training_set(training_set)
-        decision = gate.run_gate(mlflow_registry, holdout, floors)
+        decision = gate.run_gate(registry, holdout, floors)
     except (training.ModelInputError, RegistryError, evaluation.EvaluationError) as exc:
         raise Failure(description=f"the gate could not decide: {exc}") from None
     context.log.info(f"gate: {decision.decision}, {decision.reason}")
@@ -97,7 +100,7 @@ def champion(context: AssetExecutionContext, config: ChampionConfig,
     if decision.champion_scores is not None:
         metadata.update(_rounded(decision.champion_scores, prefix="champion_"))
     if decision.champion_after:
-        metadata["champion_model"] = _link(mlflow_registry.version_link(decision.champion_after))
+        metadata["champion_model"] = _link(registry.version_link(decision.champion_after))
     return MaterializeResult(metadata=metadata)
 
 

@@ -2,6 +2,7 @@
 
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 from dagster import (
@@ -14,19 +15,20 @@ from dagster import (
     multi_asset,
 )
 
-from fraud_assets import contract, landing, simulator
+from fraud_assets import contract, landing, names
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
 
 QUARANTINE_REASON = "quarantine_reason"
 
 
-def landing_path(home: FraudHome, partition_key: str):
-    return simulator.landing_file(home.landing, dt.date.fromisoformat(partition_key))
+def landing_path(home: FraudHome, partition_key: str) -> Path:
+    """The landing file behind a daily partition (one naming rule: `landing.landing_file`)."""
+    return landing.landing_file(home.landing, dt.date.fromisoformat(partition_key))
 
 
-@asset(partitions_def=daily_partitions, io_manager_key="lake", group_name="ingest",
-       kinds={"pandas", "csv"})
+@asset(name=names.TRANSACTIONS_RAW, partitions_def=daily_partitions, io_manager_key="lake",
+       group_name=names.INGEST, kinds={"pandas", "csv"})
 def transactions_raw(context: AssetExecutionContext, fraud_home: FraudHome) -> Output:
     """The day's landing file, read as is: every value kept as the text that landed."""
     path = landing_path(fraud_home, context.partition_key)
@@ -39,19 +41,17 @@ def transactions_raw(context: AssetExecutionContext, fraud_home: FraudHome) -> O
     return Output(frame, metadata={
         "file": MetadataValue.path(str(path)),
         "fingerprint": landing.fingerprint(path),
-        "rows": len(frame),
-        "columns": ", ".join(frame.columns),
         "preview": MetadataValue.md(frame.head(5).to_markdown(index=False)),
     })
 
 
 @multi_asset(
     partitions_def=daily_partitions,
-    group_name="ingest",
+    group_name=names.INGEST,
     outs={
-        "transactions_validated": AssetOut(io_manager_key="lake", kinds={"pandas", "parquet"},
+        names.TRANSACTIONS_VALIDATED: AssetOut(io_manager_key="lake", kinds={"pandas", "parquet"},
                                            description="Rows that meet the contract, typed."),
-        "transactions_quarantine": AssetOut(
+        names.TRANSACTIONS_QUARANTINE: AssetOut(
             io_manager_key="lake", kinds={"pandas", "parquet"},
             description="Rows that break the contract, as landed, with the reason for each."),
     },
@@ -68,14 +68,12 @@ def transactions_validated(context: AssetExecutionContext, transactions_raw: pd.
                       f"{len(good)} validated + {len(quarantined)} quarantined")
     by_reason = quarantined[QUARANTINE_REASON].value_counts()
     context.log.info(f"{len(good):,} rows validated, {len(quarantined):,} quarantined")
-    yield Output(good, output_name="transactions_validated", metadata={
-        "rows": len(good),
+    yield Output(good, output_name=names.TRANSACTIONS_VALIDATED, metadata={
         "fraud_rate": float(good[contract.LABEL].mean()) if len(good) else 0.0,
         "raw_rows": len(transactions_raw),
     })
-    yield Output(quarantined.reset_index(drop=True), output_name="transactions_quarantine",
+    yield Output(quarantined.reset_index(drop=True), output_name=names.TRANSACTIONS_QUARANTINE,
                  metadata={
-                     "rows": len(quarantined),
                      "share_of_raw": len(quarantined) / len(transactions_raw),
                      "reasons": MetadataValue.md(
                          by_reason.rename("rows").to_frame().to_markdown()

@@ -5,30 +5,36 @@ import os
 import subprocess
 import sys
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
-from fraud_assets import settings
+from fraud_assets import names, settings
+from fraud_assets.defs.model.resources import MlflowRegistryResource
 from fraud_assets.defs.resources import FraudHome
-from fraud_assets.model.registry import MlflowRegistry
 
-BUILD_SCRIPT = settings.REPO_ROOT / "serving" / "bento_build.py"
+BUILD_MODULE = "serving.bento_build"
 BUILD_TIMEOUT_S = 15 * 60
 
 
-@asset(deps=["champion"], group_name="serving", kinds={"bentoml"})
+@asset(name=names.FRAUD_BENTO, deps=[names.CHAMPION], group_name=names.SERVING,
+       kinds={"bentoml"})
 def fraud_bento(context: AssetExecutionContext, fraud_home: FraudHome,
-                mlflow_registry: MlflowRegistry) -> MaterializeResult:
+                mlflow_registry: MlflowRegistryResource) -> MaterializeResult:
     """`bentoml build` of serving/ around the champion, which is imported into the BentoML
     model store first so the Bento (and its container) needs no MLflow server.
 
     The build runs in its own process: BENTOML_HOME (default FRAUD_HOME/bentoml) must be
     set before bentoml is imported, and the build should not weigh on the code location.
     """
+    registry = mlflow_registry.get_client()
     env = os.environ | {"FRAUD_HOME": str(fraud_home.root),
-                        "MLFLOW_TRACKING_URI": mlflow_registry.resolved_tracking_uri(),
-                        "BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
-                        "FEAST_USAGE": "False"}
-    done = subprocess.run([sys.executable, str(BUILD_SCRIPT)], env=env, capture_output=True,
+                        "MLFLOW_TRACKING_URI": registry.resolved_tracking_uri()}
+    done = subprocess.run([sys.executable, "-m", BUILD_MODULE], env=env, capture_output=True,
                           text=True, timeout=BUILD_TIMEOUT_S, cwd=settings.REPO_ROOT)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]

@@ -1,0 +1,49 @@
+"""Names of the platform's assets, checks, jobs and sensors: the one place they are spelled.
+
+Free of Dagster, so domain code can name the lake folder an asset writes (the lake keeps
+one folder per asset, named after it) and the runners can name what they run, without
+importing the code location. `defs/` builds its asset keys from these strings.
+"""
+
+from __future__ import annotations
+
+# Assets, upstream first (the lake folder of an asset is its name).
+TRANSACTIONS_RAW = "transactions_raw"
+TRANSACTIONS_VALIDATED = "transactions_validated"
+TRANSACTIONS_QUARANTINE = "transactions_quarantine"
+MERCHANT_FEATURES = "merchant_features"
+ONLINE_FEATURES = "online_features"
+TRAINING_SET = "training_set"
+FRAUD_MODEL = "fraud_model"
+CHAMPION = "champion"
+DRIFT_REPORT = "drift_report"
+PREDICTION_DRIFT_REPORT = "prediction_drift_report"
+MODEL_PERFORMANCE = "model_performance"
+FRAUD_BENTO = "fraud_bento"
+
+# Asset checks.
+CONTRACT_STRUCTURE = "contract_structure"
+CONTRACT_VALUES = "contract_values"
+FRAUD_RATE_SANE = "fraud_rate_sane"
+NO_SIGNIFICANT_DRIFT = "no_significant_drift"
+PERFORMANCE_ABOVE_FLOOR = "performance_above_floor"
+
+# Asset groups: one per domain folder of defs/.
+INGEST, FEATURES, MODEL, MONITORING, SERVING = (
+    "ingest", "features", "model", "monitoring", "serving")
+
+# Jobs and sensors.
+DAILY_JOB = "daily_job"
+ONLINE_FEATURES_JOB = "online_features_job"
+RETRAINING_JOB = "retraining_job"
+LANDING_SENSOR = "landing_sensor"
+DRIFT_RETRAINING_SENSOR = "drift_retraining"
+FEATURE_AUTOMATION_SENSOR = "feature_automation"
+
+# What retraining materializes, upstream first.
+RETRAINING_ASSETS: tuple[str, ...] = (TRAINING_SET, FRAUD_MODEL, CHAMPION, FRAUD_BENTO)
+# The drift reports the retraining sensor watches.
+DRIFT_REPORTS: tuple[str, ...] = (DRIFT_REPORT, PREDICTION_DRIFT_REPORT)
+
+# Run tags the platform sets (its own namespace; Dagster's `dagster/*` tags are Dagster's).
+LANDING_FILE_TAG = "fraud/landing_file"
