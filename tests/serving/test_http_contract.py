@@ -286,3 +286,11 @@ def wait_for_log(home: Path, ids: set[str], count: int, timeout: float = 10) -> 
         if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.2)
+
+
+# -- documentation ------------------------------------------------------------------------------
+def test_openapi_page_shows_the_request_schema(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["$ref"].endswith("/TransactionRequest")
+    assert client.get("/docs").status_code == 200
