@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,6 +103,9 @@ class GuardedRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             guarded_request = GuardedRequest(request.scope, request.receive)
             guarded_request.limit = limit
+            # Server time (Server-Timing) counts from here: reading and parsing the body,
+            # which FastAPI does before the endpoint runs, included.
+            guarded_request.state.started = time.perf_counter()
             return await handler(guarded_request)
 
         return guarded
