@@ -3,21 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+# Every target goes through the fraud-platform CLI (or Python that imports fraud_assets),
+# which turns telemetry off for itself and every tool it starts (fraud_assets/settings.py).
 export FRAUD_HOME ?= $(CURDIR)/.fraud
-export DAGSTER_HOME := $(FRAUD_HOME)/dagster
-export MLFLOW_DISABLE_TELEMETRY := true
-export BENTOML_DO_NOT_TRACK := true
-export FEAST_USAGE := False
-export DO_NOT_TRACK := 1
-export BENTOML_HOME ?= $(FRAUD_HOME)/bentoml
 
-.PHONY: help setup demo pipeline up drift-demo serve bento serve-bento bench-serving test lint clean
+.PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving \
+	check-defs test lint clean
 
 help:
 	@echo "make demo      set up, run the whole pipeline, start the Dagster and MLflow UIs"
 	@echo "make test      set up and run ruff and the whole test suite"
 	@echo "make pipeline  the same pipeline headless (exit code tells success)"
 	@echo "make up        start the UIs on the existing state"
+	@echo "make dev       only the Dagster UI, through \`dg dev\` (the dg project's own command)"
+	@echo "make check-defs \`dg check defs\` and \`dg list defs\`: the code location loads"
 	@echo "make drift-demo play the drift story headless: scenario days, drift, retraining, gate"
 	@echo "make serve     the fraud API on 127.0.0.1:8000 (champion from the MLflow registry)"
 	@echo "make bento     build the Bento around the current champion"
@@ -42,17 +41,25 @@ pipeline: setup
 up: setup
 	$(BIN)/fraud-platform up
 
+# `dg dev` on the platform's instance (the same Dagster part as `make up`).
+dev: setup
+	DAGSTER_HOME="$$($(BIN)/fraud-platform dagster-home)" $(BIN)/dg dev --host 127.0.0.1 --port 3000
+
+check-defs: setup
+	$(BIN)/dg check defs
+	$(BIN)/dg list defs
+
 drift-demo: setup
 	$(BIN)/fraud-platform drift-demo
 
 serve: setup
-	cd serving && $(CURDIR)/$(BIN)/bentoml serve --host 127.0.0.1 --port 8000
+	$(BIN)/fraud-platform serve --port 8000
 
 bento: setup
-	$(BIN)/python serving/bento_build.py
+	$(BIN)/python -m serving.bento_build
 
 serve-bento: setup
-	$(BIN)/bentoml serve fraud_detection:latest --host 127.0.0.1 --port 8000
+	$(BIN)/fraud-platform serve --port 8000 --bento fraud_detection:latest
 
 bench-serving: setup
 	$(BIN)/python benchmarks/serving_load.py

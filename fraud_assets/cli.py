@@ -99,6 +99,15 @@ def up(
     raise typer.Exit(servers.run_until_interrupted(chosen, echo=typer.echo))
 
 
+@app.command("dagster-home")
+def dagster_home() -> None:
+    """Print the platform's DAGSTER_HOME, creating it with its dagster.yaml if needed
+    (e.g. `DAGSTER_HOME="$(fraud-platform dagster-home)" dg dev`)."""
+    from fraud_assets.orchestration.instance import ensure_dagster_home
+
+    typer.echo(str(ensure_dagster_home()))
+
+
 @app.command()
 def serve(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8000,

@@ -1,16 +1,20 @@
-"""Shared fixtures: every test gets its own state folder and no telemetry."""
+"""Shared fixtures of every test area (state built with tests/support.py).
+
+Telemetry is off: importing fraud_assets turns it off for this process and its children.
+"""
 
 from __future__ import annotations
 
-import os
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from mlflow import MlflowClient
 
-for key, value in {"DAGSTER_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
-                   "BENTOML_DO_NOT_TRACK": "true", "FEAST_USAGE": "False",
-                   "DO_NOT_TRACK": "1"}.items():
-    os.environ.setdefault(key, value)
+from fraud_assets.model import training
+from fraud_assets.model.registry import MlflowRegistry
+from tests import support
 
 
 @pytest.fixture
@@ -22,3 +26,51 @@ def fraud_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow SQLite database with its schema created, made once per session.
+
+    Creating the schema runs dozens of migrations (seconds on a busy disk); each test
+    copies the finished file instead, so every test still has a store of its own.
+    """
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def registry(tmp_path: Path, empty_store: Path) -> MlflowRegistry:
+    """Real MLflow: SQLite backend and a local artifact folder, both under tmp_path."""
+    db = tmp_path / "mlflow" / "mlflow.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(empty_store, db)
+    return support.registry_at(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def training_set() -> pd.DataFrame:
+    return support.training_set()
+
+
+@pytest.fixture(scope="session")
+def split(training_set: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return training.split_training_set(training_set)
+
+
+@pytest.fixture(scope="session")
+def good_model(split) -> training.TrainedModel:
+    return training.train(split[0])
+
+
+@pytest.fixture(scope="session")
+def bad_model(split) -> training.TrainedModel:
+    return training.train(support.scrambled(split[0]))
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> support.Platform:
+    """A small trained platform (validated days, Feast features, a champion) plus three
+    days after its window. Read-only for tests, apart from days and caches they add."""
+    return support.landed_platform(tmp_path_factory.mktemp("platform"))

@@ -9,7 +9,7 @@ from fraud_assets import contract
 from fraud_assets.features import aggregates
 from fraud_assets.features.names import ALL_MERCHANTS, ENTITY, FEATURES
 from fraud_assets.features.schema import FEATURE_DTYPES
-from tests.features.helpers import days, validated_day
+from tests.support import days, validated_day
 
 DAY = dt.date(2025, 1, 10)
 

@@ -15,14 +15,14 @@ from dagster import (
 )
 
 from fraud_assets import contract, simulator
-from fraud_assets.defs.assets import features, ingest
-from fraud_assets.defs.checks import ingest as ingest_checks
+from fraud_assets.defs.features import assets as features
+from fraud_assets.defs.features.resources import FeastStore
+from fraud_assets.defs.ingest import assets as ingest
+from fraud_assets.defs.ingest import checks as ingest_checks
 from fraud_assets.defs.partitions import daily_partitions
-from fraud_assets.defs.resources import FraudHome
+from fraud_assets.defs.resources import FraudHome, LakeIOManager
 from fraud_assets.features import offline
 from fraud_assets.features.names import FEATURES
-from fraud_assets.features.store import FeastStore
-from fraud_assets.lake import LakeIOManager
 
 DAYS = ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04"]
 ROWS = 2_000
@@ -70,7 +70,7 @@ def test_daily_features_online_store_and_training_set(fraud_home, instance):
     assert set(frame.loc[frame["split"] == "holdout", "event_timestamp"].dt.date) == {
         dt.date.fromisoformat(DAYS[-1])}
     meta = _metadata(result, "training_set")
-    assert meta["rows"] == len(frame) and meta["rows_without_history"] == ROWS
+    assert meta["dagster/row_count"] == len(frame) and meta["rows_without_history"] == ROWS
     assert meta["features"] == ", ".join(FEATURES)
     assert meta["fraud_rate"] == pytest.approx(frame["is_fraud"].mean())
 
@@ -87,7 +87,7 @@ def test_rematerializing_a_day_replaces_its_rows(fraud_home, instance):
 
 def test_a_day_without_history_succeeds_with_no_rows(fraud_home, instance):
     result = _run([features.merchant_features], instance, partition_key=DAYS[0])
-    assert _metadata(result, "merchant_features")["rows"] == 0
+    assert _metadata(result, "merchant_features")["dagster/row_count"] == 0
     assert offline.stored_days(fraud_home / "feast") == []
 
 

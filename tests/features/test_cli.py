@@ -10,7 +10,7 @@ import pandas as pd
 
 from fraud_assets.features import online
 from fraud_assets.features.store import FEATURE_REPO, MerchantFeatureStore
-from tests.features.helpers import compute_features, days, land_validated, validated_day
+from tests.support import compute_features, days, validated_day, write_validated
 
 FEAST = str(Path(sys.executable).parent / "feast")
 
@@ -35,7 +35,7 @@ def test_apply_list_and_materialize_incremental_from_the_command_line(fraud_home
     today = dt.datetime.now(dt.UTC).date()
     recent = days(3, today - dt.timedelta(days=3))
     for day in recent:
-        land_validated(fraud_home, validated_day(day, 300), day)
+        write_validated(fraud_home, validated_day(day, 300), day)
     store = MerchantFeatureStore(fraud_home)
     compute_features(fraud_home, store, [*recent[1:], today])
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")

@@ -3,8 +3,8 @@ evaluated in-process on a real instance as the daemon would."""
 
 from dagster import AssetKey, DagsterInstance, evaluate_automation_conditions
 
-from fraud_assets.definitions import defs
-from tests.ingest.helpers import land, run_day
+from fraud_assets.orchestration.pipeline import load_defs
+from tests.support import land, run_day
 
 ONLINE = AssetKey("online_features")
 
@@ -15,7 +15,8 @@ def test_online_features_are_requested_once_per_new_day_of_features(fraud_home):
 
         def requested() -> int:
             nonlocal cursor
-            result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+            result = evaluate_automation_conditions(defs=load_defs(), instance=instance,
+                                                    cursor=cursor)
             cursor = result.cursor
             return result.get_num_requested(ONLINE)
 
@@ -34,6 +35,6 @@ def test_online_features_are_requested_once_per_new_day_of_features(fraud_home):
 def test_the_daemon_evaluates_the_condition_without_a_toggle():
     from dagster import DefaultSensorStatus
 
-    sensor = defs.resolve_sensor_def("feature_automation")
+    sensor = load_defs().resolve_sensor_def("feature_automation")
     assert sensor.default_status == DefaultSensorStatus.RUNNING
-    assert ONLINE in sensor.asset_selection.resolve(defs.resolve_asset_graph())
+    assert ONLINE in sensor.asset_selection.resolve(load_defs().resolve_asset_graph())

@@ -8,13 +8,13 @@ import pytest
 from fraud_assets.features import aggregates, training
 from fraud_assets.features.names import FEATURES
 from fraud_assets.features.store import MerchantFeatureStore
-from tests.features.helpers import (
+from tests.support import (
     build_store,
     compute_features,
     days,
-    land_validated,
     read_validated,
     validated_day,
+    write_validated,
 )
 
 N_DAYS = 5
@@ -62,7 +62,7 @@ def _features_by_day(frame: pd.DataFrame) -> pd.DataFrame:
 def test_changing_a_later_day_leaves_earlier_rows_unchanged(fraud_home, store):
     before = _training(fraud_home, store).frame
     changed = days(N_DAYS)[2]  # rewrite day 3 (more fraud, other amounts), recompute all days
-    land_validated(fraud_home, validated_day(changed, 400, scenario="fraud_spike", seed=7),
+    write_validated(fraud_home, validated_day(changed, 400, scenario="fraud_spike", seed=7),
                    changed)
     compute_features(fraud_home, store, days(N_DAYS))
     after = _training(fraud_home, store).frame

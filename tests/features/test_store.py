@@ -11,7 +11,7 @@ from fraud_assets import contract
 from fraud_assets.features import offline, online, training
 from fraud_assets.features.names import ALL_MERCHANTS, FALLBACK_COLUMN, FEATURES
 from fraud_assets.features.store import FeatureStoreError, MerchantFeatureStore, repo_config
-from tests.features.helpers import build_store, compute_features, days, read_validated
+from tests.support import build_store, compute_features, days, read_validated
 
 N_DAYS = 4
 CATEGORIES = list(contract.MERCHANT_CATEGORIES)

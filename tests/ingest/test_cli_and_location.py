@@ -1,13 +1,15 @@
 """The code location loads as Dagster loads it, and the CLI does what its help says."""
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
-from fraud_assets import settings
+from fraud_assets import names, settings
 from fraud_assets.cli import app
-from fraud_assets.instance import ensure_dagster_home
+from fraud_assets.orchestration.instance import ensure_dagster_home
 
 runner = CliRunner()
 
@@ -18,6 +20,42 @@ def test_dagster_validates_the_workspace(fraud_home):
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
         cwd=settings.REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _dg(*args: str) -> subprocess.CompletedProcess:
+    dg = Path(sys.executable).parent / "dg"
+    return subprocess.run([str(dg), *args], cwd=settings.REPO_ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_dg_checks_and_lists_the_project(fraud_home):
+    checked = _dg("check", "defs")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "All definitions loaded successfully" in checked.stdout + checked.stderr
+    listed = _dg("list", "defs", "--json")
+    assert listed.returncode == 0, listed.stderr
+    found = json.loads(listed.stdout)
+    assets = {a["asset_key"]: a["group_name"] for a in found["assets"]}
+    assert assets == {
+        names.TRANSACTIONS_RAW: names.INGEST, names.TRANSACTIONS_VALIDATED: names.INGEST,
+        names.TRANSACTIONS_QUARANTINE: names.INGEST, names.MERCHANT_FEATURES: names.FEATURES,
+        names.ONLINE_FEATURES: names.FEATURES, names.TRAINING_SET: names.FEATURES,
+        names.FRAUD_MODEL: names.MODEL, names.CHAMPION: names.MODEL,
+        names.DRIFT_REPORT: names.MONITORING, names.PREDICTION_DRIFT_REPORT: names.MONITORING,
+        names.MODEL_PERFORMANCE: names.MONITORING, names.FRAUD_BENTO: names.SERVING}
+    assert {c["key"] for c in found["asset_checks"]} == {
+        f"{names.TRANSACTIONS_RAW}:{names.CONTRACT_STRUCTURE}",
+        f"{names.TRANSACTIONS_RAW}:{names.CONTRACT_VALUES}",
+        f"{names.TRANSACTIONS_RAW}:{names.FRAUD_RATE_SANE}",
+        f"{names.DRIFT_REPORT}:{names.NO_SIGNIFICANT_DRIFT}",
+        f"{names.PREDICTION_DRIFT_REPORT}:{names.NO_SIGNIFICANT_DRIFT}",
+        f"{names.MODEL_PERFORMANCE}:{names.PERFORMANCE_ABOVE_FLOOR}"}
+    assert {j["name"] for j in found["jobs"]} == {
+        names.DAILY_JOB, names.ONLINE_FEATURES_JOB, names.RETRAINING_JOB}
+    assert {s["name"] for s in found["sensors"]} == {
+        names.LANDING_SENSOR, names.DRIFT_RETRAINING_SENSOR, names.FEATURE_AUTOMATION_SENSOR}
+    assert {r["name"] for r in found["resources"]} == {
+        "fraud_home", "lake", "feast_store", "mlflow_registry"}
 
 
 def test_help_lists_the_commands():

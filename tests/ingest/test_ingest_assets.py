@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from fraud_assets import contract, simulator
-from fraud_assets.definitions import defs
-from tests.ingest.helpers import checks, lake, land, materialized, run_day
+from fraud_assets import contract, landing, simulator
+from fraud_assets.orchestration.pipeline import load_defs
+from tests.support import checks, lake_frame, land, materialized, run_day
 
 DAY = "2025-01-10"
 
@@ -20,7 +20,7 @@ def instance(fraud_home):
 
 
 def test_lineage_raw_feeds_validated_and_quarantine():
-    graph = defs.resolve_asset_graph()
+    graph = load_defs().resolve_asset_graph()
     raw = AssetKey("transactions_raw")
     for key in ("transactions_validated", "transactions_quarantine"):
         assert raw in graph.get(AssetKey(key)).parent_keys
@@ -36,9 +36,9 @@ def test_a_clean_day_flows_through(fraud_home, instance):
     assert {name: evaluations[name].passed for name in (
         "contract_structure", "contract_values", "fraud_rate_sane")} == {
         "contract_structure": True, "contract_values": True, "fraud_rate_sane": True}
-    validated = lake(fraud_home, "transactions_validated", DAY)
+    validated = lake_frame(fraud_home, "transactions_validated", DAY)
     assert len(validated) == 2_000
-    assert lake(fraud_home, "transactions_quarantine", DAY).empty
+    assert lake_frame(fraud_home, "transactions_quarantine", DAY).empty
     assert str(validated["event_timestamp"].dtype) == "datetime64[ns, UTC]"
     assert validated["hour"].dtype == "int64"
 
@@ -48,8 +48,8 @@ def test_each_kind_of_bad_row_goes_to_quarantine_with_its_reason(fraud_home, ins
     land(fraud_home, DAY, rows=1_000, bad_rate=0.03, bad_kinds=(kind,))
     result = run_day(instance, DAY)
     assert result.success, "row-level defects must not stop the day"
-    quarantine = lake(fraud_home, "transactions_quarantine", DAY)
-    validated = lake(fraud_home, "transactions_validated", DAY)
+    quarantine = lake_frame(fraud_home, "transactions_quarantine", DAY)
+    validated = lake_frame(fraud_home, "transactions_validated", DAY)
     assert len(quarantine) == 30
     assert len(validated) + len(quarantine) == 1_000
     assert set(validated["transaction_id"]).isdisjoint(quarantine["transaction_id"])
@@ -93,7 +93,7 @@ def test_missing_column_blocks_downstream_and_names_file_and_column(fraud_home, 
     land(fraud_home, DAY)  # the corrected file
     rerun = run_day(instance, DAY)
     assert rerun.success
-    assert len(lake(fraud_home, "transactions_validated", DAY)) == 2_000
+    assert len(lake_frame(fraud_home, "transactions_validated", DAY)) == 2_000
 
 
 def test_a_column_of_the_wrong_type_is_structural(fraud_home, instance):
@@ -113,7 +113,7 @@ def test_a_column_of_the_wrong_type_is_structural(fraud_home, instance):
     (bytes(range(256)) * 8, "not a readable CSV file"),
 ])
 def test_unreadable_files_fail_the_run_naming_the_file(fraud_home, instance, content, message):
-    path = simulator.landing_file(fraud_home / "landing", dt.date.fromisoformat(DAY))
+    path = landing.landing_file(fraud_home / "landing", dt.date.fromisoformat(DAY))
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
     result = run_day(instance, DAY)
@@ -125,12 +125,12 @@ def test_unreadable_files_fail_the_run_naming_the_file(fraud_home, instance, con
 
 
 def test_a_users_own_csv_with_the_contract_columns_works(fraud_home, instance):
-    path = simulator.landing_file(fraud_home / "landing", dt.date.fromisoformat(DAY))
+    path = landing.landing_file(fraud_home / "landing", dt.date.fromisoformat(DAY))
     path.parent.mkdir(parents=True)
     rows = [["u1", "2025-01-10T09:30:00Z", "12.5", "9", "4", "grocery", "0"],
             ["u2", "2025-01-10T23:10:00+00:00", "900", "23", "4", "online", "1"]]
     pd.DataFrame(rows, columns=contract.COLUMNS).to_csv(path, index=False)
     result = run_day(instance, DAY)
     assert result.success
-    assert lake(fraud_home, "transactions_validated", DAY)["transaction_id"].tolist() == [
+    assert lake_frame(fraud_home, "transactions_validated", DAY)["transaction_id"].tolist() == [
         "u1", "u2"]

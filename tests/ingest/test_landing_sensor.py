@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, SkipReason, build_sensor_context
 
+from fraud_assets.defs.ingest.sensors import landing_sensor
 from fraud_assets.defs.resources import FraudHome
-from fraud_assets.defs.sensors.landing import landing_sensor
-from tests.ingest.helpers import land, run_day
+from tests.support import land, run_day
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from fraud_assets.model.registry import (
     RegistryError,
 )
 from fraud_assets.settings import CHAMPION_ALIAS
-from tests.model.helpers import register
+from tests.support import register
 
 NO_FLOORS = gate.Floors(roc_auc=0.0, pr_auc=0.0, f1=0.0)
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from fraud_assets.model import deploy, signature, training
 from fraud_assets.settings import CHAMPION_ALIAS, REGISTERED_MODEL_NAME
-from tests.model.helpers import register
+from tests.support import register
 
 # Raw request fields in the contract's types (amount float, hour and day ints, category
 # text) plus the merchant features in the store's types: no encoding done by the caller.

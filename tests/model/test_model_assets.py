@@ -17,8 +17,9 @@ from dagster import (
 )
 
 from fraud_assets import contract
-from fraud_assets.defs.assets.model import champion, fraud_model
+from fraud_assets.defs.model.assets import champion, fraud_model
 from fraud_assets.settings import CHAMPION_ALIAS
+from tests.support import registry_resource
 
 
 def stub_training_set(frame: pd.DataFrame):
@@ -33,7 +34,8 @@ def stub_training_set(frame: pd.DataFrame):
 
 def run(frame: pd.DataFrame, registry, instance: DagsterInstance) -> ExecuteInProcessResult:
     return materialize([stub_training_set(frame), fraud_model, champion], instance=instance,
-                       resources={"mlflow_registry": registry}, raise_on_error=False)
+                       resources={"mlflow_registry": registry_resource(registry)},
+                       raise_on_error=False)
 
 
 def metadata(result: ExecuteInProcessResult, key: str) -> dict:
@@ -82,7 +84,7 @@ def test_a_failed_training_run_leaves_the_champion(registry, training_set, insta
 def test_assets_load_into_definitions(registry):
     """The asset graph: champion depends on fraud_model and on training_set."""
     defs = Definitions(assets=[stub_training_set(pd.DataFrame()), fraud_model, champion],
-                       resources={"mlflow_registry": registry})
+                       resources={"mlflow_registry": registry_resource(registry)})
     graph = defs.resolve_asset_graph()
     assert graph.get(AssetKey("champion")).parent_keys == {AssetKey("fraud_model"),
                                                            AssetKey("training_set")}

@@ -9,7 +9,7 @@ from fraud_assets.cli import app
 from fraud_assets.model import deploy
 from fraud_assets.model.registry import PREVIOUS_CHAMPION_ALIAS
 from fraud_assets.settings import CHAMPION_ALIAS
-from tests.model.helpers import register
+from tests.support import register
 
 
 @pytest.fixture

@@ -7,17 +7,17 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, materialize
 
-from fraud_assets.defs.assets.monitoring import DRIFT_CHECK, prediction_drift_report
-from tests.monitoring.helpers import (
+from fraud_assets.defs.monitoring.assets import DRIFT_CHECK, prediction_drift_report
+from tests.monitoring.test_prediction_log import log_day
+from tests.support import (
     REFERENCE_DAYS,
     day_frame,
     day_key,
     resources,
     run_drift_report,
+    write_day,
     write_reference_days,
-    write_validated,
 )
-from tests.monitoring.test_prediction_log import log_day
 
 DAY = day_key(REFERENCE_DAYS)
 
@@ -37,7 +37,7 @@ def _outcome(result):
 
 def test_a_normal_day_passes_and_links_its_report(fraud_home, instance):
     write_reference_days(fraud_home)
-    write_validated(fraud_home, DAY)
+    write_day(fraud_home, DAY)
     meta, check = _outcome(run_drift_report(instance, fraud_home, DAY))
     assert meta["drift_status"] == "no_drift" and meta["dataset_drift"] is False
     assert meta["drift_share"] == 0.0 and meta["drifted_columns"] == "none"
@@ -53,7 +53,7 @@ def test_a_normal_day_passes_and_links_its_report(fraud_home, instance):
 
 def test_a_drifted_day_fails_the_non_blocking_check(fraud_home, instance):
     write_reference_days(fraud_home)
-    write_validated(fraud_home, DAY, "amount_x2")
+    write_day(fraud_home, DAY, "amount_x2")
     result = run_drift_report(instance, fraud_home, DAY)
     assert result.success  # the check warns, it does not stop anything
     meta, check = _outcome(result)
@@ -64,7 +64,7 @@ def test_a_drifted_day_fails_the_non_blocking_check(fraud_home, instance):
 
 def test_the_alarm_rule_is_run_config(fraud_home, instance):
     write_reference_days(fraud_home)
-    write_validated(fraud_home, DAY, "amount_x2")
+    write_day(fraud_home, DAY, "amount_x2")
     config = {"ops": {"drift_report": {"config": {"min_drifted_columns": 2}}}}
     meta, check = _outcome(run_drift_report(instance, fraud_home, DAY, config))
     assert meta["drifted_columns"] == "log_amount" and meta["dataset_drift"] is False
@@ -72,7 +72,7 @@ def test_the_alarm_rule_is_run_config(fraud_home, instance):
 
 
 def test_the_first_day_has_nothing_to_compare_with(fraud_home, instance):
-    write_validated(fraud_home, DAY)
+    write_day(fraud_home, DAY)
     meta, check = _outcome(run_drift_report(instance, fraud_home, DAY))
     assert meta["drift_status"] == "insufficient_data" and meta["reference_source"] == "none"
     assert "report_html" not in meta and check.passed

@@ -11,7 +11,7 @@ import pytest
 from fraud_assets import contract
 from fraud_assets.monitoring import columns, reports
 from fraud_assets.monitoring.drift import DriftPolicy, compare
-from tests.monitoring.helpers import REFERENCE_DAYS, day_frame, day_key, reference_frame
+from tests.support import REFERENCE_DAYS, day_frame, day_key, reference_frame
 
 EXPECTED = {"amount_x2": "log_amount", "late_night": "hour", "fraud_spike": "is_fraud"}
 

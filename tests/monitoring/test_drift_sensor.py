@@ -6,16 +6,17 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, SkipReason, build_sensor_context
 
-from fraud_assets.definitions import defs
-from fraud_assets.defs.sensors.drift import build_drift_retraining_sensor, drift_retraining
+from fraud_assets.defs.monitoring.sensors import build_drift_retraining_sensor, drift_retraining
 from fraud_assets.monitoring.trigger import TRIGGER_TAG, TRIGGER_VALUE
-from tests.ingest.helpers import land, run_day
-from tests.monitoring.helpers import (
+from fraud_assets.orchestration.pipeline import load_defs
+from tests.support import (
     REFERENCE_DAYS,
     day_key,
+    land,
+    run_day,
     run_drift_report,
+    write_day,
     write_reference_days,
-    write_validated,
 )
 
 DAY = day_key(REFERENCE_DAYS)
@@ -30,7 +31,7 @@ def instance(fraud_home):
 
 
 def report(instance, home, day, scenario="normal"):
-    write_validated(home, day, scenario)
+    write_day(home, day, scenario)
     assert run_drift_report(instance, home, day).success
 
 
@@ -93,7 +94,7 @@ def test_a_day_that_failed_blocking_checks_does_not_trigger(fraud_home, instance
     assert not run_day(instance, DAY).success
     # ... while an earlier validated copy of the day drifts.
     report(instance, fraud_home, DAY, "amount_x2")
-    for context in ({"definitions": defs}, {}):  # checks listed by the code location, or not
+    for context in ({"definitions": load_defs()}, {}):  # checks listed by the code location, or not
         result = tick(instance, **context)
         assert not result.run_requests
         text = result.skip_reason.skip_message

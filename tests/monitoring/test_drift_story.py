@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from dagster import DagsterInstance
+from dagster import DagsterInstance, build_sensor_context
 from typer.testing import CliRunner
 
 from fraud_assets.cli import app
-from fraud_assets.definitions import defs
 from fraud_assets.model.registry import MlflowRegistry
-from fraud_assets.monitoring.story import StoryConfig, describe, run_story
+from fraud_assets.orchestration.pipeline import load_defs
+from fraud_assets.orchestration.story import StoryConfig, describe, run_story
 
 BASELINE_DAYS = 10
 ROWS = 2_000  # the alarm's accuracy targets are stated at 2,000 rows per day
@@ -27,7 +27,7 @@ def test_the_story_alarms_retrains_and_gates_and_the_cli_goes_on(fraud_home):
     lines: list[str] = []
     config = StoryConfig(scenarios=("normal", "late_night"), baseline_days=BASELINE_DAYS,
                          baseline_rows=ROWS, skip_bento=True)
-    report = run_story(config, defs=defs, echo=lines.append)
+    report = run_story(config, defs=load_defs(), echo=lines.append)
     assert report.baseline == f"pipeline ran {BASELINE_DAYS} day(s); champion v1"
     normal, late = report.outcomes
 
@@ -46,11 +46,20 @@ def test_the_story_alarms_retrains_and_gates_and_the_cli_goes_on(fraud_home):
     assert run.new_version == "2" and run.decision in ("promoted", "rejected")
     assert late.champion_after == ("2" if run.decision == "promoted" else "1")
 
-    # The run carries the request's tags and run key; the gate's verdict is in MLflow.
+    # The run carries the request's tags and run key (our own tag, not a hand-set
+    # dagster/* one); the gate's verdict is in MLflow.
+    key = f"drift-retraining:{LATE_NIGHT_DAY}:episode-1"
     with DagsterInstance.get() as instance:
         tags = instance.get_run_by_id(run.run_id).tags
-    assert tags["dagster/run_key"] == f"drift-retraining:{LATE_NIGHT_DAY}:episode-1"
+        # The deployed sensor, reading the whole history as the daemon would on its first
+        # tick, reaches the same request and does not run it a second time.
+        deployed = load_defs().resolve_sensor_def("drift_retraining")
+        tick = deployed(build_sensor_context(instance=instance, definitions=load_defs()))
+    assert tags["fraud/run_key"] == key and not any(k.startswith("dagster/run_key")
+                                                     for k in tags)
     assert tags["fraud/drift_day"] == LATE_NIGHT_DAY and tags["fraud/signal"] == "drift"
+    assert not tick.run_requests
+    assert tick.skip_reason.skip_message == f"{key} already ran as run {run.run_id}"
     assert MlflowRegistry().version("2").tags["gate_decision"] == run.decision
 
     table = report.table()

@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 from dagster import AssetCheckKey, DagsterInstance, materialize
 
-from fraud_assets.defs.assets.performance import ASSET, PERFORMANCE_CHECK, model_performance
+from fraud_assets.defs.model.resources import MlflowRegistryResource
+from fraud_assets.defs.monitoring.performance import ASSET, PERFORMANCE_CHECK, model_performance
 from fraud_assets.monitoring import performance
 from fraud_assets.monitoring.scoring import load_champion
-from tests.monitoring.helpers import resources
-from tests.monitoring.platform import (
+from tests.support import (
     CONCEPT_DRIFT,
     FEW_FRAUDS,
     NORMAL,
-    UPSTREAM,
+    PERFORMANCE_UPSTREAM,
     day_key,
+    resources,
     run_performance,
 )
 
@@ -59,10 +60,11 @@ def test_a_day_with_few_frauds_is_recorded_but_not_judged(platform, instance):
 
 def test_without_a_champion_the_day_is_skipped_with_a_note(tmp_path, platform, instance):
     # The platform's lake and features, but an empty MLflow store.
-    res = resources(platform.home) | {"mlflow_registry": type(platform.registry)(
+    res = resources(platform.home) | {"mlflow_registry": MlflowRegistryResource(
         tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")}
-    result = materialize([*UPSTREAM, model_performance], selection=[model_performance.key],
-                         partition_key=day_key(NORMAL), instance=instance, resources=res)
+    result = materialize([*PERFORMANCE_UPSTREAM, model_performance],
+                         selection=[model_performance.key], partition_key=day_key(NORMAL),
+                         instance=instance, resources=res)
     assert result.success
     [event] = result.get_asset_materialization_events()
     meta = {k: v.value for k, v in event.materialization.metadata.items()}

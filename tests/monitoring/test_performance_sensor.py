@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from dagster import DagsterInstance, build_sensor_context
 
-from fraud_assets.defs.sensors.drift import (
+from fraud_assets.defs.monitoring.sensors import (
     F1_FLOOR_ENV,
     build_drift_retraining_sensor,
     cursor_after_latest,
@@ -17,7 +17,7 @@ from fraud_assets.monitoring.trigger import (
     TriggerState,
     decide,
 )
-from tests.monitoring.platform import CONCEPT_DRIFT, NORMAL, day_key, run_performance
+from tests.support import CONCEPT_DRIFT, NORMAL, day_key, run_performance
 
 START = 1_750_000_000.0
 

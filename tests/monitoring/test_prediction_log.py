@@ -14,7 +14,7 @@ from fraud_assets import contract
 from fraud_assets.features.names import FEATURES
 from fraud_assets.monitoring import daily, prediction_log
 from fraud_assets.monitoring.reference import Reference
-from tests.monitoring.helpers import day_frame, day_key, reference_frame
+from tests.support import day_frame, day_key, reference_frame
 
 DAY = "2025-01-11"
 REQUEST = [f.name for f in contract.REQUEST_FIELDS]

@@ -11,12 +11,12 @@ from mlflow import MlflowClient
 from fraud_assets import settings
 from fraud_assets.model.registry import MlflowRegistry
 from fraud_assets.monitoring import reference
-from tests.monitoring.helpers import day_key, write_validated
+from tests.support import day_key, write_day
 
 
 def test_fallback_uses_the_days_before_and_says_so(tmp_path):
     for i in range(3, 10):
-        write_validated(tmp_path, day_key(i))
+        write_day(tmp_path, day_key(i))
     ref = reference.resolve(day_key(10), None, fallback_days=5, max_rows=1_000, seed=0,
                             lake_root=tmp_path / "lake")
     assert ref.source == "previous_days"
@@ -58,7 +58,7 @@ def test_the_champions_training_window_is_read_from_its_version_tags(tmp_path):
     window = reference.champion_window(registry)
     assert window == reference.ChampionWindow("1", dt.date(2025, 1, 3), dt.date(2025, 1, 6))
     for i in range(0, 10):
-        write_validated(tmp_path, day_key(i))
+        write_day(tmp_path, day_key(i))
     ref = reference.resolve(day_key(20), window, 28, 4_000, 0, tmp_path / "lake")
     assert ref.source == "champion" and ref.champion_version == "1"
     assert ref.days == ("2025-01-03", "2025-01-04", "2025-01-05", "2025-01-06")

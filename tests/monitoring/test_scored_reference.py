@@ -9,13 +9,12 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from fraud_assets import contract, lake
-from fraud_assets.defs.assets.monitoring import prediction_drift_report
+from fraud_assets.defs.monitoring.assets import prediction_drift_report
 from fraud_assets.monitoring import daily, reference
 from fraud_assets.monitoring.columns import SCORE
 from fraud_assets.monitoring.scored_reference import cache_path, score_reference
 from fraud_assets.monitoring.scoring import load_champion, score_rows
-from tests.monitoring.helpers import resources
-from tests.monitoring.platform import NORMAL, day_key
+from tests.support import NORMAL, day_key, resources
 
 DAY = day_key(NORMAL)
 REQUEST = [f.name for f in contract.REQUEST_FIELDS]
