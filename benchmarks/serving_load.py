@@ -154,7 +154,8 @@ def batch_timing(url: str, bodies: list[bytes], items: int = BATCH_ITEMS,
 
 
 def prepare_state(home: Path) -> None:
-    from tests.serving.support import add_version, build_feature_store, registry_at
+    from tests.serving.support import add_version, build_feature_store
+    from tests.support import registry_at
 
     add_version(registry_at(home), seed=1)
     build_feature_store(home)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving.support import add_version, registry_at
+from tests.serving.support import add_version
+from tests.support import registry_at
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,85 +1,45 @@
-"""The one support module of the serving tests (and the load benchmark's state builder).
-
-Platform state built the way the pipeline builds it: a real MLflow registry with trained
-champions, and a real Feast online store; and a real `bentoml serve` of the fraud API,
-started with the platform's own launcher (`orchestration.servers.api_server`).
+"""Serving's part of the test support: a champion and an online store in a state folder,
+and a real `bentoml serve` of the fraud API started with the platform's own launcher
+(`orchestration.servers.api_server`). Everything else comes from tests/support.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
-from fraud_assets import contract, simulator
-from fraud_assets.features import aggregates, offline
-from fraud_assets.features.names import FEATURES
 from fraud_assets.features.store import MerchantFeatureStore
-from fraud_assets.model import deploy, training
 from fraud_assets.model.registry import MlflowRegistry
 from fraud_assets.orchestration.processes import Server, free_port
 from fraud_assets.orchestration.servers import api_server
+from tests.support import build_store, registry_at, train_and_register, transactions, with_features
 
-FIRST_DAY = dt.date(2025, 1, 6)
 # A valid request body.
 GOOD = {"amount": 150.0, "hour": 14, "day_of_week": 3, "merchant_category": "online"}
-
-
-def simulated_days(seed: int, days: int = 3, rows: int = 2_000) -> pd.DataFrame:
-    return pd.concat([simulator.generate_day(simulator.DayPlan(
-        day=FIRST_DAY + dt.timedelta(days=i), rows=rows, fraud_ratio=0.05, seed=seed))
-        for i in range(days)], ignore_index=True)
+FEATURE_DAYS = 4
 
 
 def training_frame(seed: int) -> pd.DataFrame:
-    """Simulated days plus merchant features (per-category stats of the same days: the
-    point here is a real fitted pipeline, not a good one)."""
-    frame = simulated_days(seed)
-    by = frame.groupby(contract.MERCHANT_CATEGORY.name)
-    stats = pd.DataFrame({FEATURES[0]: by[contract.AMOUNT.name].mean(),
-                          FEATURES[1]: by[contract.AMOUNT.name].size().astype(float),
-                          FEATURES[2]: by[contract.LABEL].mean()})
-    return frame.join(stats, on=contract.MERCHANT_CATEGORY.name)
-
-
-def registry_at(home: Path) -> MlflowRegistry:
-    return MlflowRegistry(tracking_uri=tracking_uri(home),
-                          artifact_location=str(home / "mlflow" / "artifacts"))
+    """Three simulated days with their merchant features: a real fitted pipeline is the
+    point here, not a good one."""
+    return with_features(transactions(n_days=3, rows=2_000, seed=seed, fraud_ratio=0.05))
 
 
 def add_version(registry: MlflowRegistry, seed: int, promote: bool = True) -> str:
     """Train, log, register; optionally make it the champion. Returns the version."""
-    frame = training_frame(seed)
-    trained = training.train(frame)
-    logged = registry.log_training(trained, metrics={}, plots={},
-                                   dagster_run_id="serving-tests", sample=frame)
-    if promote:
-        deploy.promote(registry, logged.version, reason="serving tests")
-    return logged.version
+    return train_and_register(registry, training_frame(seed), promote=promote)
 
 
 def build_feature_store(home: Path, seed: int = 1) -> MerchantFeatureStore:
-    """Merchant features for the simulated days (what merchant_features writes), applied
-    and materialized into the SQLite online store of `home`."""
-    history = simulated_days(seed)
-    store = MerchantFeatureStore(home)
-    store.apply()
-    for i in range(1, 4):  # features valid on the days after the first one
-        day = FIRST_DAY + dt.timedelta(days=i)
-        offline.write_day(store.feast_dir, day, aggregates.merchant_stats(history, day))
-    store.materialize()
-    return store
-
-
-def tracking_uri(home: Path) -> str:
-    return f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+    """Validated days and their merchant features in `home`, applied and materialized."""
+    return build_store(home, FEATURE_DAYS, rows=2_000, seed=seed)
 
 
 def server_env(home: Path, poll_seconds: float = 30) -> dict[str, str]:
     """A server whose state and registry are those of `home`."""
-    return {"FRAUD_HOME": str(home), "MLFLOW_TRACKING_URI": tracking_uri(home),
+    return {"FRAUD_HOME": str(home), "MLFLOW_TRACKING_URI": registry_at(home).tracking_uri,
             "BENTOML_HOME": str(home.parent / f"{home.name}-bentoml"),
             "FRAUD_CHAMPION_POLL_SECONDS": str(poll_seconds)}
 

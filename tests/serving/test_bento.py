@@ -12,17 +12,12 @@ import yaml
 from dagster import materialize
 
 from fraud_assets import settings
-from fraud_assets.defs.model.resources import MlflowRegistryResource
 from fraud_assets.defs.resources import FraudHome
 from fraud_assets.defs.serving.assets import fraud_bento
 from fraud_assets.orchestration.processes import Server, free_port
 from fraud_assets.orchestration.servers import api_server
-from tests.serving.support import GOOD, started, tracking_uri
-
-
-def registry_resource(home: Path) -> MlflowRegistryResource:
-    return MlflowRegistryResource(tracking_uri=tracking_uri(home),
-                                  artifact_location=str(home / "mlflow" / "artifacts"))
+from tests.serving.support import GOOD, started
+from tests.support import registry_at, registry_resource
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +27,7 @@ def built(served_home: Path) -> Iterator[dict]:
         mp.setenv("BENTOML_HOME", str(served_home / "bentoml"))
         result = materialize([fraud_bento], resources={
             "fraud_home": FraudHome(path=str(served_home)),
-            "mlflow_registry": registry_resource(served_home)})
+            "mlflow_registry": registry_resource(registry_at(served_home))})
         assert result.success
         [event] = result.get_asset_materialization_events()
         meta = event.materialization.metadata
@@ -62,7 +57,7 @@ def bento_server(built: dict, served_home: Path, tmp_path_factory) -> Iterator[S
 def test_without_a_champion_the_asset_fails_clearly(tmp_path: Path) -> None:
     result = materialize([fraud_bento], raise_on_error=False, resources={
         "fraud_home": FraudHome(path=str(tmp_path)),
-        "mlflow_registry": registry_resource(tmp_path)})
+        "mlflow_registry": registry_resource(registry_at(tmp_path))})
     assert not result.success
     [failure] = result.get_step_failure_events()
     assert "run the champion asset first" in failure.step_failure_data.error.message

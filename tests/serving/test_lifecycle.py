@@ -14,7 +14,8 @@ import pytest
 
 from fraud_assets.model import deploy
 from fraud_assets.orchestration.processes import Server as BentoServer
-from tests.serving.support import add_version, registry_at, running_server
+from tests.serving.support import add_version, running_server
+from tests.support import registry_at
 
 GOOD = {"amount": 150.0, "hour": 2, "day_of_week": 3, "merchant_category": "online"}
 POLL_SECONDS = 0.5

@@ -22,7 +22,8 @@ from serving import bento_build, scorer
 from serving.champion import ChampionHolder
 from serving.feature_lookup import FeatureLookup
 from serving.http_contract import check_items
-from tests.serving.support import GOOD, add_version, registry_at
+from tests.serving.support import GOOD, add_version
+from tests.support import registry_at
 
 
 class _Half:
@@ -106,9 +107,9 @@ def test_check_items_is_fast_for_10k() -> None:
     assert len(checked.rows) == 9_999 and list(checked.errors) == [9_999]
 
 
-def test_unreachable_registry_keeps_the_loaded_model(tmp_path: Path) -> None:
-    add_version(registry_at(tmp_path), seed=3)
-    holder = ChampionHolder(registry_at(tmp_path), poll_seconds=0)
+def test_unreachable_registry_keeps_the_loaded_model(registry: MlflowRegistry) -> None:
+    add_version(registry, seed=3)
+    holder = ChampionHolder(registry, poll_seconds=0)
     holder.start()
     assert holder.current.version == "1" and holder.current.alias == "champion"
     holder.registry = MlflowRegistry(tracking_uri=f"http://127.0.0.1:{free_port()}")
