@@ -12,12 +12,14 @@ JSON types, as the handbook's FastAPI server and its clients know them:
 An integer too large for a float (10**400) is not a type error: it is out of every range,
 so it passes to the value rules and gets their 400, as before.
 
-`BatchRequest.transactions` is a list of `TransactionRequest` in the schema, but its items
-are not validated by pydantic (`SkipValidation`): one bad item must get its own error in a
-200 answer, not turn the whole batch into a 422, and the vectorised contract check of a
-10,000-item batch (one `contract.violations` over typed columns, ~30 ms) costs a fraction
-of validating 10,000 models one by one (measured: ~55 ms for 10,000
-`TransactionRequest.model_validate` calls, plus building the per-item errors from them).
+`BatchRequest.transactions` is a list of `TransactionRequest` in the schema, but FastAPI
+does not validate its items (`SkipValidation`): one bad item must get its own errors in a
+200 answer, not turn the whole batch into a 422. Each item is validated once, later, by
+the same model's validator (`serving.http_contract.check_items`), and the value rules run
+once over all valid items (`contract.violations` on typed columns). Measured on 10,000
+items (2 cores): the per-item model validation costs 19 ms, the hand-written type check
+it replaced 17 ms; `list[TransactionRequest]` validated by FastAPI would cost 22 ms
+(60 ms on the first call) on top, and could only answer a bad item with a 422 of the batch.
 """
 
 from __future__ import annotations

@@ -172,3 +172,50 @@ def _settle(batch: list[_Waiting], answered: Answered | None = None,
             waiting.future.set_exception(error)
         else:
             waiting.future.set_result((answered, i))
+
+
+class Answerer:
+    """Answers items with the current champion on one scoring thread, and logs them.
+
+    One scoring thread: batches run one after another on a warm model, and the event loop
+    stays free to parse the next requests meanwhile. Single requests go through the
+    `MicroBatcher`; a /predict_batch body is one call. Every scored row is appended to
+    the prediction log (its writer thread does the serialising).
+    """
+
+    def __init__(self, current: Callable[[], LoadedModel | None], lookup: FeatureLookup,
+                 predictions: plog.PredictionLog) -> None:
+        self._current = current
+        self.lookup = lookup
+        self.predictions = predictions
+        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="score")
+        self.batcher = MicroBatcher(self._singles, self.executor)
+
+    async def single(self, item: Any, request_id: str) -> tuple[Answered, int]:
+        """Answer one item; returns the batch it went in and its position there."""
+        return await self.batcher.submit(item, request_id)
+
+    async def batch(self, items: list[Any], request_id: str) -> Answered:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self._batch, items, request_id)
+
+    def close(self) -> None:
+        """Finish in-flight calls (their rows get logged), then flush the log."""
+        self.executor.shutdown(wait=True)
+        self.predictions.close()
+
+    def _singles(self, items: list[Any], ids: list[str]) -> Answered:
+        answered = answer(items, self._current(), self.lookup)
+        rows = answered.checked.rows
+        self._log(answered, [ids[i] for i in rows], [0] * len(rows), "predict")
+        return answered
+
+    def _batch(self, items: list[Any], request_id: str) -> Answered:
+        answered = answer(items, self._current(), self.lookup)
+        rows = answered.checked.rows
+        self._log(answered, [request_id] * len(rows), list(rows), "predict_batch")
+        return answered
+
+    def _log(self, answered: Answered, ids: list[str], items: list[int], endpoint: str) -> None:
+        if answered.scored is not None:
+            self.predictions.append(log_batch(answered, ids, items, endpoint))

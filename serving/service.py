@@ -24,13 +24,10 @@ Environment (all optional):
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import gc
 import logging
 import os
 import time
-from typing import Any
 
 import bentoml
 from fastapi import FastAPI, HTTPException, Request
@@ -45,15 +42,7 @@ from serving.champion import ChampionHolder
 from serving.feature_lookup import FeatureLookup
 from serving.http_contract import GuardedRoute, check_batch_size
 from serving.schemas import BatchRequest, TransactionRequest
-from serving.scorer import (
-    Answered,
-    MicroBatcher,
-    NoModel,
-    answer,
-    example_requests,
-    log_batch,
-    score,
-)
+from serving.scorer import Answerer, NoModel, example_requests, score
 
 log = logging.getLogger("fraud_service")
 bentoml_patches.cancel_request_timers()  # before BentoML builds the app's middleware
@@ -89,17 +78,14 @@ class FraudService:
     def __init__(self) -> None:
         threadpool_limits(1)  # BLAS pools too: one row must not fan out to every core
         self.started = time.monotonic()
-        self.lookup = FeatureLookup()
-        self.predictions = PredictionLog(settings.predictions_dir())
-        # One scoring thread: batches run one after another on a warm model, and the
-        # event loop stays free to parse the next requests meanwhile.
-        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="score")
         source = os.environ.get("FRAUD_MODEL_SOURCE") or (BENTO if PACKAGED_TAG else REGISTRY)
-        registry = MlflowRegistry() if source == REGISTRY else None
-        self.holder = ChampionHolder(registry, PACKAGED_TAG, POLL_SECONDS,
-                                     warm_up=lambda c: score(c, example_requests(), self.lookup))
+        lookup = FeatureLookup()
+        self.holder = ChampionHolder(MlflowRegistry() if source == REGISTRY else None,
+                                     PACKAGED_TAG, POLL_SECONDS,
+                                     warm_up=lambda c: score(c, example_requests(), lookup))
+        self.answerer = Answerer(lambda: self.holder.current, lookup,
+                                 PredictionLog(settings.predictions_dir()))
         self.holder.start()
-        self.batcher = MicroBatcher(self._answer_singles, self.executor)
         # Millions of long-lived objects (MLflow, Feast, the model) make every full
         # collection a ~0.5 s pause for all requests; frozen, the collector skips them.
         gc.collect()
@@ -111,25 +97,7 @@ class FraudService:
     @bentoml.on_shutdown
     def shutdown(self) -> None:
         self.holder.stop()
-        self.executor.shutdown(wait=True)  # in-flight batches finish and get logged
-        self.predictions.close()
-
-    # -- scoring (runs on the scoring thread) -------------------------------------------
-    def _answer_singles(self, items: list[Any], ids: list[str]) -> Answered:
-        answered = answer(items, self.holder.current, self.lookup)
-        rows = answered.checked.rows
-        self._log(answered, [ids[i] for i in rows], [0] * len(rows), "predict")
-        return answered
-
-    def _answer_batch(self, items: list[Any], rid: str) -> Answered:
-        answered = answer(items, self.holder.current, self.lookup)
-        rows = answered.checked.rows
-        self._log(answered, [rid] * len(rows), list(rows), "predict_batch")
-        return answered
-
-    def _log(self, answered: Answered, ids: list[str], items: list[int], endpoint: str) -> None:
-        if answered.scored is not None:
-            self.predictions.append(log_batch(answered, ids, items, endpoint))
+        self.answerer.close()  # in-flight batches finish and get logged
 
     def _require_model(self) -> None:
         if self.holder.current is None:
@@ -146,7 +114,7 @@ class FraudService:
         payload = await request.json()  # the body as sent (parsed once, cached)
         self._require_model()
         try:
-            answered, position = await self.batcher.submit(payload, rid)
+            answered, position = await self.answerer.single(payload, rid)
         except NoModel as exc:
             raise HTTPException(503, str(exc)) from None
         if position in answered.checked.errors:
@@ -164,9 +132,8 @@ class FraudService:
         items = check_batch_size(batch.transactions)
         if items:
             self._require_model()
-        loop = asyncio.get_running_loop()
         try:
-            answered = await loop.run_in_executor(self.executor, self._answer_batch, items, rid)
+            answered = await self.answerer.batch(items, rid)
         except NoModel as exc:
             raise HTTPException(503, str(exc)) from None
         results = api_responses.batch_results(answered, len(items))
@@ -184,7 +151,7 @@ class FraudService:
         if registry.get("reachable") is False:
             warnings.append(f"model registry unreachable ({registry['last_error']}); "
                             "serving the model already loaded")
-        features = self.lookup.status()
+        features = self.answerer.lookup.status()
         if features["source"] != "feast" or features["failing"]:
             warnings.append("online feature store not available: merchant features are "
                             f"imputed ({features['last_error'] or 'module not installed'})")
@@ -193,8 +160,8 @@ class FraudService:
                 "model_version": champion.version if champion else None,
                 "model_source": champion.source if champion else None,
                 "registry": registry, "features": features,
-                "prediction_log": self.predictions.status(),
-                "micro_batching": self.batcher.status(), "warnings": warnings,
+                "prediction_log": self.answerer.predictions.status(),
+                "micro_batching": self.answerer.batcher.status(), "warnings": warnings,
                 "uptime_seconds": round(time.monotonic() - self.started, 1)}
         return api_responses.ApiResponse(body, status_code=200 if champion else 503)
 
