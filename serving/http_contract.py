@@ -33,7 +33,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from fraud_assets import contract
-from serving.schemas import MAX_BATCH_ITEMS, TransactionRequest
+from serving.schemas import MAX_BATCH_ITEMS, validate_item
 
 FIELDS: tuple[contract.Field, ...] = contract.REQUEST_FIELDS
 NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
@@ -43,7 +43,6 @@ MAX_PREDICT_BYTES = 64 * 1024
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 BODY_LIMITS: dict[str, int] = {"/predict": MAX_PREDICT_BYTES,
                                "/predict_batch": MAX_BATCH_BYTES}
-_VALIDATE = TransactionRequest.__pydantic_validator__.validate_python
 
 
 @dataclass
@@ -145,11 +144,11 @@ def parse_json(body: bytes) -> Any:
 # -- items: JSON types (pydantic), then value rules (the contract, vectorised) -----------
 def type_errors(item: Any) -> list[str]:
     """Readable errors for one item's missing or wrongly typed fields (empty when none),
-    from the request model itself."""
+    from the request's field types (`schemas.validate_item`)."""
     if not isinstance(item, dict):
         return [f"item: Input should be a JSON object (got {item!r})"]
     try:
-        _VALIDATE(item)
+        validate_item(item)
     except ValidationError as exc:
         return [_describe_type_error(e) for e in exc.errors(include_url=False)]
     return []

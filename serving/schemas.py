@@ -14,12 +14,14 @@ so it passes to the value rules and gets their 400, as before.
 
 `BatchRequest.transactions` is a list of `TransactionRequest` in the schema, but FastAPI
 does not validate its items (`SkipValidation`): one bad item must get its own errors in a
-200 answer, not turn the whole batch into a 422. Each item is validated once, later, by
-the same model's validator (`serving.http_contract.check_items`), and the value rules run
-once over all valid items (`contract.violations` on typed columns). Measured on 10,000
-items (2 cores): the per-item model validation costs 19 ms, the hand-written type check
-it replaced 17 ms; `list[TransactionRequest]` validated by FastAPI would cost 22 ms
-(60 ms on the first call) on top, and could only answer a bad item with a 422 of the batch.
+200 answer, not turn the whole batch into a 422. Each item is validated once, later,
+with the same field types (`TransactionFields`, a TypedDict built from the same table,
+in `serving.http_contract.check_items`), and the value rules run once over all valid
+items (`contract.violations` on typed columns). Measured on 10,000 items (2 cores, CPU
+time): 12.6 ms for the TypedDict per item, 18.6 ms for `TransactionRequest` per item,
+23 ms for FastAPI validating `list[TransactionRequest]` (60 ms on the first call), 17 ms
+for the hand-written type check this replaced. Pydantic models per item would have cost
+the batch route its 10% budget; the TypedDict keeps one set of type rules and is cheaper.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from pydantic import (
     ConfigDict,
     Field,
     SkipValidation,
+    TypeAdapter,
     create_model,
 )
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
 
 from fraud_assets import contract
 
@@ -103,3 +107,12 @@ class BatchRequest(BaseModel):
         description=f"The transactions to score (at most {MAX_BATCH_ITEMS:,}; more is a "
                     "413). Items are checked one by one: a bad item gets its errors in "
                     "the answer, the others are scored.")
+
+
+# The same JSON types as a TypedDict, to check batch items one by one: the same field
+# validators and error types as TransactionRequest, without building a model instance per
+# item (10,000 items: 12.6 ms instead of 18.6 ms).
+TransactionFields = TypedDict(  # type: ignore[misc]
+    "TransactionFields", {f.name: _TYPES[f.kind] for f in contract.REQUEST_FIELDS})
+TransactionFields.__pydantic_config__ = _CONFIG  # type: ignore[attr-defined]
+validate_item = TypeAdapter(TransactionFields).validator.validate_python

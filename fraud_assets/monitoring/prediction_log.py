@@ -88,12 +88,14 @@ class Batch:
 
 def batch_frame(batch: Batch) -> pd.DataFrame:
     """The rows of a batch in `COLUMNS` order; KeyError naming missing columns."""
-    frame = pd.DataFrame(dict(batch.columns))
-    missing = [c for c in COLUMNS if c != TIMESTAMP and c not in frame.columns]
+    columns = batch.columns
+    missing = [c for c in COLUMNS if c != TIMESTAMP and c not in columns]
     if missing:
         raise KeyError(f"prediction log batch lacks column(s) {missing}")
-    frame[TIMESTAMP] = batch.scored_at.isoformat(timespec="microseconds")
-    return frame.loc[:, list(COLUMNS)]
+    data = {c: columns[c] for c in COLUMNS if c != TIMESTAMP}
+    data = {c: v.to_numpy() if isinstance(v, pd.Series) else v for c, v in data.items()}
+    return pd.DataFrame({TIMESTAMP: batch.scored_at.isoformat(timespec="microseconds"),
+                         **data}, columns=list(COLUMNS))
 
 
 def to_lines(batches: list[Batch]) -> str:
