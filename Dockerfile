@@ -1,23 +1,26 @@
-# The platform image: the Dagster code location (fraud_assets), the webserver and the daemon.
+# The platform image: the Dagster code location (fraud_assets), the webserver and the daemon
+# (and the MLflow UI), run by `fraud-platform up` as an unprivileged user.
 #
-#   docker build -t fraud-platform .
-#   docker run -p 3000:3000 -v fraud-state:/var/lib/fraud fraud-platform      # all in one
+#   make images                      # builds this image and the fraud API image (Docker or podman)
+#   docker run -p 3000:3000 -e FRAUD_BIND_HOST=0.0.0.0 -v fraud-state:/var/lib/fraud fraud-platform
 #
-# One image, three roles. The default command runs all three in one container (as
-# `make demo` does on a laptop). To run them as separate containers sharing one instance
+# `make run-platform-image` runs it with podman on hosts like ours (host network, servers on
+# 127.0.0.1). State (Dagster instance, MLflow, Feast, lake, landing folder) lives in the
+# volume /var/lib/fraud: drop a landing file in its landing/ folder and the landing sensor
+# runs the day. SIGTERM stops every server cleanly (fraud-platform up stops their groups).
+#
+# One image, three roles. To run them as separate containers sharing one instance
 # (PostgreSQL storage in $DAGSTER_HOME/dagster.yaml), override the command:
 #   code location: dagster code-server start -h 0.0.0.0 -p 4000 -m fraud_assets.definitions
 #   webserver:     dagster-webserver -h 0.0.0.0 -p 3000 -w /path/to/workspace.yaml
 #   daemon:        dagster-daemon run -w /path/to/workspace.yaml
 # where that workspace.yaml loads `grpc_server: {host: <code location>, port: 4000}`.
-# Inside a container the servers listen on 0.0.0.0 so that published ports reach them.
 #
-# The fraud API itself ships as its own image: the `fraud_bento` asset builds the Bento,
-# and `bentoml containerize <tag>` turns it into one.
-#
-# Not built on the development machines (no container engine there).
+# The base image is a build argument: python:3.11-slim from Docker Hub by default; without
+# access to it, `make base-image` builds an equivalent from Debian packages under that tag.
 
-FROM python:3.11-slim
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -26,12 +29,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_LINK_MODE=copy \
     PATH=/opt/venv/bin:$PATH \
     FRAUD_HOME=/var/lib/fraud \
-    DAGSTER_HOME=/var/lib/fraud/dagster \
-    DAGSTER_DISABLE_TELEMETRY=1 \
-    MLFLOW_DISABLE_TELEMETRY=true \
-    BENTOML_DO_NOT_TRACK=true \
-    FEAST_USAGE=False \
-    DO_NOT_TRACK=1
+    DAGSTER_HOME=/var/lib/fraud/dagster
+# Telemetry: off in every process that imports fraud_assets (settings.disable_telemetry),
+# and in the Dagster instance by the dagster.yaml written below.
 
 # The uv that wrote uv.lock; the environment is installed from the lock file exactly.
 RUN pip install --no-cache-dir uv==0.13.9
@@ -53,13 +53,17 @@ RUN uv sync --frozen --no-dev
 # State (Dagster instance, MLflow, Feast, lake, Bento store) lives in one volume, owned by
 # an unprivileged user; dagster.yaml (telemetry off, one run at a time) is written now.
 RUN useradd --create-home --uid 1000 fraud \
-    && python -c "from fraud_assets.instance import ensure_dagster_home; ensure_dagster_home()" \
+    && python -c "from fraud_assets.orchestration.instance import ensure_dagster_home; ensure_dagster_home()" \
     && chown -R fraud:fraud /var/lib/fraud
 USER fraud
 VOLUME ["/var/lib/fraud"]
 
-EXPOSE 3000 4000
+EXPOSE 3000 5000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=90s \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:3000/server_info', timeout=4)"
 
-CMD ["dagster", "dev", "-h", "0.0.0.0", "-p", "3000", "-w", "workspace.yaml"]
+# Bind every interface by default (a bridge network publishes ports to it); with the host
+# network, set FRAUD_BIND_HOST=127.0.0.1 so nothing listens beyond what is published.
+ENV FRAUD_BIND_HOST=0.0.0.0
+STOPSIGNAL SIGTERM
+CMD ["fraud-platform", "up", "--no-api"]

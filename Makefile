@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export FRAUD_HOME ?= $(CURDIR)/.fraud
 
 .PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving \
-	check-defs test lint clean
+	check-defs images base-image run-api-image run-platform-image test-containers test lint clean
 
 help:
 	@echo "make demo      set up, run the whole pipeline, start the Dagster and MLflow UIs"
@@ -22,6 +22,11 @@ help:
 	@echo "make bento     build the Bento around the current champion"
 	@echo "make serve-bento  serve the latest built Bento (packaged model, no MLflow needed)"
 	@echo "make bench-serving  load benchmark of the API vs the handbook's server (loopback)"
+	@echo "make images    build the platform image and the fraud API image (Docker or podman)"
+	@echo "make base-image  build python:3.11-slim from Debian packages (no Docker Hub)"
+	@echo "make run-api-image  the API image on 127.0.0.1:\$${API_IMAGE_PORT:-8200}, local store mounted"
+	@echo "make run-platform-image  the platform image on the volume fraud-state"
+	@echo "make test-containers  build both images and test them (installs podman if missing)"
 	@echo "make clean     delete all platform state ($(FRAUD_HOME))"
 
 setup: $(VENV)/.synced
@@ -63,6 +68,25 @@ serve-bento: setup
 
 bench-serving: setup
 	$(BIN)/python benchmarks/serving_load.py
+
+images: setup
+	$(BIN)/fraud-platform images build
+
+base-image: setup
+	$(BIN)/fraud-platform images base
+
+run-api-image: setup
+	$(BIN)/fraud-platform images run-api
+
+run-platform-image: setup
+	$(BIN)/fraud-platform images run-platform
+
+# The container suite: not part of `make test` (minutes of image builds). Installs the
+# engine on Debian when neither Docker nor podman is there.
+test-containers: setup
+	@command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 || command -v podman >/dev/null 2>&1 \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap)
+	$(BIN)/pytest -m containers tests/containers
 
 lint: setup
 	$(BIN)/ruff check .

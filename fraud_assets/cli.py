@@ -86,17 +86,116 @@ def up(
     mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
     api_port: Annotated[int, typer.Option(help="Fraud API port (BentoML).")] = 8000,
     api: Annotated[bool, typer.Option(help="Serve the champion (when there is one).")] = True,
+    mlflow: Annotated[bool, typer.Option(help="Start the MLflow UI.")] = True,
+    host: Annotated[str, typer.Option(
+        envvar="FRAUD_BIND_HOST",
+        help="Address the servers bind (0.0.0.0 inside a container with a bridge "
+             "network, so published ports reach them).")] = "127.0.0.1",
 ) -> None:
-    """Start the Dagster UI (webserver + daemon), the MLflow UI and the fraud API on 127.0.0.1."""
+    """Start the Dagster UI (webserver + daemon), the MLflow UI and the fraud API."""
     from fraud_assets.model.registry import MlflowRegistry
     from fraud_assets.orchestration import servers
 
-    chosen = [servers.dagster_server(dagster_port), servers.mlflow_server(mlflow_port)]
+    chosen = servers.dagster_servers(dagster_port, host)
+    if mlflow:
+        chosen.append(servers.mlflow_server(mlflow_port, host))
     if api and MlflowRegistry().alias_version(settings.CHAMPION_ALIAS) is not None:
-        chosen.append(servers.api_server(api_port))
+        chosen.append(servers.api_server(api_port, host=host))
     elif api:
         typer.echo("no champion model yet: the API starts once `make pipeline` produced one")
     raise typer.Exit(servers.run_until_interrupted(chosen, echo=typer.echo))
+
+
+images = typer.Typer(help="Container images: build them and run them (Docker or podman).",
+                     no_args_is_help=True)
+app.add_typer(images, name="images")
+
+
+@images.command("build")
+def images_build(
+    base: Annotated[bool, typer.Option(
+        help="First build python:3.11-slim from Debian packages (no Docker Hub needed).")
+    ] = False,
+    only: Annotated[str | None, typer.Option(
+        help="Build only `platform` or `api` (default: both).")] = None,
+) -> None:
+    """Build the platform image (Dockerfile) and the fraud API image (the champion's Bento)."""
+    from fraud_assets.orchestration import containers
+
+    which = (only,) if only else ("platform", "api")
+    if set(which) - {"platform", "api"}:
+        raise typer.BadParameter(f"{only!r}: choose platform or api", param_hint="--only")
+    try:
+        containers.build_all(echo=typer.echo, base=base, which=which)
+    except containers.ContainerError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+
+
+def _run_container(args: list[str], name: str) -> None:
+    """Run in the foreground; Ctrl-C or SIGTERM stops (and --rm removes) the container."""
+    import signal
+    import subprocess
+
+    from fraud_assets.orchestration import containers
+
+    try:
+        engine = containers.find_engine()
+    except containers.ContainerError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    process = subprocess.Popen([engine.path, *args], env=engine.env())
+
+    def stop(signum: int, frame: object) -> None:
+        engine.run("stop", "-t", "10", name, check=False)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    raise typer.Exit(process.wait())
+
+
+@images.command("base")
+def images_base() -> None:
+    """Build python:3.11-slim from Debian packages (for hosts without Docker Hub)."""
+    from fraud_assets.orchestration import containers
+
+    try:
+        typer.echo(f"built {containers.build_base_image(containers.find_engine())}")
+    except containers.ContainerError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+
+
+@images.command("run-api")
+def images_run_api(
+    port: Annotated[int, typer.Option(envvar="API_IMAGE_PORT", help="Port on 127.0.0.1.")
+                    ] = 8200,
+    image: Annotated[str, typer.Option(help="API image tag.")] = "localhost/fraud-api:latest",
+) -> None:
+    """The fraud API image on 127.0.0.1:PORT, with the local online store mounted read-only
+    and the prediction log on FRAUD_HOME/predictions."""
+    from fraud_assets.orchestration import containers
+
+    name = f"fraud-api-{port}"
+    _run_container(containers.api_run_args(containers.find_engine(), port,
+                                           settings.fraud_home(), name, image), name)
+
+
+@images.command("run-platform")
+def images_run_platform(
+    dagster_port: Annotated[int, typer.Option(help="Dagster UI port.")] = 3000,
+    mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
+    volume: Annotated[str, typer.Option(help="Named volume holding the platform state.")
+                      ] = "fraud-state",
+    image: Annotated[str, typer.Option(help="Platform image tag.")
+                     ] = "localhost/fraud-platform:latest",
+) -> None:
+    """The platform image (Dagster UI, daemon, MLflow UI) on a state volume."""
+    from fraud_assets.orchestration import containers
+
+    name = "fraud-platform"
+    _run_container(containers.platform_run_args(containers.find_engine(), dagster_port,
+                                                mlflow_port, volume, name, image), name)
 
 
 @app.command("dagster-home")

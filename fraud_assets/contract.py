@@ -7,6 +7,8 @@ column names, types or ranges.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -66,12 +68,34 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS)
 # What a caller sends to score a transaction (the handbook's request body).
 REQUEST_FIELDS: tuple[Field, ...] = tuple(f for f in FIELDS if f.is_feature_input)
 LABEL = IS_FRAUD.name
+# Fields a landed file's partition day constrains (`day_violations`).
+DAY_RULE_FIELDS: tuple[Field, ...] = (EVENT_TIMESTAMP, HOUR, DAY_OF_WEEK)
+
+
+# A time of day followed by an offset (Z, +05:30, -0100): the row says which zone it is in.
+_OFFSET = re.compile(r"[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)\s*$",
+                     re.IGNORECASE)
+
+
+def parse_timestamps(values: pd.Series) -> pd.Series:
+    """ISO 8601 text to UTC timestamps, each value on its own: a value with an offset is
+    converted from it, a value without one is UTC (never the offset of a neighbouring row,
+    which `pd.to_datetime(..., utc=True)` would give it); unparseable -> NaT."""
+    text = values.astype("string")
+    has_offset = text.str.contains(_OFFSET, na=False).astype(bool)
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    for part in (has_offset, ~has_offset):
+        if part.any():
+            parsed = pd.to_datetime(text[part].astype(object), errors="coerce", utc=True,
+                                    format="ISO8601")
+            out[part] = parsed.astype("datetime64[ns, UTC]")
+    return out
 
 
 def coerce_column(field: Field, values: pd.Series) -> pd.Series:
     """Parse raw (string or mixed) values into the field's type; unparseable -> NA."""
     if field.kind == "timestamp":
-        return pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+        return parse_timestamps(values)
     if field.kind in ("float", "int"):
         numeric = pd.to_numeric(values, errors="coerce")
         if field.kind == "int":
@@ -79,7 +103,8 @@ def coerce_column(field: Field, values: pd.Series) -> pd.Series:
             whole = numeric.where(np.isclose(numeric, np.round(numeric)))
             return whole.astype("Int64")
         return numeric.astype("float64")
-    # Strings and categories stay as given: category membership is a value rule.
+    # Strings and categories stay as given (never trimmed): category membership is a
+    # value rule, so ' online' is refused here exactly as the API refuses it.
     return values.astype("string")
 
 
@@ -89,18 +114,15 @@ def coerce(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def violations(typed: pd.DataFrame) -> pd.DataFrame:
-    """Boolean frame, one column per field: True where the row breaks that field's rule.
-
-    A value that is missing, unparseable or out of range is a violation (`reasons` tells
-    which, from the raw text).
-    """
+def _base_violations(typed: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for f in FIELDS:
         if f.name not in typed.columns:
             continue
         col = typed[f.name]
         bad = col.isna()
+        if f.kind == "string":  # an id of spaces is no id
+            bad |= col.astype("string").str.strip().eq("").fillna(True).astype(bool)
         if f.allowed is not None:
             bad |= ~col.isin(list(f.allowed))
         if f.low is not None:
@@ -111,25 +133,146 @@ def violations(typed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=typed.index)
 
 
-def reasons(typed: pd.DataFrame, raw: pd.DataFrame) -> pd.Series:
-    """One readable reason per row ('' for a valid row), naming every broken field."""
-    bad = violations(typed)
+def day_violations(typed: pd.DataFrame, day: dt.date | str) -> pd.DataFrame:
+    """Rules of a landed file of `day` (its partition day, UTC), one column per field:
+    `event_timestamp` outside that UTC day, `hour` / `day_of_week` that are not the UTC
+    hour / weekday of the row's own `event_timestamp`. False where a value cannot be
+    compared (missing or unparseable: the field's own rule says so)."""
+    day = dt.date.fromisoformat(day) if isinstance(day, str) else day
+    out = pd.DataFrame(False, index=typed.index,
+                       columns=[f.name for f in DAY_RULE_FIELDS if f.name in typed.columns])
+    if EVENT_TIMESTAMP.name not in typed.columns:
+        return out
+    ts = typed[EVENT_TIMESTAMP.name]
+    known = ts.notna()
+    start = pd.Timestamp(day, tz="UTC")
+    out[EVENT_TIMESTAMP.name] = (known & ((ts < start) | (ts >= start + pd.Timedelta(days=1)))
+                                 ).astype(bool)
+    for f, actual in ((HOUR, ts.dt.hour), (DAY_OF_WEEK, ts.dt.dayofweek)):
+        if f.name in typed.columns:
+            given = typed[f.name]
+            out[f.name] = (known & given.notna() & (given != actual)).fillna(False).astype(bool)
+    return out
+
+
+def violations(typed: pd.DataFrame, day: dt.date | str | None = None) -> pd.DataFrame:
+    """Boolean frame, one column per field: True where the row breaks that field's rule.
+
+    A value that is missing, unparseable or out of range is a violation (`reasons` tells
+    which, from the raw text). With `day` (a landed file's partition day) the day rules of
+    `day_violations` apply too.
+    """
+    out = _base_violations(typed)
+    if day is not None:
+        out = out | day_violations(typed, day).reindex(columns=out.columns, fill_value=False)
+    return out
+
+
+def _quoted(values: pd.Series) -> pd.Series:
+    """The raw value as landed, quoted (`'online '`, `'twelve dollars'`)."""
+    return values.map(lambda v: repr(v.item() if hasattr(v, "item") else v))
+
+
+def reasons(typed: pd.DataFrame, raw: pd.DataFrame,
+            day: dt.date | str | None = None) -> pd.Series:
+    """One readable reason per row ('' for a valid row), naming every broken field and
+    quoting its value as landed. With `day`, the day rules of `day_violations` too."""
+    bad = _base_violations(typed)
+    on_day = (day_violations(typed, day) if day is not None
+              else pd.DataFrame(index=typed.index))
     out = pd.Series("", index=typed.index, dtype=object)
-    rows = bad.any(axis=1)
+    rows = bad.any(axis=1) | on_day.any(axis=1)
     if not rows.any():
         return out
     # Only the (few) bad rows are described, so a per-field loop over them is cheap.
     messages: list[pd.Series] = []
+    day_text = None if day is None else str(day)
+    ts = typed[EVENT_TIMESTAMP.name] if EVENT_TIMESTAMP.name in typed.columns else None
     for f in FIELDS:
         if f.name not in bad.columns:
             continue
         hit = bad.loc[rows, f.name]
         raw_col = raw.loc[rows, f.name]
+        got = _quoted(raw_col)
         missing = raw_col.isna() | (raw_col.astype("string").str.strip() == "").fillna(True)
         unparsed = typed.loc[rows, f.name].isna()
         text = np.where(missing, f"{f.name} is missing",
-                        np.where(unparsed, f"{f.name} is not a valid {f.kind}", f.rule()))
-        messages.append(pd.Series(np.where(hit, text, None), index=hit.index))
+                        np.where(unparsed, f"{f.name} is not a valid {f.kind} (got " + got + ")",
+                                 f.rule() + " (got " + got + ")"))
+        text = pd.Series(np.where(hit, text, None), index=hit.index, dtype=object)
+        if f.name in on_day.columns:
+            off = on_day.loc[rows, f.name] & ~hit
+            if off.any():
+                text[off] = _day_messages(f, got[off], ts.loc[off.index[off]], day_text)
+        messages.append(text)
     joined = pd.concat(messages, axis=1).apply(lambda r: "; ".join(r.dropna()), axis=1)
     out.loc[rows] = joined
     return out
+
+
+def _day_messages(f: Field, got: pd.Series, ts: pd.Series, day: str | None) -> pd.Series:
+    if f is EVENT_TIMESTAMP:
+        return f"event_timestamp is not on the file's day {day} (UTC) (got " + got + ")"
+    if f is HOUR:
+        return ("hour is not the UTC hour of event_timestamp, "
+                + ts.dt.hour.astype(str) + " (got " + got + ")")
+    return ("day_of_week is not the weekday of event_timestamp (UTC), "
+            + ts.dt.dayofweek.astype(str) + " (got " + got + ")")
+
+
+def line_of(position: int) -> int:
+    """Line of the file holding data row `position` (0-based; the header is line 1)."""
+    return position + 2
+
+
+def duplicates(raw: pd.DataFrame) -> pd.Series:
+    """Per row, why it is a duplicate ('' if it is not), from the values as landed.
+
+    Rows that repeat another row exactly: the first copy is kept, every later copy is
+    "an exact duplicate of line N". Rows that share a `transaction_id` but differ: all of
+    them are refused, each naming the other line and the values that differ, since there
+    is no telling which one is right.
+    """
+    out = pd.Series("", index=raw.index, dtype=object)
+    key = TRANSACTION_ID.name
+    if key not in raw.columns:
+        return out
+    ids = raw[key]
+    shared = ids.notna() & ids.duplicated(keep=False)
+    if not shared.any():
+        return out
+    positions = pd.Series(np.arange(len(raw)), index=raw.index)
+    rows = raw[shared]
+    hashes = pd.util.hash_pandas_object(rows, index=False)
+    for tid, group in rows.groupby(ids[shared], sort=False):
+        group_hashes = hashes.loc[group.index]
+        first = group.index[0]
+        if group_hashes.nunique() == 1:
+            for index in group.index[1:]:
+                out[index] = (f"exact duplicate of line {line_of(positions[first])} "
+                              f"(transaction_id {tid!r}); one copy kept")
+            continue
+        for index in group.index:
+            other = next(o for o in group.index if group_hashes[o] != group_hashes[index])
+            diff = [f"{c} {raw.at[index, c]!r} vs {raw.at[other, c]!r}" for c in raw.columns
+                    if not _same(raw.at[index, c], raw.at[other, c])]
+            out[index] = (f"transaction_id {tid!r} is also on line {line_of(positions[other])} "
+                          f"with other values ({', '.join(diff)}); both refused")
+    return out
+
+
+def _same(a: object, b: object) -> bool:
+    return (pd.isna(a) and pd.isna(b)) if (pd.isna(a) or pd.isna(b)) else a == b
+
+
+def landed_reasons(raw: pd.DataFrame, day: dt.date | str) -> tuple[pd.DataFrame, pd.Series]:
+    """A landed file of `day`, judged: its typed view and one reason per row ('' = valid).
+
+    Every rule of a landed row: the field rules, the day rules and duplicates.
+    """
+    typed = coerce(raw)
+    why = reasons(typed, raw, day)
+    dup = duplicates(raw)
+    both = (why != "") & (dup != "")
+    why = why.where(dup == "", dup).where(~both, why + "; " + dup)
+    return typed, why

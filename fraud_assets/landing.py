@@ -2,20 +2,28 @@
 
 Raw data is immutable: a landed file is never rewritten. Upstream (the simulator, or a
 user) drops one CSV per day named `transactions_YYYY-MM-DD.csv` into the landing folder.
+This module is the one parser of those names: the sensor, the assets and the runners all
+ask it which file belongs to which day.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from fraud_assets import contract
-
 PREFIX, SUFFIX = "transactions_", ".csv"
+PATTERN = f"{PREFIX}YYYY-MM-DD{SUFFIX}"
+# Strict: `date.fromisoformat` alone also takes the basic form 20250208 (Python 3.11),
+# which would give one day two names.
+_NAME = re.compile(r"^transactions_(\d{4}-\d{2}-\d{2})\.csv$")
+# A date written in a name that is not a landing file's (for a hint, never to take it).
+_LOOSE_DATE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
+_OTHER_DELIMITERS = {";": "`;`", "\t": "tab", "|": "`|`"}
 
 
 class LandingFileError(ValueError):
@@ -28,13 +36,24 @@ def landing_file(folder: Path, day: dt.date) -> Path:
 
 
 def day_of_file(path: Path) -> dt.date | None:
-    """The partition day a landing file belongs to, or None if it is not a landing file."""
-    if not path.name.startswith(PREFIX) or path.suffix != SUFFIX:
+    """The partition day of a landing file, or None if the name is not exactly
+    `transactions_YYYY-MM-DD.csv` with a real date (so `landing_file(day_of_file(p)) == p`)."""
+    match = _NAME.match(path.name)
+    if match is None:
         return None
     try:
-        return dt.date.fromisoformat(path.stem.removeprefix(PREFIX))
+        return dt.date.fromisoformat(match.group(1))
     except ValueError:
         return None
+
+
+def _date_in_name(name: str) -> dt.date | None:
+    for match in _LOOSE_DATE.finditer(name):
+        try:
+            return dt.date(*map(int, match.groups()))
+        except ValueError:
+            continue
+    return None
 
 
 @dataclass(frozen=True)
@@ -50,41 +69,114 @@ class Landed:
         st = self.path.stat()
         return f"{st.st_mtime_ns}:{st.st_size}"
 
+    @property
+    def mtime_ns(self) -> int:
+        return self.path.stat().st_mtime_ns
 
-def landed_files(folder: Path, first_day: str, last_day: str) -> tuple[list[Landed], list[str]]:
-    """Landing files for days in [first_day, last_day] (ISO dates), oldest first, and the
-    names of the other CSV files in the folder."""
-    files, ignored = [], []
-    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+
+@dataclass(frozen=True)
+class Ignored:
+    """A file in the landing folder that is not taken, and why."""
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.reason}"
+
+
+def landed_files(folder: Path, first_day: str, last_day: str | None,
+                 ) -> tuple[list[Landed], list[Ignored]]:
+    """Landing files of days in [first_day, last_day] (ISO dates; `last_day` is the last
+    complete day, None when no day is complete yet), oldest first, and every other file
+    of the folder with the reason it is not taken."""
+    if not folder.is_dir():
+        return [], []
+    paths = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    taken: dict[str, Landed] = {}
+    ignored: list[Ignored] = []
+    for path in paths:
         day = day_of_file(path)
-        if day is None or not first_day <= day.isoformat() <= last_day:
-            ignored.append(path.name)
+        if day is None:
+            continue
+        key = day.isoformat()
+        if key < first_day:
+            ignored.append(Ignored(path.name, f"day {key} is before the first partition "
+                                              f"{first_day} (set $FRAUD_FIRST_DAY to take it)"))
+        elif last_day is None or key > last_day:
+            ignored.append(Ignored(path.name, f"day {key} is not complete yet (daily "
+                                              "partitions exist for complete UTC days only)"))
         else:
-            files.append(Landed(day.isoformat(), path))
-    return files, ignored
+            taken[key] = Landed(key, path)
+    for path in paths:
+        if day_of_file(path) is not None:
+            continue
+        day = _date_in_name(path.name)
+        if day is not None and day.isoformat() in taken:
+            ignored.append(Ignored(path.name, f"a second file for {day.isoformat()}: "
+                                              f"{taken[day.isoformat()].path.name} is the one "
+                                              "taken"))
+        elif day is not None:
+            ignored.append(Ignored(path.name, f"the name does not match {PATTERN}; rename it "
+                                              f"to {landing_file(folder, day).name} to land it"))
+        else:
+            ignored.append(Ignored(path.name, f"the name does not match {PATTERN}"))
+    return sorted(taken.values(), key=lambda f: f.day), ignored
+
+
+def _near_misses(path: Path) -> str:
+    """'; found X: rename it to Y' for files of the same day under another name."""
+    day = day_of_file(path)
+    if day is None or not path.parent.is_dir():
+        return ""
+    others = sorted(p.name for p in path.parent.iterdir()
+                    if p.is_file() and p != path and _date_in_name(p.name) == day)
+    return f"; found {', '.join(others)}: rename it to {path.name}" if others else ""
+
+
+def _header(path: Path) -> str:
+    with path.open("rb") as handle:
+        return handle.readline(64 * 1024).decode("utf-8-sig", errors="replace").rstrip("\r\n")
+
+
+def _delimiter_hint(path: Path, header: str) -> str:
+    """', looks ;-delimited: ...' when the header is one column holding another delimiter."""
+    if "," in header:
+        return ""
+    for sep, label in _OTHER_DELIMITERS.items():
+        if sep in header:
+            return (f"; it looks {label}-delimited (header {header[:80]!r}): export it as "
+                    "comma-separated CSV")
+    return ""
 
 
 def read_raw(path: Path) -> pd.DataFrame:
-    """Every value as text (or missing), exactly as landed; typing happens in validation."""
+    """Every value as text (or missing), exactly as landed; typing happens in validation.
+
+    Values are not trimmed: `' online'` stays `' online'` and is judged as such, like the
+    same value sent to the API. Only a UTF-8 byte-order mark (spreadsheet exports) and
+    spaces around header names are dropped.
+    """
     if not path.exists():
-        raise LandingFileError(f"{path}: no landing file for this day")
+        raise LandingFileError(f"{path}: no landing file for this day (expected the name "
+                               f"{path.name}){_near_misses(path)}")
     if path.stat().st_size == 0:
         raise LandingFileError(f"{path}: the file is empty")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=True, encoding="utf-8",
-                            skipinitialspace=True)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=True, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise LandingFileError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise LandingFileError(f"{path}: not a readable CSV file ({exc})") from None
+        hint = "" if isinstance(exc, UnicodeDecodeError) else _delimiter_hint(path, _header(path))
+        raise LandingFileError(f"{path}: not a readable CSV file ({exc}){hint}") from None
+    if len(frame.columns) == 1:
+        hint = _delimiter_hint(path, str(frame.columns[0]))
+        if hint:
+            raise LandingFileError(f"{path}: one column only{hint}")
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise LandingFileError(f"{path}: the file has a header but no rows")
     return frame
-
-
-def missing_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in contract.COLUMNS if c not in frame.columns]
 
 
 def fingerprint(path: Path) -> str:

@@ -25,6 +25,7 @@ FRAUD_BENTO = "fraud_bento"
 CONTRACT_STRUCTURE = "contract_structure"
 CONTRACT_VALUES = "contract_values"
 FRAUD_RATE_SANE = "fraud_rate_sane"
+CATEGORIES_PRESENT = "categories_present"
 NO_SIGNIFICANT_DRIFT = "no_significant_drift"
 PERFORMANCE_ABOVE_FLOOR = "performance_above_floor"
 
@@ -47,3 +48,5 @@ DRIFT_REPORTS: tuple[str, ...] = (DRIFT_REPORT, PREDICTION_DRIFT_REPORT)
 
 # Run tags the platform sets (its own namespace; Dagster's `dagster/*` tags are Dagster's).
 LANDING_FILE_TAG = "fraud/landing_file"
+LANDING_FINGERPRINT_TAG = "fraud/landing_fingerprint"
+LANDING_MTIME_TAG = "fraud/landing_mtime_ns"

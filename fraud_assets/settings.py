@@ -48,30 +48,52 @@ def fraud_home() -> Path:
     return Path(os.environ.get("FRAUD_HOME") or REPO_ROOT / ".fraud").resolve()
 
 
+# The folders under FRAUD_HOME and what each holds (deleting FRAUD_HOME starts over).
+STATE_FOLDERS: dict[str, str] = {
+    "landing": "where upstream (the simulator, or a user) drops one CSV per day",
+    "lake": "parquet outputs of the daily assets, one folder per asset",
+    "dagster": "the Dagster instance (DAGSTER_HOME): dagster.yaml and SQLite storage",
+    "mlflow": "the MLflow backend store (SQLite) and artifacts",
+    "feast": "Feast registry, offline parquet source and SQLite online store",
+    "predictions": "the serving prediction log, one folder per day",
+    "bentoml": "the BentoML store (models and Bentos), unless $BENTOML_HOME says otherwise",
+    "reports": "Evidently HTML/JSON drift reports",
+    "logs": "logs of the servers `fraud-platform up` starts",
+}
+
+
+def state_dir(name: str, home: Path | None = None) -> Path:
+    """`name` (one of STATE_FOLDERS) under `home`, default FRAUD_HOME."""
+    if name not in STATE_FOLDERS:
+        raise KeyError(f"unknown state folder {name!r}; known: {', '.join(STATE_FOLDERS)}")
+    return (home or fraud_home()) / name
+
+
+def _env_override(variable: str, home: Path | None) -> str | None:
+    """$variable, unless an explicit `home` is asked for (then the home's own store wins)."""
+    return os.environ.get(variable) or None if home is None else None
+
+
 def landing_dir(home: Path | None = None) -> Path:
-    """Where upstream (or the simulator, or a user) drops one CSV per day."""
-    return (home or fraud_home()) / "landing"
+    return state_dir("landing", home)
 
 
 def lake_dir(home: Path | None = None) -> Path:
-    """Parquet outputs of the daily assets, one folder per asset."""
-    return (home or fraud_home()) / "lake"
+    return state_dir("lake", home)
 
 
 def dagster_home(home: Path | None = None) -> Path:
-    return (home or fraud_home()) / "dagster"
+    return state_dir("dagster", home)
 
 
 def mlflow_dir(home: Path | None = None) -> Path:
-    return (home or fraud_home()) / "mlflow"
+    return state_dir("mlflow", home)
 
 
 def mlflow_tracking_uri(home: Path | None = None) -> str:
     """$MLFLOW_TRACKING_URI if set (a server or PostgreSQL), else SQLite in the state folder."""
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env and home is None:
-        return env
-    return f"sqlite:///{mlflow_dir(home) / 'mlflow.db'}"
+    return (_env_override("MLFLOW_TRACKING_URI", home)
+            or f"sqlite:///{mlflow_dir(home) / 'mlflow.db'}")
 
 
 def mlflow_artifacts_dir(home: Path | None = None) -> Path:
@@ -79,26 +101,20 @@ def mlflow_artifacts_dir(home: Path | None = None) -> Path:
 
 
 def feast_dir(home: Path | None = None) -> Path:
-    """Feast registry, offline parquet source and SQLite online store."""
-    return (home or fraud_home()) / "feast"
+    return state_dir("feast", home)
 
 
 def predictions_dir(home: Path | None = None) -> Path:
-    """The serving prediction log, one folder per day."""
-    return (home or fraud_home()) / "predictions"
+    return state_dir("predictions", home)
 
 
 def bentoml_home(home: Path | None = None) -> Path:
-    """The BentoML store (models and Bentos): $BENTOML_HOME, else FRAUD_HOME/bentoml."""
-    env = os.environ.get("BENTOML_HOME")
-    if env and home is None:
-        return Path(env)
-    return (home or fraud_home()) / "bentoml"
+    """$BENTOML_HOME if set, else FRAUD_HOME/bentoml."""
+    return Path(_env_override("BENTOML_HOME", home) or state_dir("bentoml", home))
 
 
 def reports_dir(home: Path | None = None) -> Path:
-    """Evidently HTML/JSON reports."""
-    return (home or fraud_home()) / "reports"
+    return state_dir("reports", home)
 
 
 REGISTERED_MODEL_NAME = "fraud-detection-model"

@@ -1,21 +1,25 @@
 """The training set: validated transactions joined to merchant features, point in time.
 
 Each transaction gets the feature row that was valid at its own `event_timestamp`
-(Feast `get_historical_features` on the feature service). The split is by time: the last
-`holdout_days` days are the holdout, never a random shuffle across time.
+(Feast `get_historical_features` on the feature service). The split is by time: the rows
+of the last `holdout_days` landed (partition) days are the holdout, never a random shuffle
+across time.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from fraud_assets import contract
+from fraud_assets import contract, names
 from fraud_assets.features.names import ENTITY, FEATURES, HOLDOUT, SPLIT, TRAIN
 from fraud_assets.features.schema import cast_features
 from fraud_assets.features.store import MerchantFeatureStore
+from fraud_assets.lake import read_partitions
 
 TIMESTAMP = contract.EVENT_TIMESTAMP.name
 KEYS = [ENTITY, TIMESTAMP]
@@ -43,18 +47,37 @@ def select_days(days: list[str], last: int = 0) -> list[str]:
     return ordered[-last:] if last else ordered
 
 
-def split_by_day(timestamps: pd.Series, holdout_days: int) -> pd.Series:
-    """'holdout' for the last `holdout_days` calendar days present, 'train' before."""
-    days = timestamps.dt.floor("D")
+def read_window(days: list[str], lake_root: Path) -> tuple[pd.DataFrame, pd.Series]:
+    """The validated partitions of `days`, and the partition day each row came from."""
+    frames = [(day, read_partitions(names.TRANSACTIONS_VALIDATED, [day], lake_root))
+              for day in days]
+    frames = [(day, frame) for day, frame in frames if len(frame)]
+    if not frames:
+        return pd.DataFrame(), pd.Series(dtype=object)
+    validated = pd.concat([frame for _, frame in frames], ignore_index=True)
+    partition_days = pd.Series(np.repeat([day for day, _ in frames],
+                                         [len(frame) for _, frame in frames]), dtype=object)
+    return validated, partition_days
+
+
+def split_by_day(days: pd.Series, holdout_days: int) -> pd.Series:
+    """'holdout' for rows of the last `holdout_days` partition days present, 'train' before.
+
+    `days` is each row's partition day (ISO date): the landed day it came from, so one
+    stray timestamp can never make a day of its own. Timestamps are taken as their UTC
+    day (validated rows of day D have timestamps inside D, so both agree)."""
+    if pd.api.types.is_datetime64_any_dtype(days):
+        days = days.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d")
+    days = days.astype(str)
     present = sorted(days.unique())
     if not 0 <= holdout_days < len(present):
         raise TrainingSetError(
             f"training_set: holdout_days={holdout_days} must be >= 0 and leave at least one "
             f"training day, but the window has {len(present)} day(s)")
     if holdout_days == 0:
-        return pd.Series(TRAIN, index=timestamps.index)
+        return pd.Series(TRAIN, index=days.index)
     first_holdout = present[-holdout_days]
-    return pd.Series(TRAIN, index=timestamps.index).where(days < first_holdout, HOLDOUT)
+    return pd.Series(TRAIN, index=days.index).where(days < first_holdout, HOLDOUT)
 
 
 def join_features(validated: pd.DataFrame, store: MerchantFeatureStore) -> pd.DataFrame:
@@ -77,15 +100,20 @@ def join_features(validated: pd.DataFrame, store: MerchantFeatureStore) -> pd.Da
 
 
 def build_training_set(validated: pd.DataFrame, store: MerchantFeatureStore,
-                       holdout_days: int) -> TrainingSet:
-    """Contract columns + FEATURES + split, sorted by event time."""
+                       holdout_days: int, partition_days: pd.Series | None = None,
+                       ) -> TrainingSet:
+    """Contract columns + FEATURES + split, sorted by event time.
+
+    `partition_days`: the partition day of each row of `validated` (`read_window`); the
+    holdout is the last `holdout_days` of them. Without it, each row's UTC day is used."""
     if validated.empty:
         raise TrainingSetError("training_set: the window has no validated transactions")
     absent = [c for c in contract.COLUMNS if c not in validated.columns]
     if absent:
         raise TrainingSetError(f"training_set: validated transactions lack column(s) {absent}")
     frame = validated[list(contract.COLUMNS)].reset_index(drop=True)
-    frame[SPLIT] = split_by_day(frame[TIMESTAMP], holdout_days)
+    days = frame[TIMESTAMP] if partition_days is None else partition_days.reset_index(drop=True)
+    frame[SPLIT] = split_by_day(days, holdout_days)
     joined = join_features(frame, store)
     has_history = joined[list(FEATURES)].notna().all(axis=1)
     missing = int((~has_history).sum())

@@ -63,13 +63,17 @@ class DriftSummary:
 
     status: Status
     dataset_drift: bool
-    drift_share: float
+    drift_share: float | None  # None when not judged: no drift figures then
     drifted_columns: tuple[str, ...]
-    columns: tuple[ColumnDrift, ...]
+    columns: tuple[ColumnDrift, ...]  # empty when not judged
     rows_reference: int
     rows_current: int
     min_drifted_columns: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def judged(self) -> bool:
+        return self.status != "insufficient_data"
 
     @property
     def reason(self) -> str:
@@ -210,8 +214,10 @@ def _summarise(result: dict[str, Any], specs: list[ColumnSpec], ref: pd.DataFram
                                    column_failed[s.name]) for s in specs)
     enough = min(len(ref), len(cur)) >= policy.min_rows
     if not enough:
-        notes = notes + [f"only {min(len(ref), len(cur)):,} rows on the smaller side "
-                         f"(< {policy.min_rows:,}): too few to judge, no alarm"]
+        # Not judged: no share, no drifted columns, no scores (they would read as a verdict).
+        return _unjudged(ref, cur, policy, notes + [
+            f"only {min(len(ref), len(cur)):,} rows on the smaller side (< "
+            f"{policy.min_rows:,}): too few to judge, no alarm"])
     alarm = dataset_failed and enough
     status: Status = "insufficient_data" if not enough else ("drift" if alarm else "no_drift")
     return DriftSummary(status, alarm, share, tuple(c.column for c in per_column if c.drifted),
@@ -220,5 +226,5 @@ def _summarise(result: dict[str, Any], specs: list[ColumnSpec], ref: pd.DataFram
 
 def _unjudged(ref: pd.DataFrame, cur: pd.DataFrame, policy: DriftPolicy,
               notes: list[str]) -> DriftSummary:
-    return DriftSummary("insufficient_data", False, 0.0, (), (), len(ref), len(cur),
+    return DriftSummary("insufficient_data", False, None, (), (), len(ref), len(cur),
                         policy.min_drifted_columns, tuple(notes))

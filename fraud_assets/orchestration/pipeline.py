@@ -61,12 +61,13 @@ def run_pipeline(start: dt.date, days: int, rows: int,
     echo(f"landed {report.days_landed} new day(s) in {settings.landing_dir()}")
     instance = DagsterInstance.get()
     daily = defs.resolve_job_def(names.DAILY_JOB)
-    todo = pending(instance, landed_files(settings.landing_dir())[0])
+    # A failed day is retried here even if its file was not touched since.
+    todo = pending(instance, landed_files(settings.landing_dir())[0], retry_failed=True)
     for n, item in enumerate(todo, 1):
         t = time.perf_counter()
         result = daily.execute_in_process(partition_key=item.day, instance=instance,
                                           raise_on_error=False, run_config=QUIET,
-                                          tags={names.LANDING_FILE_TAG: str(item.path)})
+                                          tags=item.tags)
         status = "ok" if result.success else "FAILED"
         echo(f"[{n}/{len(todo)}] daily_job {item.day}: {status} "
              f"({time.perf_counter() - t:.1f}s, run {result.run_id[:8]})")

@@ -24,7 +24,9 @@ import psutil
 from fraud_assets import settings
 
 HOST = "127.0.0.1"
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+# SIGTERM is what a supervisor (or `podman stop`) sends, and every server here stops on it
+# within seconds; SIGKILL only for what is still there after the grace period.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGKILL)
 
 
 class ServerError(RuntimeError):
@@ -40,7 +42,9 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A command that serves HTTP on `url` and answers 200 on `ready_path` once ready.
+    """A command that serves HTTP on `url` and answers 200 on `ready_path` once ready
+    (`ready_path` None: a background process, ready once it is still running after a
+    moment, e.g. the Dagster daemon).
 
     `env` is added to this process's environment (telemetry is already off there, see
     settings.disable_telemetry); `log_path` receives stdout and stderr.
@@ -49,7 +53,7 @@ class Server:
     name: str
     argv: list[str]
     url: str
-    ready_path: str
+    ready_path: str | None
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path = settings.REPO_ROOT
@@ -72,6 +76,11 @@ class Server:
     def wait_ready(self, timeout: float = 180.0) -> None:
         """Block until `ready_path` answers 200; ServerError if it exits or times out."""
         deadline = time.monotonic() + timeout
+        if self.ready_path is None:
+            time.sleep(1.0)
+            if self.running():
+                self._remember_descendants()
+                return
         while time.monotonic() < deadline:
             if not self.running():
                 code = self.process.returncode if self.process else None
@@ -100,7 +109,7 @@ class Server:
         except psutil.Error:
             self._descendants = []
 
-    def stop(self, grace: float = 15.0) -> None:
+    def stop(self, grace: float = 8.0) -> None:
         """Stop the server and everything it started (see `stop_all`)."""
         stop_all([self], grace)
 
@@ -111,12 +120,13 @@ def _default_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def stop_all(servers: Sequence[Server], grace: float = 15.0) -> None:
-    """SIGINT (what each server expects from Ctrl-C), then SIGTERM, then SIGKILL the groups.
-
-    Each signal gets `grace` seconds for all servers together; descendants that outlive
-    their leader (a code server, a BentoML worker) are killed last.
-    """
+def stop_all(servers: Sequence[Server], grace: float = 8.0,
+             echo: Callable[[str], None] | None = None) -> None:
+    """SIGTERM the groups, then SIGKILL whatever is left after `grace` seconds (for all
+    servers together, so a container stops within its engine's 10 s); descendants that
+    outlive their leader (a code server, a BentoML worker) are killed last. `echo` hears
+    how long each server took, or that it had to be killed."""
+    started = time.monotonic()
     for sig in STOP_SIGNALS:
         running = [s for s in servers if s.running()]
         for s in running:
@@ -126,7 +136,10 @@ def stop_all(servers: Sequence[Server], grace: float = 15.0) -> None:
             try:
                 s.process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                pass
+                continue
+            if echo:
+                how = "stopped" if sig != signal.SIGKILL else "killed after the grace period,"
+                echo(f"{s.name} {how} in {time.monotonic() - started:.1f}s")
     for s in servers:
         if s.process is not None:
             _signal_group(s, signal.SIGKILL)

@@ -51,8 +51,18 @@ def _batch_definition() -> Any:
 
 
 def for_ge(typed: pd.DataFrame) -> pd.DataFrame:
-    """GE's pandas engine wants plain numpy dtypes: nullable ints become floats."""
+    """GE's pandas engine wants plain numpy dtypes: nullable ints become floats.
+
+    With a parsed `event_timestamp`, the UTC hour and weekday it implies are added
+    (`suites.EVENT_HOUR`, `suites.EVENT_WEEKDAY`) for the day-aware rules.
+    """
+    from fraud_assets.validation import suites
+
     out = typed.copy()
+    ts_name = contract.EVENT_TIMESTAMP.name
+    if ts_name in out and pd.api.types.is_datetime64_any_dtype(out[ts_name]):
+        out[suites.EVENT_HOUR] = out[ts_name].dt.hour.astype("float64")
+        out[suites.EVENT_WEEKDAY] = out[ts_name].dt.dayofweek.astype("float64")
     for f in contract.FIELDS:
         if f.name in out and f.kind == "int":
             out[f.name] = out[f.name].astype("Float64").astype("float64")
@@ -61,7 +71,11 @@ def for_ge(typed: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def run_suite(suite: gx.ExpectationSuite, frame: pd.DataFrame) -> SuiteResult:
+def run_suite(suite: gx.ExpectationSuite, frame: pd.DataFrame,
+              raw: pd.DataFrame | None = None) -> SuiteResult:
+    """Validate `frame` (typed, `for_ge`). With `raw` (the file as landed, same index), the
+    examples are the unexpected rows' values as landed, not the parsed ones (a value that
+    did not parse would show as null)."""
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(suite, result_format="SUMMARY")
     rules = []
@@ -74,10 +88,19 @@ def run_suite(suite: gx.ExpectationSuite, frame: pd.DataFrame) -> SuiteResult:
             column=cfg.kwargs.get("column"),
             success=bool(r.success),
             unexpected_count=int(res.get("unexpected_count") or 0),
-            examples=[_plain(v) for v in (res.get("partial_unexpected_list") or [])[:EXAMPLES]],
+            examples=_examples(res, cfg.kwargs.get("column") or cfg.kwargs.get("column_A"), raw),
             observed=_plain(res.get("observed_value")),
         ))
     return SuiteResult(suite=suite.name, rows=len(frame), rules=rules)
+
+
+def _examples(res: dict[str, Any], column: str | None, raw: pd.DataFrame | None) -> list[Any]:
+    positions = res.get("partial_unexpected_index_list")
+    if raw is not None and column in getattr(raw, "columns", ()) and positions is not None:
+        values = raw[column]
+        return [_plain(values.loc[i]) if i in values.index else None
+                for i in positions[:EXAMPLES]]
+    return [_plain(v) for v in (res.get("partial_unexpected_list") or [])[:EXAMPLES]]
 
 
 def _plain(value: Any) -> Any:

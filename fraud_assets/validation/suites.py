@@ -7,8 +7,11 @@ failure sends rows to quarantine, it does not stop the day).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import great_expectations as gx
 import great_expectations.expectations as gxe
+import pandas as pd
 
 from fraud_assets import contract
 
@@ -31,7 +34,21 @@ def structure_suite() -> gx.ExpectationSuite:
     return gx.ExpectationSuite(name="transactions_structure", expectations=expectations)
 
 
-def values_suite() -> gx.ExpectationSuite:
+# Columns `runner.for_ge` derives from event_timestamp for the day-aware rules.
+EVENT_HOUR = "event_timestamp_hour_utc"
+EVENT_WEEKDAY = "event_timestamp_weekday_utc"
+
+
+def day_bounds(day: dt.date | str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last instant of a partition day (UTC)."""
+    start = pd.Timestamp(str(day), tz="UTC")
+    return start, start + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+
+
+def values_suite(day: dt.date | str | None = None) -> gx.ExpectationSuite:
+    """Per-row rules; with `day` (a landed file's partition day) also: transaction ids
+    unique, event_timestamp inside the UTC day, hour and day_of_week those of the
+    event_timestamp (the rules `contract.landed_reasons` quarantines by)."""
     expectations: list[gxe.Expectation] = []
     for f in contract.FIELDS:
         expectations.append(gxe.ExpectColumnValuesToNotBeNull(
@@ -43,6 +60,24 @@ def values_suite() -> gx.ExpectationSuite:
             expectations.append(gxe.ExpectColumnValuesToBeBetween(
                 column=f.name, min_value=f.low, max_value=f.high,
                 strict_min=f.low_exclusive, meta={"rule": f.rule()}))
+    if day is not None:
+        start, end = day_bounds(day)
+        expectations += [
+            gxe.ExpectColumnValuesToBeUnique(
+                column=contract.TRANSACTION_ID.name,
+                meta={"rule": "transaction_id is unique in the file"}),
+            gxe.ExpectColumnValuesToBeBetween(
+                column=contract.EVENT_TIMESTAMP.name, min_value=start, max_value=end,
+                meta={"rule": f"event_timestamp is on the file's day {day} (UTC)"}),
+            gxe.ExpectColumnPairValuesToBeEqual(
+                column_A=contract.HOUR.name, column_B=EVENT_HOUR,
+                ignore_row_if="either_value_is_missing",
+                meta={"rule": "hour is the UTC hour of event_timestamp"}),
+            gxe.ExpectColumnPairValuesToBeEqual(
+                column_A=contract.DAY_OF_WEEK.name, column_B=EVENT_WEEKDAY,
+                ignore_row_if="either_value_is_missing",
+                meta={"rule": "day_of_week is the weekday of event_timestamp (UTC)"}),
+        ]
     return gx.ExpectationSuite(name="transactions_values", expectations=expectations)
 
 

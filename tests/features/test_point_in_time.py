@@ -105,6 +105,16 @@ def test_holdout_is_the_last_days():
         "2025-01-02", "2025-01-03"]
 
 
+def test_the_holdout_is_defined_by_landed_partition_days():
+    """A stray far-future timestamp cannot take a holdout day: the partition day decides."""
+    days = pd.Series(["2025-01-01", "2025-01-01", "2025-01-02", "2025-01-03"])
+    assert list(training.split_by_day(days, 1)) == ["train", "train", "train", "holdout"]
+    stamps = pd.Series(pd.to_datetime(["2025-01-01T05:00Z", "2099-01-01T00:00Z",
+                                       "2025-01-02T05:00Z", "2025-01-03T05:00Z"]))
+    assert list(training.split_by_day(stamps, 1)) == ["train", "holdout", "train", "train"], (
+        "by timestamps the 2099 row would be the holdout: why partition days are used")
+
+
 def test_joining_in_chunks_gives_the_same_training_set(fraud_home, store, monkeypatch):
     whole = _training(fraud_home, store).frame
     monkeypatch.setattr(training, "CHUNK_ROWS", 333)

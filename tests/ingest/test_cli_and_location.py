@@ -47,6 +47,7 @@ def test_dg_checks_and_lists_the_project(fraud_home):
         f"{names.TRANSACTIONS_RAW}:{names.CONTRACT_STRUCTURE}",
         f"{names.TRANSACTIONS_RAW}:{names.CONTRACT_VALUES}",
         f"{names.TRANSACTIONS_RAW}:{names.FRAUD_RATE_SANE}",
+        f"{names.TRANSACTIONS_RAW}:{names.CATEGORIES_PRESENT}",
         f"{names.DRIFT_REPORT}:{names.NO_SIGNIFICANT_DRIFT}",
         f"{names.PREDICTION_DRIFT_REPORT}:{names.NO_SIGNIFICANT_DRIFT}",
         f"{names.MODEL_PERFORMANCE}:{names.PERFORMANCE_ABOVE_FLOOR}"}

@@ -31,7 +31,8 @@ def test_missing_and_unparseable_are_told_apart():
     frame = pd.concat([raw(amount=None), raw(amount="twelve dollars"), raw(hour="3.5")])
     frame = frame.reset_index(drop=True)
     why = contract.reasons(contract.coerce(frame), frame).tolist()
-    assert why == ["amount is missing", "amount is not a valid float", "hour is not a valid int"]
+    assert why == ["amount is missing", "amount is not a valid float (got 'twelve dollars')",
+                   "hour is not a valid int (got '3.5')"]
 
 
 def test_all_broken_fields_are_reported_together():

@@ -69,7 +69,8 @@ def test_each_kind_of_bad_row_goes_to_quarantine_with_its_reason(fraud_home, ins
 def test_check_metadata_carries_examples(fraud_home, instance):
     land(fraud_home, DAY, rows=1_000, bad_rate=0.02, bad_kinds=("hour_25",))
     values = checks(run_day(instance, DAY))["contract_values"]
-    assert values.metadata["examples"].value["hour must be >= 0 and <= 23"][0] == 25
+    # the value as landed (text), not as parsed
+    assert values.metadata["examples"].value["hour must be >= 0 and <= 23"][0] == "25"
 
 
 def test_missing_column_blocks_downstream_and_names_file_and_column(fraud_home, instance):

@@ -87,3 +87,14 @@ def test_prediction_drift_report_reads_the_serving_log(fraud_home, instance):
     assert meta["dataset_drift"] is True and "hour" in meta["drifted_columns"]
     assert Path(meta["report_html"]).parent == fraud_home / "reports" / "predictions"
     assert not check.passed
+
+
+def test_a_day_too_small_to_judge_carries_no_drift_figures(fraud_home, instance):
+    write_reference_days(fraud_home)
+    write_day(fraud_home, DAY, "late_night", rows=8)
+    meta, check = _outcome(run_drift_report(instance, fraud_home, DAY))
+    assert meta["drift_status"] == "insufficient_data" and meta["dataset_drift"] is False
+    assert "too few to judge" in meta["drift_reason"]
+    figures = {"drift_share", "drifted_columns", "column_scores"}
+    assert not figures & set(meta) and not [k for k in meta if k.startswith("score_")]
+    assert check.passed and "drift_share" not in check.metadata

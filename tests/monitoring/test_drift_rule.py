@@ -100,3 +100,9 @@ def test_reports_are_saved_per_kind_and_day(reference, tmp_path):
     assert saved["dataset_drift"] is True and saved["drifted_columns"] == ["log_amount"]
     with pytest.raises(ValueError, match="unknown report kind"):
         reports.report_paths("bogus", "2025-01-11", tmp_path)
+
+
+def test_a_summary_not_judged_has_no_drift_figures(reference):
+    summary = compare(reference, day_frame(day_key(REFERENCE_DAYS), "late_night", rows=8)).summary
+    assert summary.status == "insufficient_data"
+    assert summary.drift_share is None and summary.drifted_columns == () and not summary.columns

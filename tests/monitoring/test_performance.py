@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from dagster import AssetCheckKey, DagsterInstance, materialize
+from dagster import DagsterEventType, DagsterInstance, materialize
 
 from fraud_assets.defs.model.resources import MlflowRegistryResource
 from fraud_assets.defs.monitoring.performance import ASSET, PERFORMANCE_CHECK, model_performance
@@ -72,6 +72,8 @@ def test_without_a_champion_the_day_is_skipped_with_a_note(tmp_path, platform, i
     assert meta["performance_reason"].startswith("no champion model yet")
     # Not evaluated (shown as skipped in the UI), rather than a misleading "passed".
     assert result.get_asset_check_evaluations() == []
-    key = AssetCheckKey(model_performance.key, PERFORMANCE_CHECK)
-    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
-    assert record.status.value == "PLANNED"
+    records = instance.get_records_for_run(
+        result.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED).records
+    planned = [r.event_log_entry.dagster_event.asset_check_planned_data.check_name
+               for r in records]
+    assert planned == [PERFORMANCE_CHECK]

@@ -44,9 +44,20 @@ TIMESTAMP = contract.EVENT_TIMESTAMP.name
 PRIOR_DAYS = TimeWindowPartitionMapping(start_offset=-WINDOW_DAYS, end_offset=-1)
 
 
+# A corrected validated day D changes the features of every day whose window holds it
+# (D+1 .. D+window): the daemon re-materializes those that already exist (a day not
+# materialized yet is the daily job's, so a new day requests nothing here), once every
+# upstream run is done. `online_features` then follows the refreshed days.
+REFRESH_WINDOW = (AutomationCondition.any_deps_updated().since_last_handled()
+                  & ~AutomationCondition.missing()
+                  & ~AutomationCondition.in_progress()
+                  & ~AutomationCondition.any_deps_in_progress())
+
+
 @asset(name=names.MERCHANT_FEATURES, partitions_def=daily_partitions,
        group_name=names.FEATURES, kinds={"feast", "parquet"},
-       deps=[AssetDep(VALIDATED, partition_mapping=PRIOR_DAYS)])
+       deps=[AssetDep(VALIDATED, partition_mapping=PRIOR_DAYS)],
+       automation_condition=REFRESH_WINDOW)
 def merchant_features(context: AssetExecutionContext, fraud_home: FraudHome,
                       feast_store: FeastStore) -> MaterializeResult:
     """Per merchant category, aggregates valid for the day from the days strictly before it.
@@ -127,7 +138,8 @@ class TrainingSetConfig(Config):
     days: int = Field(default=0, ge=0,
                       description="Use the last N validated days; 0 means every landed day.")
     holdout_days: int = Field(default=5, ge=0,
-                              description="The last N days of the window are the holdout.")
+                              description="The rows of the last N landed (partition) days of "
+                                          "the window are the holdout.")
 
 
 @asset(name=names.TRAINING_SET, group_name=names.FEATURES, io_manager_key="lake",
@@ -136,11 +148,12 @@ def training_set(context: AssetExecutionContext, config: TrainingSetConfig,
                  fraud_home: FraudHome, feast_store: FeastStore) -> Output[pd.DataFrame]:
     """Validated transactions + merchant features at each one's own time + train/holdout."""
     days = training.select_days(stored_partitions(VALIDATED_NAME, fraud_home.lake), config.days)
-    validated = read_partitions(VALIDATED_NAME, days, fraud_home.lake)
+    validated, partition_days = training.read_window(days, fraud_home.lake)
     store = feast_store.open()
     store.apply()  # the join reads the feature service from the registry
     try:
-        result = training.build_training_set(validated, store, config.holdout_days)
+        result = training.build_training_set(validated, store, config.holdout_days,
+                                             partition_days)
     except (training.TrainingSetError, FeatureStoreError) as exc:
         raise Failure(description=str(exc)) from None
     if result.rows_without_history:

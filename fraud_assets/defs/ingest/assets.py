@@ -20,6 +20,9 @@ from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
 
 QUARANTINE_REASON = "quarantine_reason"
+# Metadata key of transactions_raw: the content hash of the file it read (the landing
+# sensor compares it with the file in the folder).
+FINGERPRINT = "fingerprint"
 
 
 def landing_path(home: FraudHome, partition_key: str) -> Path:
@@ -40,7 +43,7 @@ def transactions_raw(context: AssetExecutionContext, fraud_home: FraudHome) -> O
     context.log.info(f"read {len(frame):,} rows from {path}")
     return Output(frame, metadata={
         "file": MetadataValue.path(str(path)),
-        "fingerprint": landing.fingerprint(path),
+        FINGERPRINT: landing.fingerprint(path),
         "preview": MetadataValue.md(frame.head(5).to_markdown(index=False)),
     })
 
@@ -57,9 +60,13 @@ def transactions_raw(context: AssetExecutionContext, fraud_home: FraudHome) -> O
     },
 )
 def transactions_validated(context: AssetExecutionContext, transactions_raw: pd.DataFrame):
-    """Split the raw day: every raw row ends up in exactly one of the two outputs."""
-    typed = contract.coerce(transactions_raw)
-    why = contract.reasons(typed, transactions_raw)
+    """Split the raw day: every raw row ends up in exactly one of the two outputs.
+
+    The rules are those of a landed file of this partition day (`contract.landed_reasons`):
+    field rules, timestamps on the day, hour/day_of_week of the timestamp, and duplicates
+    (an exact copy keeps one row; rows sharing an id with other values are all refused).
+    """
+    typed, why = contract.landed_reasons(transactions_raw, context.partition_key)
     bad = why != ""
     good = _typed_good_rows(typed[~bad])
     quarantined = transactions_raw[bad].assign(**{QUARANTINE_REASON: why[bad]})

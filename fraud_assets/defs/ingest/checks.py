@@ -1,8 +1,9 @@
 """Great Expectations asset checks on the landed day.
 
 `contract_structure` is blocking: a file without the contract's columns or types stops
-everything downstream. `contract_values` and `fraud_rate_sane` only warn: bad rows are
-quarantined by `transactions_validated`, and the day goes on.
+everything downstream. `contract_values`, `fraud_rate_sane` and `categories_present` only
+warn: bad rows are quarantined by `transactions_validated`, and the day goes on. Every
+description is computed from the result it describes and says what to do.
 """
 
 
@@ -19,12 +20,12 @@ from fraud_assets import contract, names
 from fraud_assets.defs.ingest.assets import landing_path
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
-from fraud_assets.validation import runner, suites
+from fraud_assets.validation import plausibility, runner, suites
 
 
 def _rules_table(result: runner.SuiteResult) -> str:
     rows = [{"rule": r.rule, "passed": "yes" if r.success else "NO",
-             "unexpected": r.unexpected_count, "examples": ", ".join(map(str, r.examples)),
+             "unexpected": r.unexpected_count, "examples": ", ".join(map(repr, r.examples)),
              "observed": "" if r.observed is None else r.observed}
             for r in result.rules]
     return pd.DataFrame(rows).to_markdown(index=False)
@@ -39,6 +40,7 @@ def _metadata(result: runner.SuiteResult, file: str) -> dict:
         "failed_expectations": len(failed),
         "failed_rules": ", ".join(r.rule for r in failed) or "none",
         "unexpected_counts": {r.rule: r.unexpected_count for r in failed},
+        # The values as landed (text), not as parsed: an unparseable number stays visible.
         "examples": {r.rule: r.examples for r in failed if r.examples},
         "results": MetadataValue.md(_rules_table(result)),
     }
@@ -52,12 +54,14 @@ def contract_structure(context: AssetCheckExecutionContext, transactions_raw: pd
                        fraud_home: FraudHome) -> AssetCheckResult:
     file = str(landing_path(fraud_home, context.partition_key))
     result = runner.run_suite(suites.structure_suite(),
-                              runner.for_ge(contract.coerce(transactions_raw)))
+                              runner.for_ge(contract.coerce(transactions_raw)), transactions_raw)
     missing = [r.column for r in result.failed if r.expectation == "expect_column_to_exist"]
     if missing:
-        description = f"{file}: missing required column(s) {', '.join(missing)}"
+        description = (f"{file}: missing required column(s) {', '.join(missing)}; re-land the "
+                       f"file with the columns {', '.join(contract.COLUMNS)}")
     elif result.failed:
-        description = f"{file}: " + "; ".join(r.rule + " (it is not)" for r in result.failed)
+        description = (f"{file}: " + "; ".join(r.rule + " (it is not)" for r in result.failed)
+                       + "; fix the export and re-land the file")
     else:
         description = f"{file}: structure matches the transaction contract"
     return AssetCheckResult(passed=result.success, severity=AssetCheckSeverity.ERROR,
@@ -66,30 +70,65 @@ def contract_structure(context: AssetCheckExecutionContext, transactions_raw: pd
 
 @asset_check(asset=names.TRANSACTIONS_RAW, name=names.CONTRACT_VALUES,
              partitions_def=daily_partitions, blocking=False,
-             description="Row-level rules of the transaction contract (Great Expectations); "
-                         "rows that break them are quarantined, the day goes on.")
+             description="Row-level rules of the transaction contract for the file's day "
+                         "(Great Expectations): values, ids unique, timestamps on the day, "
+                         "hour and day_of_week those of the timestamp. Rows that break "
+                         "them are quarantined, the day goes on.")
 def contract_values(context: AssetCheckExecutionContext, transactions_raw: pd.DataFrame,
                     fraud_home: FraudHome) -> AssetCheckResult:
     file = str(landing_path(fraud_home, context.partition_key))
-    typed = contract.coerce(transactions_raw)
-    result = runner.run_suite(suites.values_suite(), runner.for_ge(typed))
-    bad_rows = int(contract.violations(typed).any(axis=1).sum())
+    day = context.partition_key
+    typed, why = contract.landed_reasons(transactions_raw, day)
+    result = runner.run_suite(suites.values_suite(day), runner.for_ge(typed), transactions_raw)
+    bad_rows = int((why != "").sum())
     meta = _metadata(result, file) | {"bad_rows": bad_rows,
                                       "bad_share": bad_rows / max(len(typed), 1)}
-    return AssetCheckResult(
-        passed=result.success, severity=AssetCheckSeverity.WARN, metadata=meta,
-        description=f"{bad_rows:,} of {len(typed):,} rows break a rule and go to quarantine"
-        if bad_rows else "every row meets the contract")
+    passed = result.success and bad_rows == 0
+    if bad_rows:
+        top = why[why != ""].str.split("; ").explode().str.replace(r" \(got .*", "", regex=True)
+        top = top.str.replace(r"line \d+", "line N", regex=True).value_counts().head(3)
+        description = (f"{bad_rows:,} of {len(typed):,} rows break a rule and go to "
+                       f"transactions_quarantine (most often: "
+                       + "; ".join(f"{r} x{c:,}" for r, c in top.items())
+                       + "); fix them upstream and re-land the file to keep them")
+    elif not result.success:
+        description = "failed rules: " + ", ".join(r.rule for r in result.failed)
+    else:
+        description = f"all {len(typed):,} rows meet the contract"
+    return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.WARN, metadata=meta,
+                            description=description)
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series | None:
+    return frame[name] if name in frame.columns else None
 
 
 @asset_check(asset=names.TRANSACTIONS_RAW, name=names.FRAUD_RATE_SANE,
              partitions_def=daily_partitions, blocking=False,
-             description="The day's fraud rate is within sane bounds.")
-def fraud_rate_sane(context: AssetCheckExecutionContext,
-                    transactions_raw: pd.DataFrame) -> AssetCheckResult:
+             description="The day's fraud rate is within bounds and plausible against the "
+                         "recent validated days (two-sided binomial test; zero frauds on a "
+                         "large day = labels possibly missing).")
+def fraud_rate_sane(context: AssetCheckExecutionContext, transactions_raw: pd.DataFrame,
+                    fraud_home: FraudHome) -> AssetCheckResult:
     typed = contract.coerce(transactions_raw)
-    result = runner.run_suite(suites.fraud_rate_suite(), runner.for_ge(typed))
-    rate = result.rules[0].observed
-    return AssetCheckResult(passed=result.success, severity=AssetCheckSeverity.WARN,
-                            metadata={"fraud_rate": rate, "bounds": list(suites.FRAUD_RATE_BOUNDS)},
-                            description=f"fraud rate {rate}")
+    recent = plausibility.history(fraud_home.lake, context.partition_key)
+    verdict = plausibility.fraud_rate(_column(typed, contract.LABEL), recent)
+    meta = dict(verdict.metadata)
+    if contract.LABEL in typed.columns:
+        bounds = runner.run_suite(suites.fraud_rate_suite(), runner.for_ge(typed))
+        meta["ge_bounds_passed"] = bounds.success
+    return AssetCheckResult(passed=verdict.passed, severity=AssetCheckSeverity.WARN,
+                            metadata=meta, description=verdict.description)
+
+
+@asset_check(asset=names.TRANSACTIONS_RAW, name=names.CATEGORIES_PRESENT,
+             partitions_def=daily_partitions, blocking=False,
+             description="Every merchant category seen on each of the recent validated days "
+                         "is present in the day (warning).")
+def categories_present(context: AssetCheckExecutionContext, transactions_raw: pd.DataFrame,
+                       fraud_home: FraudHome) -> AssetCheckResult:
+    recent = plausibility.history(fraud_home.lake, context.partition_key)
+    verdict = plausibility.absent_categories(
+        _column(transactions_raw, contract.MERCHANT_CATEGORY.name), recent)
+    return AssetCheckResult(passed=verdict.passed, severity=AssetCheckSeverity.WARN,
+                            metadata=verdict.metadata, description=verdict.description)

@@ -69,10 +69,8 @@ def _metadata(report: DailyReport) -> dict[str, object]:
     meta: dict[str, object] = {
         drift.STATUS_KEY: s.status,
         drift.DATASET_DRIFT_KEY: MetadataValue.bool(s.dataset_drift),
-        drift.SHARE_KEY: MetadataValue.float(s.drift_share),
-        drift.COLUMNS_KEY: ", ".join(s.drifted_columns) or "none",
         drift.REASON_KEY: s.reason,
-        "column_scores": MetadataValue.md(s.markdown_table()),
+        **_figures(s),
         "alarm_rule": f"at least {s.min_drifted_columns} drifted column(s)",
         "reference": ref.description,
         "reference_source": ref.source,
@@ -81,8 +79,6 @@ def _metadata(report: DailyReport) -> dict[str, object]:
         "rows_current": s.rows_current,
         "notes": "; ".join(report.notes + s.notes) or "none",
         "report_summary": MetadataValue.path(str(report.files.summary)),
-        # Numbers per column, so the UI can plot each column's score over the days.
-        **{f"score_{c.column}": MetadataValue.float(c.score) for c in s.columns},
     }
     if ref.champion_version:
         meta["champion_version"] = ref.champion_version
@@ -93,14 +89,30 @@ def _metadata(report: DailyReport) -> dict[str, object]:
     return meta
 
 
+def _figures(s: drift.DriftSummary) -> dict[str, object]:
+    """Drift share, drifted columns and per-column scores: only for a judged day (a day
+    too small to judge carries none, so nothing reads its noise as a verdict)."""
+    if not s.judged or s.drift_share is None:
+        return {}
+    return {
+        drift.SHARE_KEY: MetadataValue.float(s.drift_share),
+        drift.COLUMNS_KEY: ", ".join(s.drifted_columns) or "none",
+        "column_scores": MetadataValue.md(s.markdown_table()),
+        # Numbers per column, so the UI can plot each column's score over the days.
+        **{f"score_{c.column}": MetadataValue.float(c.score) for c in s.columns},
+    }
+
+
 def _result(context: AssetExecutionContext, report: DailyReport) -> MaterializeResult:
     s = report.summary
     context.log.info(f"{report.kind} {report.day}: {s.reason}")
     check = AssetCheckResult(
         check_name=DRIFT_CHECK, passed=not s.dataset_drift, severity=AssetCheckSeverity.WARN,
         description=s.reason,
-        metadata={drift.SHARE_KEY: s.drift_share, drift.STATUS_KEY: s.status,
-                  drift.COLUMNS_KEY: ", ".join(s.drifted_columns) or "none"})
+        metadata={drift.STATUS_KEY: s.status,
+                  **({drift.SHARE_KEY: s.drift_share,
+                      drift.COLUMNS_KEY: ", ".join(s.drifted_columns) or "none"}
+                     if s.judged and s.drift_share is not None else {})})
     return MaterializeResult(metadata=_metadata(report), check_results=[check])
 
 
