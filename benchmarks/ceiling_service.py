@@ -2,21 +2,19 @@
 
 Same BentoML service settings, fixes and mounted FastAPI app, but no parsing, no
 model, no features, no log: the requests/s of this endpoint is the most the stack can
-give on this machine. Started by serving_load.py with `--working-dir benchmarks`.
+give on this machine. Started by serving_load.py from the repository root as
+`bentoml serve benchmarks.ceiling_service:Ceiling`.
 """
 
 from __future__ import annotations
 
 import gc
-import sys
-from pathlib import Path
 
 import bentoml
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
-import bentoml_patches  # noqa: E402
+from serving import bentoml_patches
 
 bentoml_patches.cancel_request_timers()  # the same stack: the fraud service has it too
 app = FastAPI()

@@ -5,7 +5,7 @@ fans out to a thread pool over all cores, which is what makes it slow under conc
 Same request contract (pydantic types -> 422, value rules -> 400); no feature store and
 no prediction log, so it does less work per request than the platform's service.
 
-    python benchmarks/handbook_baseline_server.py --port 8001    # loopback only
+    python -m benchmarks.handbook_baseline_server --port 8001    # loopback only
 """
 
 from __future__ import annotations

@@ -11,9 +11,12 @@ import time
 from typing import Any
 
 from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from http_contract import RequestError
-from scorer import Answered
+from starlette.exceptions import HTTPException
+
+from serving.scorer import Answered
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Unique per process start, then a counter: uuid4 costs ~70 us of os.urandom per call here,
@@ -31,24 +34,59 @@ class ApiResponse(JSONResponse):
                           separators=(",", ":")).encode("ascii")
 
 
-def ok(body: dict[str, Any], rid: str, started: float) -> ApiResponse:
-    """200 with the request id and the server's own time (Server-Timing, milliseconds):
+def ok(body: dict[str, Any], request: Request) -> ApiResponse:
+    """200 with the request id and the server's own time (Server-Timing, milliseconds,
+    from the moment the route got the request: body reading and parsing included):
     benchmarks and the batch test read server time from it, not the client's clock."""
-    response = ApiResponse(body, headers={"X-Request-ID": rid})  # renders the JSON
+    response = ApiResponse(body, headers={"X-Request-ID": request_id(request)})  # renders
+    started = getattr(request.state, "started", None) or time.perf_counter()
     elapsed_ms = (time.perf_counter() - started) * 1000
     response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.1f}"
     return response
 
 
-def error(exc: RequestError, rid: str) -> ApiResponse:
-    return ApiResponse({"detail": exc.detail}, status_code=exc.status,
-                       headers={"X-Request-ID": rid})
+def error(status: int, detail: Any, rid: str,
+          headers: dict[str, str] | None = None) -> ApiResponse:
+    return ApiResponse({"detail": detail}, status_code=status,
+                       headers={**(headers or {}), "X-Request-ID": rid})
 
 
 def request_id(request: Request) -> str:
-    """The caller's X-Request-ID when it is a sane token, else a fresh one."""
-    given = request.headers.get("x-request-id", "")
-    return given if _REQUEST_ID.match(given) else f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
+    """The caller's X-Request-ID when it is a sane token, else a fresh one (kept on the
+    request's state, so an error raised later in the same request answers with it)."""
+    rid = getattr(request.state, "request_id", None)
+    if rid is None:
+        given = request.headers.get("x-request-id", "")
+        rid = given if _REQUEST_ID.match(given) else f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
+        request.state.request_id = rid
+    return rid
+
+
+# -- exception handlers: FastAPI's own answers, ASCII-escaped and with the request id -----
+async def http_error(request: Request, exc: Exception) -> ApiResponse:
+    """An HTTPException (unusable body, 413, 503...) as `{"detail": ...}`."""
+    assert isinstance(exc, HTTPException)
+    return error(exc.status_code, exc.detail, request_id(request), exc.headers)
+
+
+def _bytes_text(value: bytes) -> str:
+    return value.decode("utf-8", errors="replace")
+
+
+async def validation_error(request: Request, exc: Exception) -> ApiResponse:
+    """FastAPI's 422 body, rendered ASCII-escaped: an echoed input holding a lone surrogate
+    must not turn the 422 into a 500."""
+    assert isinstance(exc, RequestValidationError)
+    detail = jsonable_encoder(exc.errors(), custom_encoder={bytes: _bytes_text})
+    return error(422, detail, request_id(request))
+
+
+async def internal_error(request: Request, exc: Exception) -> ApiResponse:
+    return error(500, "Internal Server Error", request_id(request))
+
+
+EXCEPTION_HANDLERS = {HTTPException: http_error, RequestValidationError: validation_error,
+                      Exception: internal_error}
 
 
 def prediction(answered: Answered, row: int) -> dict[str, Any]:

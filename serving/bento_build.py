@@ -1,20 +1,25 @@
 """Build the fraud API Bento around the current champion, with no network.
 
-    python serving/bento_build.py [--version N]    # prints a JSON summary on stdout
+    python -m serving.bento_build [--version N]    # from the repository root
+
+The last line on stdout is a JSON object: bento_tag, model_tag, model_version, path,
+bentoml_home (read by the `fraud_bento` asset).
 
 1. The champion (or version N) is imported from MLflow into the BentoML model store as
    `fraud-detection-model:v<N>` (skipped if already there), so the Bento carries the
    model and a container needs no MLflow server.
-2. A build context is staged in a temporary folder: this folder's code, the
-   `fraud_assets` package (the contract and names the service imports) and the Feast
-   repository. Staging keeps BENTOML_HOME and the state folder out of the build context.
+2. A build context is staged in a temporary folder: the `serving` package, the
+   `fraud_assets` package (the domain code the service reuses) and the Feast repository,
+   with bentofile.yaml at its root (`service: serving.service:FraudService`). Staging keeps
+   BENTOML_HOME and the state folder out of the build context.
 3. `requirements.txt` pins the serving dependencies and everything they need at the
-   versions of the project's own `uv.lock`; packages are not locked against an index.
+   versions of the project's own `uv.lock` (no Dagster: the service does not import it);
+   packages are not locked against an index.
 4. The Bento is built with `--arg model_tag=...`, which the service reads to declare the
    model (so it is packaged) and to serve it by default.
 
-BENTOML_HOME defaults to `FRAUD_HOME/bentoml` so that all state stays in one folder; it
-must be set before bentoml is imported, hence a script run in its own process.
+BENTOML_HOME defaults to `FRAUD_HOME/bentoml` (settings.bentoml_home) so that all state
+stays in one folder; it must be set before bentoml is imported, hence its own process.
 """
 
 from __future__ import annotations
@@ -30,24 +35,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # the repository root, for fraud_assets
+from fraud_assets import settings
+from fraud_assets.model.loaded import bento_metadata
+from fraud_assets.model.registry import MlflowRegistry, RegistryError
 
-from fraud_assets import settings  # noqa: E402
-
+PACKAGE = Path(__file__).resolve().parent  # serving/
 BENTO_MODEL_NAME = settings.REGISTERED_MODEL_NAME
 # What the service imports at run time; their dependencies come along from uv.lock.
-# dagster: fraud_assets.features.online imports the Feast store module, which also holds
-# the Dagster resource.
 SERVING_ROOTS = ("bentoml", "fastapi", "mlflow", "scikit-learn", "pandas", "numpy",
-                 "skops", "feast", "pyarrow", "threadpoolctl", "dagster")
-STAGED_PACKAGES = ("fraud_assets",)
+                 "skops", "feast", "pyarrow", "threadpoolctl")
+STAGED_PACKAGES = ("serving", "fraud_assets")
 STAGED_FOLDERS = ("feature_repo",)
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "data")
-
-
-def bentoml_home() -> Path:
-    return Path(os.environ.get("BENTOML_HOME") or settings.fraud_home() / "bentoml")
 
 
 def lock_requirements(lock_file: Path, roots: Iterable[str] = SERVING_ROOTS) -> list[str]:
@@ -81,60 +80,65 @@ def lock_requirements(lock_file: Path, roots: Iterable[str] = SERVING_ROOTS) -> 
     return lines
 
 
-def champion_version(explicit: str | None) -> Any:
+def champion_version(registry: MlflowRegistry, explicit: str | None) -> str:
     """The registry's version to package; exits with a clear message if there is none."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    uri = settings.mlflow_tracking_uri()
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    name = settings.REGISTERED_MODEL_NAME
+    uri = registry.resolved_tracking_uri()
+    wanted = f"version {explicit}" if explicit else f"alias {settings.CHAMPION_ALIAS!r}"
+    missing = (f"no {wanted} of model {registry.model_name!r} in {uri}: run the champion "
+               "asset first")
+    if not registry.store_exists():
+        sys.exit(missing)
     try:
-        if explicit:
-            return client.get_model_version(name, explicit)
-        return client.get_model_version_by_alias(name, settings.CHAMPION_ALIAS)
-    except MlflowException as exc:
-        wanted = f"version {explicit}" if explicit else f"alias {settings.CHAMPION_ALIAS!r}"
-        sys.exit(f"no {wanted} of model {name!r} in {uri}: run the champion asset first "
-                 f"({exc.message})")
+        version = (registry.version(explicit).version if explicit
+                   else registry.alias_version(settings.CHAMPION_ALIAS))
+    except RegistryError as exc:
+        sys.exit(f"{missing} ({exc})")
+    if version is None:
+        sys.exit(missing)
+    return str(version)
 
 
-def import_champion(version: Any) -> str:
+def import_champion(registry: MlflowRegistry, version: str) -> str:
     """Put the MLflow version into the BentoML model store; returns its tag."""
     import bentoml
     import mlflow
     from bentoml.exceptions import NotFound
 
-    tag = f"{BENTO_MODEL_NAME}:v{version.version}"
+    tag = f"{BENTO_MODEL_NAME}:v{version}"
     try:
         bentoml.models.get(tag)
         return tag  # already imported: versions are immutable
     except NotFound:
         pass
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri())
-    tags = dict(version.tags or {})
-    metadata = {"registered_model_name": settings.REGISTERED_MODEL_NAME,
-                "version": str(version.version), "alias": settings.CHAMPION_ALIAS,
-                "run_id": version.run_id or "",
-                **{k: tags.get(k, "") for k in ("threshold", "training_start",
-                                                "training_end", "features")}}
+    metadata = bento_metadata(registry, version)
+    # models:/ URIs resolve through MLflow's process-wide URIs; this process only builds.
+    mlflow.set_tracking_uri(registry.resolved_tracking_uri())
+    mlflow.set_registry_uri(registry.resolved_tracking_uri())
     bentoml.mlflow.import_model(
-        tag, f"models:/{settings.REGISTERED_MODEL_NAME}/{version.version}",
-        labels={"source": "mlflow", "mlflow_version": str(version.version)},
-        metadata=metadata)
+        tag, f"models:/{registry.model_name}/{version}",
+        labels={"source": "mlflow", "mlflow_version": version}, metadata=metadata)
     return tag
 
 
+def bentofile() -> str:
+    """serving/bentofile.yaml, plus the platform's telemetry opt-outs (settings.TELEMETRY_OFF)
+    as Bento envs: a served Bento starts BentoML before it imports fraud_assets."""
+    import yaml
+
+    spec = yaml.safe_load((PACKAGE / "bentofile.yaml").read_text())
+    envs = [e for e in spec.get("envs") or [] if e["name"] not in settings.TELEMETRY_OFF]
+    spec["envs"] = envs + [{"name": k, "value": v} for k, v in settings.TELEMETRY_OFF.items()]
+    return yaml.safe_dump(spec, sort_keys=False)
+
+
 def stage(target: Path) -> Path:
-    """A clean build context: serving code, fraud_assets, the Feast repo, requirements."""
-    for path in HERE.iterdir():
-        if path.suffix == ".py" or path.name == "bentofile.yaml":
-            shutil.copy2(path, target / path.name)
+    """A clean build context: the serving and fraud_assets packages, the Feast repo,
+    bentofile.yaml at the root, requirements.txt."""
     root = settings.REPO_ROOT
     for name in (*STAGED_PACKAGES, *STAGED_FOLDERS):
         if (root / name).is_dir():
             shutil.copytree(root / name, target / name, ignore=_IGNORE)
+    (target / "bentofile.yaml").write_text(bentofile())
     lines = lock_requirements(root / "uv.lock")
     (target / "requirements.txt").write_text(
         "# Pinned from uv.lock by serving/bento_build.py\n" + "\n".join(lines) + "\n")
@@ -155,15 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--version", help="registered model version (default: champion)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
-    for key, value in (("BENTOML_DO_NOT_TRACK", "true"), ("MLFLOW_DISABLE_TELEMETRY", "true"),
-                       ("FEAST_USAGE", "False")):
-        os.environ.setdefault(key, value)
-    version = champion_version(args.version)
-    model_tag = import_champion(version)
+    os.environ.setdefault("BENTOML_HOME", str(settings.bentoml_home()))
+    registry = MlflowRegistry()
+    version = champion_version(registry, args.version)
+    model_tag = import_champion(registry, version)
     bento = build(model_tag)
     print(json.dumps({"bento_tag": str(bento.tag), "model_tag": model_tag,
-                      "model_version": str(version.version), "path": bento.path,
+                      "model_version": version, "path": bento.path,
                       "bentoml_home": os.environ["BENTOML_HOME"]}))
     return 0
 

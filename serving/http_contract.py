@@ -2,54 +2,47 @@
 
 Three kinds of bad input, each with its own status, as in the handbook's FastAPI server:
 
-* a body that is not usable JSON (empty, malformed, too large, NaN or Infinity): a 4xx
-  with `{"detail": "<what is wrong>"}`;
-* a missing field or a value of the wrong JSON type: 422 in FastAPI's shape,
-  `{"detail": [{"type", "loc", "msg", "input"}, ...]}`, one entry per field;
+* a body that is not usable JSON (empty, malformed, too large, NaN or Infinity, not
+  UTF-8): a 4xx with `{"detail": "<what is wrong>"}`, raised as `HTTPException` while
+  FastAPI reads the body (`GuardedRoute`, FastAPI's "custom Request and APIRoute class");
+* a missing field or a value of the wrong JSON type: 422 in FastAPI's shape, produced by
+  FastAPI itself from the pydantic models of `serving.schemas`;
 * a well-typed value that breaks the transaction contract: 400
-  `{"detail": {"message": "Validation failed", "errors": [...], "input": {...}}}`.
+  `{"detail": {"message": "Validation failed", "errors": [...], "input": {...}}}`, from
+  `contract.violations` run once over all items of a call (`check_items`).
 
-The type of each field and every value rule come from `fraud_assets.contract`; nothing
-here restates a range or a category.
+Batch items are type-checked one by one by the same pydantic model (so a bad item gets
+its own errors in a 200 answer), then value-checked together. The type of each field and
+every value rule come from `fraud_assets.contract`; nothing here restates a range, a
+category or a JSON type.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from fastapi import HTTPException, Request, Response
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
 
 from fraud_assets import contract
+from serving.schemas import MAX_BATCH_ITEMS, validate_item
 
 FIELDS: tuple[contract.Field, ...] = contract.REQUEST_FIELDS
 NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
-BATCH_KEY = "transactions"
-MAX_BATCH_ITEMS = 10_000
 # One transaction is ~100 bytes; these leave room for whitespace and extra keys while
 # refusing bodies that could only be abuse.
 MAX_PREDICT_BYTES = 64 * 1024
 MAX_BATCH_BYTES = 8 * 1024 * 1024
-# FastAPI's messages for the same faults, so handbook clients see familiar text.
-_TYPE_MESSAGES: dict[str, tuple[str, str]] = {
-    "float": ("float_type", "Input should be a valid number"),
-    "int": ("int_type", "Input should be a valid integer"),
-    "category": ("string_type", "Input should be a valid string"),
-    "string": ("string_type", "Input should be a valid string"),
-}
-
-
-class RequestError(Exception):
-    """A request the contract refuses: HTTP status and the `detail` of the JSON body."""
-
-    def __init__(self, status: int, detail: Any) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
+BODY_LIMITS: dict[str, int] = {"/predict": MAX_PREDICT_BYTES,
+                               "/predict_batch": MAX_BATCH_BYTES}
 
 
 @dataclass
@@ -66,22 +59,55 @@ class Checked:
     transaction_ids: list[str | None] = field(default_factory=list)
 
 
-async def read_body(chunks: AsyncIterator[bytes], declared_length: str | None,
-                    limit: int) -> bytes:
-    """The whole body, refusing (413) as soon as it is known to be over `limit` bytes."""
-    if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
-        raise RequestError(413, _too_large(limit))
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > limit:  # a chunked body without Content-Length is capped the same way
-            raise RequestError(413, _too_large(limit))
-        parts.append(chunk)
-    body = b"".join(parts)
-    if not body.strip():
-        raise RequestError(400, "Request body is empty: send a JSON object")
-    return body
+# -- the raw body: size, emptiness, strict JSON ------------------------------------------
+class GuardedRequest(Request):
+    """A request whose `body()` is capped at `limit` bytes while it is read (chunked bodies
+    too) and whose `json()` is strict JSON: each refusal is an HTTPException, which FastAPI
+    re-raises from body parsing, so the route never sees an unusable body."""
+
+    limit: int = MAX_PREDICT_BYTES
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            declared = self.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.limit:
+                raise HTTPException(413, _too_large(self.limit))
+            parts: list[bytes] = []
+            size = 0
+            async for chunk in self.stream():
+                size += len(chunk)
+                if size > self.limit:  # no Content-Length (chunked): capped the same way
+                    raise HTTPException(413, _too_large(self.limit))
+                parts.append(chunk)
+            body = b"".join(parts)
+            if not body.strip():
+                raise HTTPException(400, "Request body is empty: send a JSON object")
+            self._body = body
+        return self._body
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = parse_json(await self.body())
+        return self._json
+
+
+class GuardedRoute(APIRoute):
+    """Routes whose handler reads the request through `GuardedRequest`, with the body
+    limit of the route's path (`BODY_LIMITS`, else MAX_PREDICT_BYTES)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        limit = BODY_LIMITS.get(self.path, MAX_PREDICT_BYTES)
+
+        async def guarded(request: Request) -> Response:
+            guarded_request = GuardedRequest(request.scope, request.receive)
+            guarded_request.limit = limit
+            # Server time (Server-Timing) counts from here: reading and parsing the body,
+            # which FastAPI does before the endpoint runs, included.
+            guarded_request.state.started = time.perf_counter()
+            return await handler(guarded_request)
+
+        return guarded
 
 
 def _too_large(limit: int) -> str:
@@ -108,44 +134,31 @@ def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
     except _NonFinite as exc:
-        raise RequestError(400, str(exc)) from None
+        raise HTTPException(400, str(exc)) from None
     except RecursionError:
-        raise RequestError(400, "Malformed JSON: nested too deeply") from None
+        raise HTTPException(400, "Malformed JSON: nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise RequestError(400, f"Malformed JSON: {exc}") from None
+        raise HTTPException(400, f"Malformed JSON: {exc}") from None
 
 
-def _type_error(item: dict[str, Any], f: contract.Field) -> dict[str, Any] | None:
-    """FastAPI-style error for one field's JSON type, or None when the type is right."""
-    if f.name not in item:
-        return {"type": "missing", "loc": ["body", f.name], "msg": "Field required",
-                "input": item}
-    value = item[f.name]
-    kind, msg = _TYPE_MESSAGES[f.kind]
-    if f.kind in ("float", "int"):
-        # bool is an int in Python but not a number in JSON.
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if ok and f.kind == "int" and isinstance(value, float) and not value.is_integer():
-            return {"type": "int_from_float", "loc": ["body", f.name], "input": value,
-                    "msg": "Input should be a valid integer, got a number with a "
-                           "fractional part"}
-    else:
-        ok = isinstance(value, str)
-    if ok:
-        return None
-    return {"type": kind, "loc": ["body", f.name], "msg": msg, "input": value}
-
-
-def object_error(item: Any, loc: list[Any]) -> dict[str, Any]:
-    return {"type": "dict_type", "loc": loc, "msg": "Input should be a JSON object",
-            "input": item}
-
-
-def type_errors(item: Any) -> list[dict[str, Any]]:
-    """Every missing or wrongly typed field of one item (empty when all are well typed)."""
+# -- items: JSON types (pydantic), then value rules (the contract, vectorised) -----------
+def type_errors(item: Any) -> list[str]:
+    """Readable errors for one item's missing or wrongly typed fields (empty when none),
+    from the request's field types (`schemas.validate_item`)."""
     if not isinstance(item, dict):
-        return [object_error(item, ["body"])]
-    return [e for f in FIELDS if (e := _type_error(item, f)) is not None]
+        return [f"item: Input should be a JSON object (got {item!r})"]
+    try:
+        validate_item(item)
+    except ValidationError as exc:
+        return [_describe_type_error(e) for e in exc.errors(include_url=False)]
+    return []
+
+
+def _describe_type_error(error: Any) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "item"
+    if error["type"] == "missing":
+        return f"{where}: Field required"
+    return f"{where}: {error['msg']} (got {error['input']!r})"
 
 
 def check_items(items: list[Any]) -> Checked:
@@ -157,7 +170,7 @@ def check_items(items: list[Any]) -> Checked:
     for i, item in enumerate(items):
         bad = type_errors(item)
         if bad:
-            checked.errors[i] = [_describe_type_error(e) for e in bad]
+            checked.errors[i] = bad
             continue
         rows.append(i)
         for name in NAMES:
@@ -180,7 +193,7 @@ def check_items(items: list[Any]) -> Checked:
         rows[:] = [rows[r] for r in keep]
         ids = [ids[r] for r in keep]
     checked.transaction_ids = ids
-    checked.frame = model_dtypes(frame)
+    checked.frame = frame  # ints as float64 here: training.model_input types the columns
     return checked
 
 
@@ -200,37 +213,13 @@ def _finite_or_inf(value: int | float) -> float:
         return math.inf if value > 0 else -math.inf
 
 
-def model_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
-    """Valid rows in the dtypes the model was fit on (ints are whole and in range now)."""
-    for f in FIELDS:
-        if f.kind == "int":
-            frame[f.name] = frame[f.name].astype("int64")
-    return frame
-
-
 def _describe_violation(f: contract.Field, value: Any) -> str:
     return f"{f.rule()} (got {value!r})"
 
 
-def _describe_type_error(error: dict[str, Any]) -> str:
-    where = ".".join(str(p) for p in error["loc"][1:]) or "item"
-    if error["type"] == "missing":
-        return f"{where}: Field required"
-    return f"{where}: {error['msg']} (got {error['input']!r})"
-
-
-def batch_items(payload: Any) -> list[Any]:
-    """The item list of a /predict_batch body; the envelope itself must be right."""
-    if not isinstance(payload, dict):
-        raise RequestError(422, [object_error(payload, ["body"])])
-    if BATCH_KEY not in payload:
-        raise RequestError(422, [{"type": "missing", "loc": ["body", BATCH_KEY],
-                                  "msg": "Field required", "input": payload}])
-    items = payload[BATCH_KEY]
-    if not isinstance(items, list):
-        raise RequestError(422, [{"type": "list_type", "loc": ["body", BATCH_KEY],
-                                  "msg": "Input should be a valid list", "input": items}])
+def check_batch_size(items: list[Any]) -> list[Any]:
+    """The items of a /predict_batch body (its envelope checked by FastAPI), if not too many."""
     if len(items) > MAX_BATCH_ITEMS:
-        raise RequestError(413, f"Too many transactions: {len(items):,} sent, the limit is "
+        raise HTTPException(413, f"Too many transactions: {len(items):,} sent, the limit is "
                                 f"{MAX_BATCH_ITEMS:,} per request")
     return items

@@ -19,14 +19,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from champion import Champion
-from feature_lookup import FeatureLookup
-from http_contract import Checked, check_items
 
 from fraud_assets import contract
-from fraud_assets.features.names import FEATURES
-
-REQUEST_NAMES: tuple[str, ...] = tuple(f.name for f in contract.REQUEST_FIELDS)
+from fraud_assets.model.loaded import LoadedModel
+from fraud_assets.model.training import model_input
+from fraud_assets.monitoring import prediction_log as plog
+from serving.feature_lookup import FeatureLookup
+from serving.http_contract import Checked, check_items
 
 
 class NoModel(RuntimeError):
@@ -37,29 +36,22 @@ class NoModel(RuntimeError):
 class Scored:
     """One scoring call: inputs and features as used, probabilities, and who answered."""
 
-    frame: pd.DataFrame  # what the model saw: request columns, then FEATURES
+    frame: pd.DataFrame  # what the model saw: training.model_input's frame
     probability: np.ndarray
     is_fraud: np.ndarray
-    champion: Champion
+    champion: LoadedModel
     feature_source: np.ndarray  # per row: feast, feast_prior or imputed
     scored_at: dt.datetime
 
 
-def model_frame(requests: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
-    """The logged pipeline's input: the request columns (typed), then the features."""
-    out = requests.loc[:, list(REQUEST_NAMES)].reset_index(drop=True)
-    for name in FEATURES:
-        out[name] = features[name].to_numpy(dtype="float64")
-    return out
-
-
-def score(champion: Champion | None, requests: pd.DataFrame,
+def score(champion: LoadedModel | None, requests: pd.DataFrame,
           lookup: FeatureLookup) -> Scored:
-    """Score typed, valid request rows with one feature lookup and one model call."""
+    """Score valid request rows with one feature lookup and one model call; the model's
+    input is built by `training.model_input`, the builder training itself uses."""
     if champion is None:
         raise NoModel("no champion model is loaded yet")
     features, source = lookup.lookup(requests[contract.MERCHANT_CATEGORY.name])
-    frame = model_frame(requests, features)
+    frame = model_input(pd.concat([requests.reset_index(drop=True), features], axis=1))
     probability = champion.model.predict_proba(frame)[:, 1].astype("float64")
     return Scored(frame=frame, probability=probability,
                   is_fraud=probability >= champion.threshold, champion=champion,
@@ -91,11 +83,26 @@ class Answered:
         return {item: row for row, item in enumerate(self.checked.rows)}
 
 
-def answer(items: list[Any], champion: Champion | None, lookup: FeatureLookup) -> Answered:
+def answer(items: list[Any], champion: LoadedModel | None, lookup: FeatureLookup) -> Answered:
     """Check every item against the contract, then score the valid ones in one call."""
     checked = check_items(items)
     scored = score(champion, checked.frame, lookup) if checked.rows else None
     return Answered(checked=checked, scored=scored)
+
+
+def log_batch(answered: Answered, request_ids: list[str], items: list[int],
+              endpoint: str) -> plog.Batch:
+    """The prediction-log rows of a scored call (lists aligned with its scored rows); the
+    log's writer thread turns them into lines."""
+    scored = answered.scored
+    assert scored is not None
+    champion = scored.champion
+    return plog.Batch(scored.scored_at, {
+        plog.REQUEST_ID: request_ids, plog.ITEM: items, plog.ENDPOINT: endpoint,
+        plog.TRANSACTION_ID: answered.checked.transaction_ids, **dict(scored.frame.items()),
+        plog.FEATURE_SOURCE: scored.feature_source, plog.SCORE: scored.probability,
+        plog.IS_FRAUD: scored.is_fraud, plog.THRESHOLD: champion.threshold,
+        plog.MODEL_NAME: champion.name, plog.MODEL_VERSION: champion.version})
 
 
 @dataclass
@@ -165,3 +172,50 @@ def _settle(batch: list[_Waiting], answered: Answered | None = None,
             waiting.future.set_exception(error)
         else:
             waiting.future.set_result((answered, i))
+
+
+class Answerer:
+    """Answers items with the current champion on one scoring thread, and logs them.
+
+    One scoring thread: batches run one after another on a warm model, and the event loop
+    stays free to parse the next requests meanwhile. Single requests go through the
+    `MicroBatcher`; a /predict_batch body is one call. Every scored row is appended to
+    the prediction log (its writer thread does the serialising).
+    """
+
+    def __init__(self, current: Callable[[], LoadedModel | None], lookup: FeatureLookup,
+                 predictions: plog.PredictionLog) -> None:
+        self._current = current
+        self.lookup = lookup
+        self.predictions = predictions
+        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="score")
+        self.batcher = MicroBatcher(self._singles, self.executor)
+
+    async def single(self, item: Any, request_id: str) -> tuple[Answered, int]:
+        """Answer one item; returns the batch it went in and its position there."""
+        return await self.batcher.submit(item, request_id)
+
+    async def batch(self, items: list[Any], request_id: str) -> Answered:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self._batch, items, request_id)
+
+    def close(self) -> None:
+        """Finish in-flight calls (their rows get logged), then flush the log."""
+        self.executor.shutdown(wait=True)
+        self.predictions.close()
+
+    def _singles(self, items: list[Any], ids: list[str]) -> Answered:
+        answered = answer(items, self._current(), self.lookup)
+        rows = answered.checked.rows
+        self._log(answered, [ids[i] for i in rows], [0] * len(rows), "predict")
+        return answered
+
+    def _batch(self, items: list[Any], request_id: str) -> Answered:
+        answered = answer(items, self._current(), self.lookup)
+        rows = answered.checked.rows
+        self._log(answered, [request_id] * len(rows), list(rows), "predict_batch")
+        return answered
+
+    def _log(self, answered: Answered, ids: list[str], items: list[int], endpoint: str) -> None:
+        if answered.scored is not None:
+            self.predictions.append(log_batch(answered, ids, items, endpoint))

@@ -3,11 +3,15 @@
 Routes (a FastAPI app mounted on the BentoML service, because BentoML's own validation
 answers 400 for everything and cannot give the handbook's 422s):
 
-* `POST /predict`, `POST /predict_batch` (up to 10,000 items), `GET /health`,
-  `GET /model-info`; BentoML's /healthz, /livez, /readyz and /metrics stay as they are.
+* `POST /predict` (a `TransactionRequest`), `POST /predict_batch` (a `BatchRequest`, up
+  to 10,000 items), `GET /health`, `GET /model-info`; their schemas are on /docs.
+  BentoML's /healthz, /livez, /readyz and /metrics stay as they are.
 
-Run from this folder with `bentoml serve` (see bentofile.yaml), or from the repository
-root with `bentoml serve service:FraudService --working-dir serving`.
+Only the service class and its routes live here; request bodies are `serving.schemas`,
+body guards and value checks `serving.http_contract`, scoring `serving.scorer`, the
+champion `serving.champion`, answers `serving.api_responses`.
+
+Run from the repository root with `bentoml serve serving.service:FraudService`.
 
 Environment (all optional):
 * `FRAUD_MODEL_SOURCE`: `registry` (MLflow alias, polled) or `bento` (the model packaged
@@ -20,34 +24,25 @@ Environment (all optional):
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import gc
 import logging
 import os
 import time
-from typing import Any
 
-import api_responses
 import bentoml
-import bentoml_patches
-from champion import ChampionHolder, Registry
-from fastapi import FastAPI, Request
-from feature_lookup import FeatureLookup
-from http_contract import (
-    MAX_BATCH_BYTES,
-    MAX_PREDICT_BYTES,
-    RequestError,
-    batch_items,
-    parse_json,
-    read_body,
-    type_errors,
-)
-from prediction_log import Entry, PredictionLog
-from scorer import Answered, MicroBatcher, NoModel, answer, example_requests, score
+from fastapi import FastAPI, HTTPException, Request
 from threadpoolctl import threadpool_limits
 
 from fraud_assets import settings
+from fraud_assets.model.loaded import BENTO, REGISTRY
+from fraud_assets.model.registry import MlflowRegistry
+from fraud_assets.monitoring.prediction_log import PredictionLog
+from serving import api_responses, bentoml_patches
+from serving.champion import ChampionHolder
+from serving.feature_lookup import FeatureLookup
+from serving.http_contract import GuardedRoute, check_batch_size
+from serving.schemas import BatchRequest, TransactionRequest
+from serving.scorer import Answerer, NoModel, example_requests, score
 
 log = logging.getLogger("fraud_service")
 bentoml_patches.cancel_request_timers()  # before BentoML builds the app's middleware
@@ -60,7 +55,11 @@ ACCESS_LOG = os.environ.get("FRAUD_ACCESS_LOG", "false").lower() in ("1", "true"
 PACKAGED_TAG: str | None = getattr(bentoml.use_arguments(), "model_tag", None)
 
 app = FastAPI(title="Fraud detection API", version="1.0",
-              description="Scores card transactions with the champion model.")
+              description="Scores card transactions with the champion model.",
+              exception_handlers=api_responses.EXCEPTION_HANDLERS,
+              # A body without Content-Type is read as JSON, as it always was.
+              strict_content_type=False)
+app.router.route_class = GuardedRoute  # size limits and strict JSON while reading bodies
 
 
 @bentoml.service(
@@ -79,18 +78,14 @@ class FraudService:
     def __init__(self) -> None:
         threadpool_limits(1)  # BLAS pools too: one row must not fan out to every core
         self.started = time.monotonic()
-        self.lookup = FeatureLookup()
-        self.predictions = PredictionLog(settings.predictions_dir())
-        # One scoring thread: batches run one after another on a warm model, and the
-        # event loop stays free to parse the next requests meanwhile.
-        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="score")
-        source = os.environ.get("FRAUD_MODEL_SOURCE") or ("bento" if PACKAGED_TAG
-                                                           else "registry")
-        registry = Registry() if source == "registry" else None
-        self.holder = ChampionHolder(registry, PACKAGED_TAG, POLL_SECONDS,
-                                     warm_up=lambda c: score(c, example_requests(), self.lookup))
+        source = os.environ.get("FRAUD_MODEL_SOURCE") or (BENTO if PACKAGED_TAG else REGISTRY)
+        lookup = FeatureLookup()
+        self.holder = ChampionHolder(MlflowRegistry() if source == REGISTRY else None,
+                                     PACKAGED_TAG, POLL_SECONDS,
+                                     warm_up=lambda c: score(c, example_requests(), lookup))
+        self.answerer = Answerer(lambda: self.holder.current, lookup,
+                                 PredictionLog(settings.predictions_dir()))
         self.holder.start()
-        self.batcher = MicroBatcher(self._answer_singles, self.executor)
         # Millions of long-lived objects (MLflow, Feast, the model) make every full
         # collection a ~0.5 s pause for all requests; frozen, the collector skips them.
         gc.collect()
@@ -102,74 +97,50 @@ class FraudService:
     @bentoml.on_shutdown
     def shutdown(self) -> None:
         self.holder.stop()
-        self.executor.shutdown(wait=True)  # in-flight batches finish and get logged
-        self.predictions.close()
+        self.answerer.close()  # in-flight batches finish and get logged
 
-    # -- scoring (runs on the scoring thread) -------------------------------------------
-    def _answer_singles(self, items: list[Any], ids: list[str]) -> Answered:
-        answered = answer(items, self.holder.current, self.lookup)
-        rows = answered.checked.rows
-        self._log(answered, [ids[i] for i in rows], [0] * len(rows), "predict")
-        return answered
-
-    def _answer_batch(self, items: list[Any], rid: str) -> Answered:
-        answered = answer(items, self.holder.current, self.lookup)
-        rows = answered.checked.rows
-        self._log(answered, [rid] * len(rows), list(rows), "predict_batch")
-        return answered
-
-    def _log(self, answered: Answered, ids: list[str], items: list[int], endpoint: str) -> None:
-        if answered.scored is not None:
-            self.predictions.append(Entry(answered.scored, ids, items,
-                                          answered.checked.transaction_ids, endpoint))
+    def _require_model(self) -> None:
+        if self.holder.current is None:
+            raise HTTPException(503, "no champion model is loaded yet: train and promote "
+                                     "one first")
 
     # -- routes --------------------------------------------------------------------------
     @app.post("/predict")
-    async def predict(self, request: Request) -> api_responses.ApiResponse:
-        """Score one transaction: `{"amount", "hour", "day_of_week", "merchant_category"}`."""
-        started = time.perf_counter()
+    async def predict(self, transaction: TransactionRequest,  # type: ignore[valid-type]
+                      request: Request) -> api_responses.ApiResponse:
+        """Score one transaction; 422 for a missing field or a wrong JSON type, 400 for a
+        value outside the contract (with every broken rule)."""
         rid = api_responses.request_id(request)
+        payload = await request.json()  # the body as sent (parsed once, cached)
+        self._require_model()
         try:
-            payload = parse_json(await read_body(
-                request.stream(), request.headers.get("content-length"), MAX_PREDICT_BYTES))
-            errors = type_errors(payload)
-            if errors:
-                raise RequestError(422, errors)
-            self._require_model()
-            answered, position = await self.batcher.submit(payload, rid)
-        except RequestError as exc:
-            return api_responses.error(exc, rid)
+            answered, position = await self.answerer.single(payload, rid)
         except NoModel as exc:
-            return api_responses.error(RequestError(503, str(exc)), rid)
+            raise HTTPException(503, str(exc)) from None
         if position in answered.checked.errors:
-            return api_responses.error(RequestError(400, {
-                "message": "Validation failed", "errors": answered.checked.errors[position],
-                "input": payload}), rid)
+            raise HTTPException(400, {"message": "Validation failed",
+                                      "errors": answered.checked.errors[position],
+                                      "input": payload})
         body = api_responses.prediction(answered, answered.position()[position])
-        return api_responses.ok({**body, "request_id": rid}, rid, started)
+        return api_responses.ok({**body, "request_id": rid}, request)
 
     @app.post("/predict_batch")
-    async def predict_batch(self, request: Request) -> api_responses.ApiResponse:
-        """Score up to 10,000 transactions: `{"transactions": [...]}`, answers in order."""
-        started = time.perf_counter()
+    async def predict_batch(self, batch: BatchRequest,
+                            request: Request) -> api_responses.ApiResponse:
+        """Score up to 10,000 transactions; answers in order, a bad item gets its errors."""
         rid = api_responses.request_id(request)
+        items = check_batch_size(batch.transactions)
+        if items:
+            self._require_model()
         try:
-            payload = parse_json(await read_body(
-                request.stream(), request.headers.get("content-length"), MAX_BATCH_BYTES))
-            items = batch_items(payload)
-            if items:
-                self._require_model()
-            loop = asyncio.get_running_loop()
-            answered = await loop.run_in_executor(self.executor, self._answer_batch, items, rid)
-        except RequestError as exc:
-            return api_responses.error(exc, rid)
+            answered = await self.answerer.batch(items, rid)
         except NoModel as exc:
-            return api_responses.error(RequestError(503, str(exc)), rid)
+            raise HTTPException(503, str(exc)) from None
         results = api_responses.batch_results(answered, len(items))
         champion = answered.scored.champion if answered.scored else self.holder.current
         return api_responses.ok({"results": results, "request_id": rid,
                                  "model_version": champion.version if champion else None},
-                                rid, started)
+                                request)
 
     @app.get("/health")
     async def health(self) -> api_responses.ApiResponse:
@@ -180,7 +151,7 @@ class FraudService:
         if registry.get("reachable") is False:
             warnings.append(f"model registry unreachable ({registry['last_error']}); "
                             "serving the model already loaded")
-        features = self.lookup.status()
+        features = self.answerer.lookup.status()
         if features["source"] != "feast" or features["failing"]:
             warnings.append("online feature store not available: merchant features are "
                             f"imputed ({features['last_error'] or 'module not installed'})")
@@ -189,8 +160,8 @@ class FraudService:
                 "model_version": champion.version if champion else None,
                 "model_source": champion.source if champion else None,
                 "registry": registry, "features": features,
-                "prediction_log": self.predictions.status(),
-                "micro_batching": self.batcher.status(), "warnings": warnings,
+                "prediction_log": self.answerer.predictions.status(),
+                "micro_batching": self.answerer.batcher.status(), "warnings": warnings,
                 "uptime_seconds": round(time.monotonic() - self.started, 1)}
         return api_responses.ApiResponse(body, status_code=200 if champion else 503)
 
@@ -202,7 +173,3 @@ class FraudService:
             return api_responses.ApiResponse({"detail": "no champion model is loaded yet"},
                                              status_code=503)
         return api_responses.ApiResponse(champion.info())
-
-    def _require_model(self) -> None:
-        if self.holder.current is None:
-            raise NoModel("no champion model is loaded yet: train and promote one first")

@@ -94,6 +94,12 @@ class MlflowRegistry:
     def resolved_tracking_uri(self) -> str:
         return self.tracking_uri or settings.mlflow_tracking_uri()
 
+    def store_exists(self) -> bool:
+        """False for a SQLite store whose file is missing: asking it would create an empty
+        one (and run its migrations), which a read must never do. True otherwise."""
+        uri = self.resolved_tracking_uri()
+        return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
+
     def client(self) -> MlflowClient:
         uri = self.resolved_tracking_uri()
         _ensure_sqlite_folder(uri)

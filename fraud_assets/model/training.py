@@ -35,6 +35,11 @@ from fraud_assets.model import evaluation
 REQUEST_COLUMNS: tuple[str, ...] = tuple(f.name for f in contract.REQUEST_FIELDS)
 # What the logged model takes, in this order: the request body plus the merchant features.
 MODEL_INPUTS: tuple[str, ...] = REQUEST_COLUMNS + FEATURES
+# The dtype of each input column as the pipeline is fit on it.
+_KIND_DTYPES: dict[str, str | type] = {"float": "float64", "int": "int64"}
+MODEL_INPUT_DTYPES: dict[str, str | type] = {
+    **{f.name: _KIND_DTYPES.get(f.kind, object) for f in contract.REQUEST_FIELDS},
+    **{name: "float64" for name in FEATURES}}
 TIME = contract.EVENT_TIMESTAMP.name
 LABEL = contract.LABEL
 # Fixed category lists from the contract: the encoding never depends on which values a
@@ -102,25 +107,26 @@ def build_pipeline(params: TrainParams = TrainParams()) -> Pipeline:
 def model_input(frame: pd.DataFrame) -> pd.DataFrame:
     """The model's input columns, checked, with ints as int64 and the rest as floats.
 
-    Merchant features become float64 (a count may arrive as an int, a missing one as NaN,
-    which the pipeline imputes); a missing request field is an error, never a guess.
+    The one builder of the logged pipeline's input: training, evaluation, monitoring and
+    serving all call it. Merchant features become float64 (a count may arrive as an int,
+    a missing one as NaN, which the pipeline imputes); a missing request field is an
+    error, never a guess. Built from plain arrays: serving calls it for every scored
+    batch, a single row included, and a frame-wide `astype` cost ~1 ms per call.
     """
     missing = [c for c in MODEL_INPUTS if c not in frame.columns]
     if missing:
         raise ModelInputError(f"model input lacks column(s) {missing}; "
                               f"expected {list(MODEL_INPUTS)}")
-    out = frame.loc[:, list(MODEL_INPUTS)].reset_index(drop=True)
-    empty = [c for c in REQUEST_COLUMNS if out[c].isna().any()]
+    columns = {name: frame[name].to_numpy() for name in MODEL_INPUTS}
+    empty = [c for c in REQUEST_COLUMNS if pd.isna(columns[c]).any()]
     if empty:
         raise ModelInputError(f"model input has missing values in {empty}")
-    amount = out[contract.AMOUNT.name].astype("float64")
+    amount = columns[contract.AMOUNT.name].astype("float64")
     if (amount <= 0).any():
         # log(amount) is a model feature; the contract only admits amount > 0.
         raise ModelInputError(f"{contract.AMOUNT.rule()}; got {amount.min()}")
-    return out.astype({contract.AMOUNT.name: "float64", contract.HOUR.name: "int64",
-                       contract.DAY_OF_WEEK.name: "int64",
-                       contract.MERCHANT_CATEGORY.name: object,
-                       **{name: "float64" for name in FEATURES}})
+    return pd.DataFrame({name: values.astype(MODEL_INPUT_DTYPES[name], copy=False)
+                         for name, values in columns.items()})
 
 
 def check_training_window(frame: pd.DataFrame) -> None:

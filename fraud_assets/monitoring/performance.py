@@ -18,8 +18,9 @@ import pandas as pd
 from fraud_assets import contract
 from fraud_assets.features.store import MerchantFeatureStore
 from fraud_assets.model import evaluation
+from fraud_assets.model.loaded import LoadedModel
 from fraud_assets.monitoring.columns import SCORE
-from fraud_assets.monitoring.scoring import ChampionModel, score_rows
+from fraud_assets.monitoring.scoring import score_rows
 
 # Measured on three small champions (10-12 days of 1,000-2,000 rows): normal days at
 # 1,000-2,000 rows scored F1 0.35..0.62; a day whose labels no longer follow the learned
@@ -41,7 +42,7 @@ REASON_KEY = "performance_reason"
 @dataclass(frozen=True)
 class DayPerformance:
     day: str
-    champion: ChampionModel
+    champion: LoadedModel
     metrics: dict[str, float]  # METRICS (+ fraud_rate, rows); empty when not judged
     rows_scored: int
     rows_without_features: int
@@ -74,7 +75,7 @@ class DayPerformance:
                 f"{self.rows_scored:,} rows)")
 
 
-def measure_day(day: str, validated: pd.DataFrame, champion: ChampionModel,
+def measure_day(day: str, validated: pd.DataFrame, champion: LoadedModel,
                 store: MerchantFeatureStore,
                 min_frauds: int = DEFAULT_MIN_FRAUDS) -> DayPerformance:
     """Score the day's validated rows with the champion and measure it on their labels."""

@@ -1,29 +1,195 @@
-"""Read one day of the serving prediction log: FRAUD_HOME/predictions/<day>/*.jsonl.
+"""The serving prediction log: its one schema, the writer the service uses, the reader
+monitoring uses.
 
-Each line is a JSON object with at least the request fields and `fraud_probability`.
-A structural problem (a line that is not a JSON object, a missing field) is an error
-naming the file and line; a value that breaks the contract leaves that row out of the
-comparison and is counted, so one bad request never hides a day's traffic.
+Layout: `FRAUD_HOME/predictions/<YYYY-MM-DD>/<host>-<pid>-<start>.jsonl` (UTC day of the
+answer). One file per serving process, so several workers never interleave lines, and
+readers take the whole day folder.
+
+One JSON object per scored item, flat so monitoring can read the columns directly; the
+columns, in order, are `COLUMNS`: `timestamp`, `request_id`, `item` (position in a batch
+request, 0 for /predict), `endpoint`, `transaction_id` (if the caller sent one), the
+request fields of the contract, the merchant features as used (null when imputed),
+`feature_source`, `fraud_probability`, `is_fraud`, `threshold`, `model_name`,
+`model_version`.
+
+Writing (`PredictionLog`): callers only enqueue a `Batch` (plain columns, already
+computed); a background thread turns batches into lines, appends and flushes. `close()`
+drains the queue, so a normal shutdown loses nothing.
+
+Reading (`read_day`): each line must hold at least the request fields and
+`fraud_probability` (`FIELDS`). A structural problem (a line that is not a JSON object, a
+missing field) is an error naming the file and line; a value that breaks the contract
+leaves that row out of the comparison and is counted, so one bad request never hides a
+day's traffic.
 """
 
 from __future__ import annotations
 
+import atexit
+import datetime as dt
 import json
+import logging
+import os
+import queue
+import socket
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
 from fraud_assets import contract, settings
+from fraud_assets.features.names import FEATURES
 from fraud_assets.monitoring.columns import SCORE
 
+log = logging.getLogger(__name__)
+
+# -- the schema: one definition for the writer and the reader ------------------------------
+TIMESTAMP = "timestamp"
+REQUEST_ID = "request_id"
+ITEM = "item"
+ENDPOINT = "endpoint"
+TRANSACTION_ID = contract.TRANSACTION_ID.name
+FEATURE_SOURCE = "feature_source"
+IS_FRAUD = "is_fraud"
+THRESHOLD = "threshold"
+MODEL_NAME = "model_name"
+MODEL_VERSION = "model_version"
+REQUEST_FIELDS: tuple[str, ...] = tuple(f.name for f in contract.REQUEST_FIELDS)
+COLUMNS: tuple[str, ...] = (TIMESTAMP, REQUEST_ID, ITEM, ENDPOINT, TRANSACTION_ID,
+                            *REQUEST_FIELDS, *FEATURES, FEATURE_SOURCE, SCORE, IS_FRAUD,
+                            THRESHOLD, MODEL_NAME, MODEL_VERSION)
 # Only the request and the score are read. The log's `is_fraud` is the model's decision at
 # its threshold, not a label: comparing it with the reference's true labels would "drift"
 # by construction.
-FIELDS: tuple[str, ...] = (*(f.name for f in contract.REQUEST_FIELDS), SCORE)
+FIELDS: tuple[str, ...] = (*REQUEST_FIELDS, SCORE)
 
 
+def day_folder(day: str, home: Path | None = None) -> Path:
+    return settings.predictions_dir(home) / day
+
+
+# -- writing ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Batch:
+    """Rows to log from one scoring call.
+
+    `columns` maps every name of `COLUMNS` but `timestamp` to a sequence aligned with the
+    rows, or to one value for all rows (a `DataFrame` of those columns works too);
+    `scored_at` (UTC) is every row's timestamp and picks the day folder.
+    """
+
+    scored_at: dt.datetime
+    columns: Mapping[str, Any]
+
+
+def batch_frame(batch: Batch) -> pd.DataFrame:
+    """The rows of a batch in `COLUMNS` order; KeyError naming missing columns."""
+    columns = batch.columns
+    missing = [c for c in COLUMNS if c != TIMESTAMP and c not in columns]
+    if missing:
+        raise KeyError(f"prediction log batch lacks column(s) {missing}")
+    data = {c: columns[c] for c in COLUMNS if c != TIMESTAMP}
+    data = {c: v.to_numpy() if isinstance(v, pd.Series) else v for c, v in data.items()}
+    return pd.DataFrame({TIMESTAMP: batch.scored_at.isoformat(timespec="microseconds"),
+                         **data}, columns=list(COLUMNS))
+
+
+def to_lines(batches: list[Batch]) -> str:
+    """The JSON lines of some batches (runs on the writer thread)."""
+    frames = [batch_frame(b) for b in batches]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    text = frame.to_json(orient="records", lines=True, double_precision=15)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _by_day(batches: list[Batch]) -> dict[str, list[Batch]]:
+    days: dict[str, list[Batch]] = {}
+    for batch in batches:
+        days.setdefault(batch.scored_at.strftime("%Y-%m-%d"), []).append(batch)
+    return days
+
+
+class PredictionLog:
+    """Append-only, day-partitioned JSONL writer fed through a queue."""
+
+    _STOP = object()
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder or settings.predictions_dir()
+        started = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        self._file_name = f"{socket.gethostname()}-{os.getpid()}-{started}.jsonl"
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._handles: dict[str, IO[str]] = {}
+        self.written = 0
+        self.failures = 0
+        self.last_error: str | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)  # belt and braces if the shutdown hook never runs
+
+    def append(self, batch: Batch) -> None:
+        """Enqueue; O(1) on the caller's thread."""
+        if not self._closed:
+            self._queue.put(batch)
+
+    def path_for(self, when: dt.datetime) -> Path:
+        return self.folder / when.strftime("%Y-%m-%d") / self._file_name
+
+    def _run(self) -> None:
+        while True:
+            batches = [self._queue.get()]
+            while not self._queue.empty():  # write everything waiting in one go
+                batches.append(self._queue.get_nowait())
+            stop = any(b is self._STOP for b in batches)
+            self._write([b for b in batches if b is not self._STOP])
+            if stop:
+                break
+        for handle in self._handles.values():
+            handle.close()
+
+    def _write(self, batches: list[Batch]) -> None:
+        for day, group in _by_day(batches).items():
+            try:
+                text = to_lines(group)  # one serialisation for all waiting batches
+                handle = self._handle(day, group[0].scored_at)
+                handle.write(text)
+                handle.flush()
+                self.written += text.count("\n")
+            except Exception as exc:  # a full disk must not kill the writer
+                self.failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("could not write %d batches of predictions", len(group))
+
+    def _handle(self, day: str, when: dt.datetime) -> IO[str]:
+        if day not in self._handles:
+            for old in self._handles.values():  # a new day: yesterday's file is done
+                old.close()
+            self._handles.clear()
+            path = self.path_for(when)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._handles[day] = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        return self._handles[day]
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write everything queued so far, then stop the writer."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(self._STOP)
+        self._thread.join(timeout)
+
+    def status(self) -> dict[str, Any]:
+        return {"folder": str(self.folder), "written": self.written,
+                "pending": self._queue.qsize(), "write_failures": self.failures,
+                "last_error": self.last_error}
+
+
+# -- reading ---------------------------------------------------------------------------------
 class PredictionLogError(ValueError):
     """The log cannot be read as a prediction log; the message names the file and line."""
 
@@ -35,10 +201,6 @@ class PredictionDay:
     lines: int  # every logged prediction of the day, before sampling
     invalid: int  # rows left out because a value breaks the contract
     first_invalid_reason: str = ""
-
-
-def day_folder(day: str, home: Path | None = None) -> Path:
-    return settings.predictions_dir(home) / day
 
 
 def _record(path: Path, number: int, line: str) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 
 from fraud_assets import contract
+from fraud_assets.features.names import FEATURES
 from fraud_assets.monitoring import daily, prediction_log
 from fraud_assets.monitoring.reference import Reference
 from tests.support import day_frame, day_key, reference_frame
@@ -24,7 +26,7 @@ def log_day(home: Path, frame: pd.DataFrame, name: str = "part-0.jsonl",
     rng = np.random.default_rng(1)
     folder = home / "predictions" / day
     folder.mkdir(parents=True, exist_ok=True)
-    # Extra fields as serving/prediction_log.py writes them; `is_fraud` is its decision.
+    # Extra fields as the service's writer adds them; `is_fraud` is its decision.
     records = frame[REQUEST].assign(fraud_probability=rng.beta(1, 30, len(frame)),
                                     is_fraud=1, merchant_avg_amount=None, model_version="3")
     path = folder / name
@@ -90,3 +92,49 @@ def test_prediction_log_report_catches_drift_in_served_traffic(tmp_path):
     assert report.files.html == tmp_path / "reports" / "predictions" / f"{DAY}.html"
     assert report.files.html.exists()
     assert "2,000 predictions" in report.notes[0]
+
+
+def _batch(when: dt.datetime, rows: pd.DataFrame, version: str = "7") -> prediction_log.Batch:
+    """What the service appends for scored rows (features imputed here: NaN)."""
+    n = len(rows)
+    return prediction_log.Batch(when, {
+        prediction_log.REQUEST_ID: [f"rid-{i}" for i in range(n)],
+        prediction_log.ITEM: list(range(n)), prediction_log.ENDPOINT: "predict_batch",
+        prediction_log.TRANSACTION_ID: ["t1", *[None] * (n - 1)],
+        **{f: rows[f].to_numpy() for f in REQUEST},
+        **{f: np.full(n, np.nan) for f in FEATURES},
+        prediction_log.FEATURE_SOURCE: "imputed",
+        prediction_log.SCORE: np.linspace(0.1, 0.9, n), prediction_log.IS_FRAUD: False,
+        prediction_log.THRESHOLD: 0.5, prediction_log.MODEL_NAME: "m",
+        prediction_log.MODEL_VERSION: version})
+
+
+def test_the_writer_and_the_reader_share_one_schema(tmp_path):
+    """Round trip: the service's writer -> day files in the schema -> monitoring's reader."""
+    rows = day_frame(day_key(10), rows=5).reset_index(drop=True)
+    log = prediction_log.PredictionLog(tmp_path / "predictions")
+    before = dt.datetime(2025, 1, 10, 23, 59, tzinfo=dt.UTC)
+    log.append(_batch(before, rows))
+    log.append(_batch(dt.datetime(2025, 1, 11, 0, 1, tzinfo=dt.UTC), rows))
+    log.close()
+    assert log.status()["written"] == 10 and log.status()["write_failures"] == 0
+    assert sorted(p.name for p in (tmp_path / "predictions").iterdir()) == [
+        "2025-01-10", "2025-01-11"]
+    [path] = prediction_log.day_folder(DAY, tmp_path).glob("*.jsonl")
+    first = json.loads(path.read_text().splitlines()[0])
+    assert tuple(first) == prediction_log.COLUMNS
+    assert first["transaction_id"] == "t1" and first[FEATURES[0]] is None
+    assert first["timestamp"].startswith("2025-01-11T00:01:00")
+    got = prediction_log.read_day(DAY, tmp_path)
+    assert got.lines == 5 and got.invalid == 0
+    assert list(got.frame.columns) == list(prediction_log.FIELDS)
+    pd.testing.assert_frame_equal(got.frame[REQUEST], rows[REQUEST].astype(
+        {"hour": "int64", "day_of_week": "int64", "merchant_category": "string"}),
+        check_dtype=False)
+    assert got.frame["fraud_probability"].tolist() == pytest.approx(np.linspace(0.1, 0.9, 5))
+
+
+def test_a_batch_missing_a_schema_column_is_refused():
+    with pytest.raises(KeyError, match="model_version"):
+        prediction_log.batch_frame(prediction_log.Batch(
+            dt.datetime(2025, 1, 11, tzinfo=dt.UTC), {prediction_log.REQUEST_ID: ["x"]}))

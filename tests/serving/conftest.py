@@ -8,16 +8,12 @@ store is not materialized there, so features are imputed unless a test says othe
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from fraud_assets import settings
-from tests.serving.state import add_version, registry_at
-
-# The service's modules are flat (they sit at the root of the Bento): import them as such.
-sys.path.insert(0, str(settings.REPO_ROOT / "serving"))
+from tests.serving.support import add_version
+from tests.support import registry_at
 
 
 def pytest_configure(config: pytest.Config) -> None:

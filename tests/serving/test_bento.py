@@ -12,12 +12,12 @@ import yaml
 from dagster import materialize
 
 from fraud_assets import settings
-from fraud_assets.defs.assets.bento import fraud_bento
 from fraud_assets.defs.resources import FraudHome
-from tests.serving.server import BentoServer, free_port
-from tests.serving.state import registry_at
-
-GOOD = {"amount": 150.0, "hour": 14, "day_of_week": 3, "merchant_category": "online"}
+from fraud_assets.defs.serving.assets import fraud_bento
+from fraud_assets.orchestration.processes import Server, free_port
+from fraud_assets.orchestration.servers import api_server
+from tests.serving.support import GOOD, started
+from tests.support import registry_at, registry_resource
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def built(served_home: Path) -> Iterator[dict]:
         mp.setenv("BENTOML_HOME", str(served_home / "bentoml"))
         result = materialize([fraud_bento], resources={
             "fraud_home": FraudHome(path=str(served_home)),
-            "mlflow_registry": registry_at(served_home)})
+            "mlflow_registry": registry_resource(registry_at(served_home))})
         assert result.success
         [event] = result.get_asset_materialization_events()
         meta = event.materialization.metadata
@@ -35,12 +35,19 @@ def built(served_home: Path) -> Iterator[dict]:
 
 
 @pytest.fixture(scope="module")
-def bento_server(built: dict, served_home: Path, tmp_path_factory) -> Iterator[BentoServer]:
+def bento_server(built: dict, served_home: Path, tmp_path_factory) -> Iterator[Server]:
     elsewhere = tmp_path_factory.mktemp("container_like")
+    # Dagster is not in the Bento's requirements: make it unimportable here too.
+    blocker = elsewhere / "no_dagster" / "dagster"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text(
+        'raise ImportError("the served Bento must not import dagster")\n')
     # No registry at all: a closed loopback port. The Bento must not need one.
     env = {"BENTOML_HOME": str(served_home / "bentoml"), "FRAUD_HOME": str(elsewhere),
-           "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
-    server = BentoServer(built["bento_tag"], env, elsewhere / "serve.log").start()
+           "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",
+           "PYTHONPATH": str(blocker.parent)}
+    server = started(api_server(free_port(), bento=built["bento_tag"], env=env,
+                                log_path=elsewhere / "serve.log"))
     try:
         yield server
     finally:
@@ -49,7 +56,8 @@ def bento_server(built: dict, served_home: Path, tmp_path_factory) -> Iterator[B
 
 def test_without_a_champion_the_asset_fails_clearly(tmp_path: Path) -> None:
     result = materialize([fraud_bento], raise_on_error=False, resources={
-        "fraud_home": FraudHome(path=str(tmp_path)), "mlflow_registry": registry_at(tmp_path)})
+        "fraud_home": FraudHome(path=str(tmp_path)),
+        "mlflow_registry": registry_resource(registry_at(tmp_path))})
     assert not result.success
     [failure] = result.get_step_failure_events()
     assert "run the champion asset first" in failure.step_failure_data.error.message
@@ -67,7 +75,8 @@ def test_bento_carries_model_code_feature_repo_and_locked_requirements(built: di
     info = yaml.safe_load((path / "bento.yaml").read_text())
     assert info["args"]["model_tag"] == built["bentoml_model"]
     assert [m["tag"] for m in info["services"][0]["models"]] == [built["bentoml_model"]]
-    assert (path / "src" / "service.py").exists()
+    assert (path / "src" / "serving" / "service.py").exists()
+    assert info["service"] == "serving.service:FraudService"
     assert (path / "src" / "fraud_assets" / "contract.py").exists()
     assert (path / "src" / "feature_repo" / "feature_store.yaml").exists()
     lock = {p["name"]: p["version"] for p in tomllib.loads(
@@ -77,9 +86,10 @@ def test_bento_carries_model_code_feature_repo_and_locked_requirements(built: di
                 if "==" in line)
     for name in ("bentoml", "mlflow", "scikit-learn", "feast", "pandas", "numpy"):
         assert pins[name] == lock[name]
+    assert not [name for name in pins if name.startswith("dagster")]
 
 
-def test_built_bento_serves_its_packaged_champion(bento_server: BentoServer) -> None:
+def test_built_bento_serves_its_packaged_champion(bento_server: Server) -> None:
     r = httpx.post(f"{bento_server.url}/predict", json=GOOD)
     assert r.status_code == 200 and r.json()["model_version"] == "1"
     info = httpx.get(f"{bento_server.url}/model-info").json()

@@ -18,10 +18,8 @@ from fraud_assets.features.names import FEATURES
 from fraud_assets.features.online import online_features
 from fraud_assets.features.store import MerchantFeatureStore
 from fraud_assets.model import training
-from tests.serving.server import BentoServer, running_server
-from tests.serving.state import build_feature_store
-
-GOOD = {"amount": 150.0, "hour": 14, "day_of_week": 3, "merchant_category": "online"}
+from fraud_assets.orchestration.processes import Server as BentoServer
+from tests.serving.support import GOOD, build_feature_store, running_server
 
 
 @pytest.fixture(scope="module")
@@ -288,3 +286,11 @@ def wait_for_log(home: Path, ids: set[str], count: int, timeout: float = 10) -> 
         if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.2)
+
+
+# -- documentation ------------------------------------------------------------------------------
+def test_openapi_page_shows_the_request_schema(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["$ref"].endswith("/TransactionRequest")
+    assert client.get("/docs").status_code == 200

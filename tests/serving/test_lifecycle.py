@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from fraud_assets.model import deploy
-from tests.serving.server import BentoServer, running_server
-from tests.serving.state import add_version, registry_at
+from fraud_assets.orchestration.processes import Server as BentoServer
+from tests.serving.support import add_version, running_server
+from tests.support import registry_at
 
 GOOD = {"amount": 150.0, "hour": 2, "day_of_week": 3, "merchant_category": "online"}
 POLL_SECONDS = 0.5

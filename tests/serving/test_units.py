@@ -3,55 +3,76 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import subprocess
+import sys
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
-import bento_build
-import champion
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import scorer
-from feature_lookup import FeatureLookup
-from http_contract import check_items
-from prediction_log import Entry, PredictionLog
 
-from fraud_assets import settings
+from fraud_assets import contract, settings
 from fraud_assets.features.names import FEATURES
-from fraud_assets.model import registry as model_registry
 from fraud_assets.model import training
-from fraud_assets.monitoring.prediction_log import read_day
-from tests.serving.server import free_port
-
-GOOD = {"amount": 150.0, "hour": 14, "day_of_week": 3, "merchant_category": "online"}
-
-
-@pytest.fixture
-def keep_mlflow_uris() -> Iterator[None]:
-    """champion.Registry points MLflow's process-wide URIs at its store; undo that."""
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    yield
-    mlflow.set_tracking_uri(before[0])
-    mlflow.set_registry_uri(before[1])
+from fraud_assets.model.loaded import LoadedModel
+from fraud_assets.model.registry import MlflowRegistry
+from fraud_assets.orchestration.processes import free_port
+from serving import bento_build, scorer
+from serving.champion import ChampionHolder
+from serving.feature_lookup import FeatureLookup
+from serving.http_contract import check_items
+from tests.serving.support import GOOD, add_version
+from tests.support import registry_at
 
 
-def test_version_tags_match_the_registry_module() -> None:
-    assert champion.TAG_THRESHOLD == model_registry.TAG_THRESHOLD
-    assert champion.TAG_TRAINING_START == model_registry.TAG_TRAINING_START
-    assert champion.TAG_TRAINING_END == model_registry.TAG_TRAINING_END
-    assert champion.TAG_FEATURES == model_registry.TAG_FEATURES
+class _Half:
+    """A stand-in model: P(fraud) = 0.5, and what it was given."""
+
+    def __init__(self) -> None:
+        self.seen: list[pd.DataFrame] = []
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        self.seen.append(frame)
+        return np.full((len(frame), 2), 0.5)
 
 
-def test_model_frame_is_what_training_feeds_the_model() -> None:
+def _loaded(model: object) -> LoadedModel:
+    return LoadedModel(model=model, name="m", version="7", alias="champion", run_id="r",
+                       threshold=0.5, training_start="2025-01-06", training_end="2025-01-08",
+                       features=FEATURES, source="registry")
+
+
+def test_the_model_sees_what_training_builds() -> None:
+    """One model-input builder: serving scores `training.model_input` of its rows."""
+    model = _Half()
     checked = check_items([GOOD, {**GOOD, "merchant_category": "travel", "hour": 3}])
-    features, _ = FeatureLookup(use_store=False).lookup(checked.frame["merchant_category"])
-    frame = scorer.model_frame(checked.frame, features)
-    expected = training.model_input(frame)
+    lookup = FeatureLookup(use_store=False)
+    scored = scorer.score(_loaded(model), checked.frame, lookup)
+    [frame] = model.seen
+    features, _ = lookup.lookup(checked.frame["merchant_category"])
+    expected = training.model_input(pd.concat([checked.frame, features], axis=1))
     assert list(frame.columns) == list(training.MODEL_INPUTS)
     pd.testing.assert_frame_equal(frame, expected)
+    pd.testing.assert_frame_equal(scored.frame, expected)
+    assert frame["hour"].dtype == "int64"
+
+
+def test_loaded_model_knows_its_training_window() -> None:
+    loaded = _loaded(None)
+    assert loaded.trained_on("2025-01-07") and not loaded.trained_on("2025-01-09")
+    assert loaded.info()["training_window"] == {"start": "2025-01-06", "end": "2025-01-08"}
+
+
+def test_batch_items_get_the_request_models_type_errors() -> None:
+    checked = check_items([GOOD, {**GOOD, "hour": "x"}, {"amount": 1}, "oops",
+                           {**GOOD, "amount": True}])
+    assert checked.rows == [0]
+    assert checked.errors[1] == ["hour: Input should be a valid integer (got 'x')"]
+    assert checked.errors[2] == [f"{f.name}: Field required"
+                                 for f in contract.REQUEST_FIELDS[1:]]
+    assert checked.errors[3] == ["item: Input should be a JSON object (got 'oops')"]
+    assert checked.errors[4] == ["amount: Input should be a valid number (got True)"]
 
 
 def test_feature_lookup_is_one_call_for_distinct_categories() -> None:
@@ -86,23 +107,26 @@ def test_check_items_is_fast_for_10k() -> None:
     assert len(checked.rows) == 9_999 and list(checked.errors) == [9_999]
 
 
-def test_unreachable_registry_keeps_the_loaded_model(tmp_path: Path,
-                                                     keep_mlflow_uris: None) -> None:
-    from tests.serving.state import add_version, registry_at
-
-    add_version(registry_at(tmp_path), seed=3)
-    live = champion.Registry(f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
-    holder = champion.ChampionHolder(live, poll_seconds=0)
+def test_unreachable_registry_keeps_the_loaded_model(registry: MlflowRegistry) -> None:
+    add_version(registry, seed=3)
+    holder = ChampionHolder(registry, poll_seconds=0)
     holder.start()
-    assert holder.current.version == "1"
-    holder.registry = champion.Registry(f"http://127.0.0.1:{free_port()}")
+    assert holder.current.version == "1" and holder.current.alias == "champion"
+    holder.registry = MlflowRegistry(tracking_uri=f"http://127.0.0.1:{free_port()}")
     holder.refresh()
     assert holder.current.version == "1"
     status = holder.status()
     assert status["reachable"] is False and "127.0.0.1" in status["last_error"]
 
 
-def test_lock_requirements_follow_uv_lock() -> None:
+def test_a_missing_registry_database_is_unavailable_not_created(tmp_path: Path) -> None:
+    holder = ChampionHolder(registry_at(tmp_path), poll_seconds=0)
+    holder.start()
+    assert holder.current is None and holder.status()["reachable"] is False
+    assert not (tmp_path / "mlflow" / "mlflow.db").exists()
+
+
+def test_lock_requirements_follow_uv_lock_without_dagster() -> None:
     lock_file = settings.REPO_ROOT / "uv.lock"
     locked = {p["name"]: p["version"] for p in tomllib.loads(lock_file.read_text())["package"]}
     lines = bento_build.lock_requirements(lock_file)
@@ -111,29 +135,25 @@ def test_lock_requirements_follow_uv_lock() -> None:
         assert pins[root].startswith(f"{root}=={locked[root]}")
     assert "win32" in pins["pywin32"]  # platform markers survive
     assert "pytest" not in pins and "great-expectations" not in pins  # only what serving needs
+    assert not [name for name in pins if name.startswith("dagster")]
 
 
-def test_prediction_log_is_day_partitioned_and_flushed_on_close(tmp_path: Path) -> None:
-    log = PredictionLog(tmp_path / "predictions")
-    checked = check_items([GOOD, {**GOOD, "merchant_category": "travel"}])
-    current = champion.Champion(model=None, name="m", version="7", alias="champion",
-                                run_id="r", threshold=0.5, training_start=None,
-                                training_end=None, features=FEATURES, source="registry")
-    frame = scorer.model_frame(checked.frame, pd.DataFrame(np.nan, index=[0, 1],
-                                                           columns=list(FEATURES)))
-    for day in (dt.datetime(2025, 3, 1, 23, 59, tzinfo=dt.UTC),
-                dt.datetime(2025, 3, 2, 0, 1, tzinfo=dt.UTC)):
-        scored = scorer.Scored(frame, np.array([0.1, 0.9]), np.array([False, True]), current,
-                               np.array(["imputed", "imputed"], dtype=object), day)
-        log.append(Entry(scored, ["rid-a", "rid-b"], [0, 0], ["t1", None], "predict"))
-    log.close()
-    days = sorted(p.name for p in (tmp_path / "predictions").iterdir())
-    assert days == ["2025-03-01", "2025-03-02"]
-    [path] = (tmp_path / "predictions" / "2025-03-02").glob("*.jsonl")
-    first = json.loads(path.read_text().splitlines()[0])
-    assert first["request_id"] == "rid-a" and first["transaction_id"] == "t1"
-    assert first["model_version"] == "7" and first["fraud_probability"] == 0.1
-    assert first["merchant_category"] == "online" and first["merchant_avg_amount"] is None
-    # Monitoring reads the same files.
-    day = read_day("2025-03-02", home=tmp_path)
-    assert day.lines == 2 and day.frame["fraud_probability"].tolist() == [0.1, 0.9]
+def test_staged_bentofile_serves_the_package_with_telemetry_off() -> None:
+    import yaml
+
+    spec = yaml.safe_load(bento_build.bentofile())
+    assert spec["service"] == "serving.service:FraudService"
+    envs = {e["name"]: e["value"] for e in spec["envs"]}
+    assert {k: envs[k] for k in settings.TELEMETRY_OFF} == settings.TELEMETRY_OFF
+
+
+@pytest.mark.parametrize("module", ["serving.service", "serving.bento_build",
+                                    "fraud_assets.features.online"])
+def test_serving_imports_no_dagster(module: str) -> None:
+    """The Bento's requirements leave Dagster out, so nothing serving imports may need it."""
+    code = (f"import sys, {module}; "
+            "found = sorted(m for m in sys.modules if m.split('.')[0] == 'dagster'); "
+            "assert not found, found")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=settings.REPO_ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
