@@ -67,7 +67,7 @@ serve-bento: setup
 	$(BIN)/fraud-platform serve --port 8000 --bento fraud_detection:latest
 
 bench-serving: setup
-	$(BIN)/python benchmarks/serving_load.py
+	$(BIN)/python -m benchmarks.serving_load
 
 images: setup
 	$(BIN)/fraud-platform images build

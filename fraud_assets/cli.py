@@ -65,7 +65,10 @@ def pipeline(
     start: Annotated[str, typer.Option(help="First simulated day, YYYY-MM-DD.")] = "2025-01-01",
     rows: Annotated[int, typer.Option(help="Transactions per simulated day.", min=1)] = 10_000,
 ) -> None:
-    """Land simulated days and materialize every asset, headless; exit code tells success."""
+    """Land simulated days and materialize every asset, headless.
+
+    Exit code: 0 a champion serves, 1 a run failed, 2 every run succeeded but the gate kept
+    no champion (e.g. the first model was below the floors)."""
     from fraud_assets.orchestration.pipeline import PipelineError, run_pipeline
 
     try:
@@ -78,6 +81,10 @@ def pipeline(
         typer.echo(f"failed: {', '.join(report.failed_runs)} (see the runs in the Dagster UI)",
                    err=True)
         raise typer.Exit(1)
+    if report.no_champion:
+        # Every run succeeded, but there is nothing to serve: exit 2, not 0 and not 1.
+        typer.echo(f"no champion: {report.no_champion}", err=True)
+        raise typer.Exit(2)
 
 
 @app.command()

@@ -100,6 +100,8 @@ class GuardedRoute(APIRoute):
         limit = BODY_LIMITS.get(self.path, MAX_PREDICT_BYTES)
 
         async def guarded(request: Request) -> Response:
+            if request.method == "POST":
+                require_json(request.headers.get("content-type"))
             guarded_request = GuardedRequest(request.scope, request.receive)
             guarded_request.limit = limit
             # Server time (Server-Timing) counts from here: reading and parsing the body,
@@ -108,6 +110,21 @@ class GuardedRoute(APIRoute):
             return await handler(guarded_request)
 
         return guarded
+
+
+def require_json(content_type: str | None) -> None:
+    """Only JSON bodies (or none said) are read: anything else is 415 naming the type.
+
+    A `text/plain` or form body holding JSON was once scored, which also let any web page
+    post cross-site without a CORS preflight; JSON content types always need one."""
+    if content_type is None or not content_type.strip():
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/")
+                                       and media.endswith("+json")):
+        return
+    raise HTTPException(415, f"Unsupported Content-Type {media!r}: send the body as "
+                             "application/json")
 
 
 def _too_large(limit: int) -> str:

@@ -28,6 +28,8 @@ class PipelineReport:
     failed_runs: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
+    no_champion: str | None = None  # why there is no champion after the run, if so
+
     @property
     def success(self) -> bool:
         return not self.failed_runs
@@ -83,8 +85,22 @@ def run_pipeline(start: dt.date, days: int, rows: int,
              f"({time.perf_counter() - t:.1f}s, run {result.run_id[:8]})")
         if not result.success:
             report.failed_runs.append(job_name)
+    report.no_champion = _why_no_champion(instance)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _why_no_champion(instance: DagsterInstance) -> str | None:
+    """None while a champion exists; else the gate's reason (a refusal is a decision)."""
+    from fraud_assets.model.registry import MlflowRegistry
+
+    if MlflowRegistry().alias_version(settings.CHAMPION_ALIAS) is not None:
+        return None
+    event = instance.get_latest_materialization_event(AssetKey(names.CHAMPION))
+    if event is None or event.asset_materialization is None:
+        return "no model was gated (see the retraining_job run)"
+    reason = event.asset_materialization.metadata.get("reason")
+    return f"the gate kept no champion: {getattr(reason, 'value', reason)}"
 
 
 def _status(result: ExecuteInProcessResult) -> str:

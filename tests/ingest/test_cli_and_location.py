@@ -7,10 +7,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from fraud_assets import names, settings
+from fraud_assets import landing, names, settings
 from fraud_assets.cli import app
 from fraud_assets.model.registry import MlflowRegistry
 from fraud_assets.orchestration.instance import ensure_dagster_home
+from tests import support
 
 runner = CliRunner()
 
@@ -107,6 +108,22 @@ def test_pipeline_refuses_a_history_too_short_to_split_saying_the_minimum(fraud_
     assert result.exit_code == 1
     assert ("retraining_job: FAILED (training_set: 1 landed day(s) with merchant features; "
             "training and a holdout need at least 2") in result.output
+
+
+def test_a_refused_first_model_is_a_decision_not_a_failure(fraud_home):
+    """Labels that follow no pattern: the gate refuses the first model, the retraining run
+    still succeeds (the Bento is skipped, saying why) and the exit code is 2."""
+    (fraud_home / "landing").mkdir()
+    for day in support.days(3):
+        frame = support.scrambled(support.validated_day(day, 3000, fraud_ratio=0.05))
+        frame["event_timestamp"] = frame["event_timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        frame.to_csv(landing.landing_file(fraud_home / "landing", day), index=False)
+    result = runner.invoke(app, ["pipeline", "--days", "3", "--rows", "3000"])
+    assert result.exit_code == 2, result.output
+    assert "retraining_job: ok" in result.output
+    assert "no champion: the gate kept no champion: first model is below the floors" in \
+        result.output
+    assert MlflowRegistry().alias_version(settings.CHAMPION_ALIAS) is None
 
 
 def test_pipeline_exit_code_tells_failure(fraud_home):

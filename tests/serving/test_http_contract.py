@@ -157,6 +157,22 @@ def test_unusable_body_is_a_clear_4xx(client: httpx.Client, body: str, status: i
     assert "fraud_probability" not in r.text
 
 
+@pytest.mark.parametrize("path", ["/predict", "/predict_batch"])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x"])
+def test_a_body_that_is_not_json_by_type_is_415_and_not_logged(client: httpx.Client, path: str,
+                                                                content_type: str) -> None:
+    body = json.dumps(GOOD if path == "/predict" else {"transactions": [GOOD]})
+    r = client.post(path, content=body, headers={"Content-Type": content_type,
+                                                 "X-Request-ID": "not-json-type"})
+    assert r.status_code == 415, r.text
+    assert content_type.split(";")[0] in r.json()["detail"]
+    assert r.headers["x-request-id"] == "not-json-type"
+    for ok_type in ("application/json; charset=utf-8", "application/vnd.api+json"):
+        assert client.post(path, content=body,
+                           headers={"Content-Type": ok_type}).status_code == 200
+
+
 def test_invalid_utf8_is_400(client: httpx.Client) -> None:
     r = post(client, "/predict", b'{"merchant_category": "\xff"}')
     assert r.status_code == 400

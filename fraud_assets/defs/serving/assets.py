@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 from dagster import (
     AssetExecutionContext,
@@ -22,9 +23,9 @@ BUILD_TIMEOUT_S = 15 * 60
 
 
 @asset(name=names.FRAUD_BENTO, deps=[names.CHAMPION], group_name=names.SERVING,
-       kinds={"bentoml"})
+       kinds={"bentoml"}, output_required=False)
 def fraud_bento(context: AssetExecutionContext, fraud_home: FraudHome,
-                mlflow_registry: MlflowRegistryResource) -> MaterializeResult:
+                mlflow_registry: MlflowRegistryResource) -> Iterator[MaterializeResult]:
     """`bentoml build` of serving/ around the champion, which is imported into the BentoML
     model store first so the Bento (and its container) needs no MLflow server.
 
@@ -32,6 +33,12 @@ def fraud_bento(context: AssetExecutionContext, fraud_home: FraudHome,
     set before bentoml is imported, and the build should not weigh on the code location.
     """
     registry = mlflow_registry.get_client()
+    if registry.alias_version(settings.CHAMPION_ALIAS) is None:
+        # The gate refused the first model (or none was trained): a decision, not a failure.
+        context.log.warning(f"no champion version of {registry.model_name!r}: Bento not built "
+                            "(see the champion asset's decision); it is built when a "
+                            "version is promoted")
+        return
     env = os.environ | {"FRAUD_HOME": str(fraud_home.root),
                         "MLFLOW_TRACKING_URI": registry.resolved_tracking_uri()}
     done = subprocess.run([sys.executable, "-m", BUILD_MODULE], env=env, capture_output=True,
@@ -43,7 +50,7 @@ def fraud_bento(context: AssetExecutionContext, fraud_home: FraudHome,
     built = json.loads(done.stdout.strip().splitlines()[-1])
     context.log.info(f"built {built['bento_tag']} around {built['model_tag']}")
     home = f"BENTOML_HOME={built['bentoml_home']}"
-    return MaterializeResult(metadata={
+    yield MaterializeResult(metadata={
         "bento_tag": built["bento_tag"],
         "model_version": built["model_version"],
         "bentoml_model": built["model_tag"],
