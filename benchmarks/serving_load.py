@@ -203,13 +203,19 @@ def run_fraud(home: Path, work: Path, bodies: list[bytes], seconds: float,
 def run_ceiling(home: Path, work: Path, bodies: list[bytes], seconds: float,
                 args: argparse.Namespace) -> list[Result]:
     port = free_port()
-    server = _running(Server("ceiling", [str(BIN / "bentoml"), "serve",
-                                         "benchmarks.ceiling_service:Ceiling", "--host", HOST,
-                                         "--port", str(port)],
-                             f"http://{HOST}:{port}", "/readyz", work / "ceiling.log",
-                             env={"BENTOML_HOME": str(work / "bentoml")}))
+    return _measured(Server("ceiling", [str(BIN / "bentoml"), "serve",
+                                        "benchmarks.ceiling_service:Ceiling", "--host", HOST,
+                                        "--port", str(port)],
+                            f"http://{HOST}:{port}", "/readyz", work / "ceiling.log",
+                            env={"BENTOML_HOME": str(work / "bentoml")}), bodies, seconds, args)
+
+
+def _measured(server: Server, bodies: list[bytes], seconds: float,
+              args: argparse.Namespace) -> list[Result]:
+    """Start `server`, measure its /predict, stop it."""
+    _running(server)
     try:
-        return measure("ceiling", f"{server.url}/predict", bodies, seconds, args.levels)
+        return measure(server.name, f"{server.url}/predict", bodies, seconds, args.levels)
     finally:
         server.stop()
 
@@ -217,14 +223,11 @@ def run_ceiling(home: Path, work: Path, bodies: list[bytes], seconds: float,
 def run_baseline(home: Path, work: Path, bodies: list[bytes], seconds: float,
                  args: argparse.Namespace) -> list[Result]:
     port = free_port()
-    server = _running(Server("baseline", [sys.executable, "-m",
-                                          "benchmarks.handbook_baseline_server",
-                                          "--port", str(port)],
-                             f"http://{HOST}:{port}", "/health", work / "baseline.log"))
-    try:
-        return measure("baseline", f"{server.url}/predict", bodies, seconds, args.levels)
-    finally:
-        server.stop()
+    return _measured(Server("baseline", [sys.executable, "-m",
+                                         "benchmarks.handbook_baseline_server",
+                                         "--port", str(port)],
+                            f"http://{HOST}:{port}", "/health", work / "baseline.log"),
+                     bodies, seconds, args)
 
 
 def verdict(results: list[Result]) -> bool:
