@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fraud_assets import contract
 from fraud_assets.features.names import ENTITY, FALLBACK_COLUMN, FEATURES
 
 log = logging.getLogger(__name__)
@@ -48,12 +49,32 @@ class FeatureLookup:
         self._online = online if online is not None else (_load_online() if use_store else None)
         self._lock = threading.Lock()
         self.failures = 0
+        self.successes = 0
         self.failing = False
         self.last_error: str | None = None
 
     @property
     def source(self) -> str:
         return FEAST if self._online is not None else IMPUTED
+
+    def available(self) -> bool:
+        """True when features can be read now; while they cannot, each call reads the store
+        once for every contract category (five keys: about a millisecond), so a store that
+        comes back is noticed by the next readiness probe without waiting for traffic."""
+        if self._online is None:
+            return False
+        if self.successes and not self.failing:
+            return True
+        self.lookup(pd.Series(list(contract.MERCHANT_CATEGORIES)))
+        return not self.failing
+
+    def problem(self) -> str | None:
+        """Why answers use imputed merchant features, or None when they do not."""
+        if self._online is None:
+            return f"{ONLINE_MODULE} is not available"
+        if self.failing:
+            return f"online feature store unreadable ({self.last_error})"
+        return None
 
     def lookup(self, categories: pd.Series) -> tuple[pd.DataFrame, np.ndarray]:
         """FEATURES for each row of `categories` (same order), and each row's source."""
@@ -84,6 +105,7 @@ class FeatureLookup:
                 if self.failing:
                     log.info("online feature lookup works again")
                 self.failing = False
+                self.successes += 1
                 return
             self.failures += 1
             self.last_error = f"{type(exc).__name__}: {exc}"

@@ -47,6 +47,9 @@ from serving.scorer import Answerer, NoModel, example_requests, score
 log = logging.getLogger("fraud_service")
 bentoml_patches.cancel_request_timers()  # before BentoML builds the app's middleware
 
+# Readiness waits for readable features (set true in the Bento image, see bentofile.yaml).
+REQUIRE_FEATURES = os.environ.get("FRAUD_REQUIRE_FEATURES", "false").lower() in (
+    "1", "true", "yes")
 POLL_SECONDS = float(os.environ.get("FRAUD_CHAMPION_POLL_SECONDS", "30"))
 WORKERS = int(os.environ.get("FRAUD_SERVE_WORKERS", "1"))
 ACCESS_LOG = os.environ.get("FRAUD_ACCESS_LOG", "false").lower() in ("1", "true", "yes")
@@ -92,7 +95,12 @@ class FraudService:
         gc.freeze()
 
     def __is_ready__(self) -> bool:
-        return self.holder.current is not None
+        """A model is loaded, and with FRAUD_REQUIRE_FEATURES (the default inside the image)
+        the online store can be read: an orchestrator routes no traffic to a replica that
+        would answer with imputed merchant features."""
+        if self.holder.current is None:
+            return False
+        return not REQUIRE_FEATURES or self.answerer.lookup.available()
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
@@ -152,10 +160,12 @@ class FraudService:
             warnings.append(f"model registry unreachable ({registry['last_error']}); "
                             "serving the model already loaded")
         features = self.answerer.lookup.status()
-        if features["source"] != "feast" or features["failing"]:
-            warnings.append("online feature store not available: merchant features are "
-                            f"imputed ({features['last_error'] or 'module not installed'})")
-        body = {"status": "healthy" if champion else "unhealthy",
+        problem = self.answerer.lookup.problem()
+        if problem:
+            warnings.append(f"{problem}: merchant features are imputed")
+        # Degraded: answers still come, from the loaded model, but not as they should.
+        status = "unhealthy" if not champion else ("degraded" if warnings else "healthy")
+        body = {"status": status,
                 "model_name": champion.name if champion else settings.REGISTERED_MODEL_NAME,
                 "model_version": champion.version if champion else None,
                 "model_source": champion.source if champion else None,

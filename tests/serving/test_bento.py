@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from fraud_assets.defs.resources import FraudHome
 from fraud_assets.defs.serving.assets import fraud_bento
 from fraud_assets.orchestration.processes import Server, free_port
 from fraud_assets.orchestration.servers import api_server
-from tests.serving.support import GOOD, started
+from tests.serving.support import GOOD, build_feature_store, started
 from tests.support import registry_at, registry_resource
 
 
@@ -100,6 +101,34 @@ def test_built_bento_serves_its_packaged_champion(bento_server: Server) -> None:
     info = httpx.get(f"{bento_server.url}/model-info").json()
     assert info["source"] == "bento" and info["version"] == "1"
     health = httpx.get(f"{bento_server.url}/health").json()
-    assert health["status"] == "healthy" and health["registry"]["mode"] == "bento"
+    # No online store where this copy runs: it answers, and says it is not as it should be.
+    assert health["status"] == "degraded" and health["registry"]["mode"] == "bento"
+    assert any("merchant features are imputed" in w for w in health["warnings"])
     assert httpx.post(f"{bento_server.url}/predict",
                       json={**GOOD, "hour": 30}).status_code == 400
+
+
+def test_requiring_features_it_is_ready_only_once_the_store_can_be_read(
+        built: dict, served_home: Path, tmp_path_factory) -> None:
+    """FRAUD_REQUIRE_FEATURES (true in the image): not ready while the online store cannot
+    be read, ready by itself once it can, with no restart."""
+    home = tmp_path_factory.mktemp("requires_features")
+    env = {"BENTOML_HOME": str(served_home / "bentoml"), "FRAUD_HOME": str(home),
+           "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",
+           "FRAUD_REQUIRE_FEATURES": "true"}
+    server = api_server(free_port(), bento=built["bento_tag"], env=env,
+                        log_path=home / "serve.log")
+    server.ready_path = "/healthz"  # alive; /readyz is what is under test
+    started(server)
+    try:
+        assert httpx.get(f"{server.url}/readyz").status_code != 200
+        assert httpx.get(f"{server.url}/health").json()["status"] == "degraded"
+        build_feature_store(home)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{server.url}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "not ready after the store appeared"
+            time.sleep(0.5)
+        health = httpx.get(f"{server.url}/health").json()
+        assert health["status"] == "healthy" and health["warnings"] == []
+    finally:
+        server.stop()
