@@ -4,8 +4,8 @@
 #   make images                      # builds this image and the fraud API image (Docker or podman)
 #   docker run -p 3000:3000 -e FRAUD_BIND_HOST=0.0.0.0 -v fraud-state:/var/lib/fraud fraud-platform
 #
-# `make run-platform-image` runs it with podman on hosts like ours (host network, servers on
-# 127.0.0.1). State (Dagster instance, MLflow, Feast, lake, landing folder) lives in the
+# `make run-platform-image` runs it with Docker or podman, its ports published on 127.0.0.1
+# only. State (Dagster instance, MLflow, Feast, lake, landing folder) lives in the
 # volume /var/lib/fraud: drop a landing file in its landing/ folder and the landing sensor
 # runs the day. SIGTERM stops every server cleanly (fraud-platform up stops their groups).
 #
@@ -62,8 +62,8 @@ EXPOSE 3000 5000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=90s \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:3000/server_info', timeout=4)"
 
-# Bind every interface by default (a bridge network publishes ports to it); with the host
-# network, set FRAUD_BIND_HOST=127.0.0.1 so nothing listens beyond what is published.
+# Bind every interface of the container's own network namespace (the engine publishes the
+# chosen ports); with the host network, set FRAUD_BIND_HOST=127.0.0.1.
 ENV FRAUD_BIND_HOST=0.0.0.0
 STOPSIGNAL SIGTERM
 CMD ["fraud-platform", "up", "--no-api"]

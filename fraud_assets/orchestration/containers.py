@@ -55,16 +55,10 @@ class Engine:
             raise ContainerError(f"{self.name} {' '.join(args[:2])} failed:\n" + "\n".join(detail))
         return done
 
-    @property
-    def host_network(self) -> bool:
-        """podman here runs containers on the host network (containers.conf): servers inside
-        bind 127.0.0.1 and nothing is published; docker publishes on 127.0.0.1 instead."""
-        return self.name == "podman"
-
     def network_args(self, *ports: int) -> tuple[list[str], str]:
-        """(run flags, the address servers inside bind) for serving `ports` on loopback."""
-        if self.host_network:
-            return [], "127.0.0.1"
+        """(run flags, the address servers inside bind) for serving `ports` on loopback:
+        the container has its own network namespace, the servers bind all of its
+        interfaces, and only `ports` are published, on the host's 127.0.0.1."""
         return [a for p in ports for a in ("-p", f"127.0.0.1:{p}:{p}")], "0.0.0.0"
 
     @property

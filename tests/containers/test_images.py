@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from fraud_assets import settings
@@ -24,11 +25,13 @@ from fraud_assets.orchestration.processes import free_port
 from tests import support
 
 pytestmark = pytest.mark.containers
+BEFORE: set[int] = set()  # ports listened on before any container of this suite ran
 GOOD = {"amount": 150.0, "hour": 14, "day_of_week": 3, "merchant_category": "online"}
 
 
 @pytest.fixture(scope="session")
 def engine() -> containers.Engine:
+    BEFORE.update(listening_ports())
     try:
         found = containers.find_engine()
     except containers.ContainerError as exc:
@@ -58,12 +61,26 @@ def api_image(engine: containers.Engine, state: Path) -> str:
     tag = json.loads(built.stdout.strip().splitlines()[-1])["bento_tag"]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BENTOML_HOME", env["BENTOML_HOME"])
-        return containers.build_api_image(engine, tag, f"{containers.API_IMAGE}:test")
+        started = time.monotonic()
+        image = containers.build_api_image(engine, tag, f"{containers.API_IMAGE}:test")
+    print(f"API image built in {time.monotonic() - started:.0f}s, "
+          f"{engine.size_mb(image):,.0f} MB")
+    return image
 
 
 @pytest.fixture(scope="session")
 def platform_image(engine: containers.Engine) -> str:
-    return containers.build_platform_image(engine, f"{containers.PLATFORM_IMAGE}:test")
+    started = time.monotonic()
+    tag = containers.build_platform_image(engine, f"{containers.PLATFORM_IMAGE}:test")
+    print(f"platform image built in {time.monotonic() - started:.0f}s, "
+          f"{engine.size_mb(tag):,.0f} MB")
+    return tag
+
+
+def listening_ports() -> set[int]:
+    """TCP ports something listens on (the containers share the host network on podman)."""
+    return {c.laddr.port for c in psutil.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN}
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
@@ -110,7 +127,9 @@ def api_container(engine: containers.Engine, api_image: str, state: Path
 
 def test_api_image_serves_real_features_and_logs_to_the_mount(engine, api_container, state):
     name, url = api_container
-    _wait(f"{url}/readyz")
+    print(f"API image ready in {_wait(f'{url}/readyz'):.1f}s")
+    port = int(url.rsplit(":", 1)[1])
+    assert listening_ports() - BEFORE <= {port}, "the API container listens beyond its port"
     answer = httpx.post(f"{url}/predict", json=GOOD, headers={"X-Request-ID": "ctr-1"})
     assert answer.status_code == 200, answer.text
     health = httpx.get(f"{url}/health").json()
@@ -123,6 +142,25 @@ def test_api_image_serves_real_features_and_logs_to_the_mount(engine, api_contai
     assert len(mine) == 1 and mine[0]["feature_source"] == "feast"
 
 
+def test_api_image_without_a_readable_store_is_degraded_and_not_ready(engine, api_image,
+                                                                     tmp_path):
+    """An empty store mounted: the container answers /health with `degraded` and the reason,
+    and /readyz is not ready (FRAUD_REQUIRE_FEATURES is true in the image)."""
+    port, name = free_port(), f"fraud-api-nostore-{uuid.uuid4().hex[:8]}"
+    args = containers.api_run_args(engine, port, tmp_path, name, api_image)
+    settings.feast_dir(tmp_path).mkdir(parents=True, exist_ok=True)
+    engine.run(*args[:1], "-d", *args[1:])
+    try:
+        _wait(f"http://127.0.0.1:{port}/healthz")
+        time.sleep(2)
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code != 200
+        health = httpx.get(f"http://127.0.0.1:{port}/health").json()
+        assert health["status"] == "degraded"
+        assert any("merchant features are imputed" in w for w in health["warnings"])
+    finally:
+        engine.run("rm", "-f", name, check=False)
+
+
 def test_platform_image_runs_a_landed_day_as_non_root_and_keeps_state(engine, platform_image):
     volume = f"fraud-test-{uuid.uuid4().hex[:8]}"
     name = f"fraud-platform-test-{uuid.uuid4().hex[:8]}"
@@ -133,6 +171,9 @@ def test_platform_image_runs_a_landed_day_as_non_root_and_keeps_state(engine, pl
     try:
         engine.run(*args[:1], "-d", *args[1:])
         ready = _wait(f"http://127.0.0.1:{dagster}/server_info")
+        time.sleep(5)  # the daemon and the code servers are up too by now
+        extra = listening_ports() - BEFORE - {dagster, mlflow}
+        assert not extra, f"the platform container listens beyond its ports: {sorted(extra)}"
         assert engine.run("exec", name, "id", "-u").stdout.strip() != "0"
         engine.run("exec", name, "fraud-platform", "simulate", "--days", "1", "--rows", "500")
         assert _wait_for_run(f"http://127.0.0.1:{dagster}", "daily_job") == "SUCCESS"
