@@ -15,6 +15,7 @@ Two rules, both judged against the validated days before the day (at most
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,19 @@ def history(lake_root: Path, day: str, days: int = HISTORY_DAYS) -> list[DayStat
               if d < day][-days:]
     out = []
     for d in stored:
-        frame = pd.read_parquet(
-            lake.partition_path(lake_root, names.TRANSACTIONS_VALIDATED, d),
-            columns=[LABEL, CATEGORY])
-        out.append(DayStats(d, len(frame), int(frame[LABEL].sum()),
-                            frame[CATEGORY].astype(str).value_counts().to_dict()))
+        path = lake.partition_path(lake_root, names.TRANSACTIONS_VALIDATED, d)
+        out.append(_day_stats(d, str(path), path.stat().st_mtime_ns))
     return out
+
+
+@functools.lru_cache(maxsize=512)
+def _day_stats(day: str, path: str, mtime_ns: int) -> DayStats:
+    """One stored day's counts, read once per file version: two checks of each daily run
+    and every later day whose history holds it ask for the same file (a re-landed day is
+    a new file version, so it is read again)."""
+    frame = pd.read_parquet(path, columns=[LABEL, CATEGORY])
+    return DayStats(day, len(frame), int(frame[LABEL].sum()),
+                    frame[CATEGORY].astype(str).value_counts().to_dict())
 
 
 def _pct(rate: float) -> str:
