@@ -155,10 +155,7 @@ class FraudService:
         """200 while a model is loaded (even if the registry is down: see `warnings`)."""
         champion = self.holder.current
         registry = self.holder.status()
-        warnings = []
-        if registry.get("reachable") is False:
-            warnings.append(f"model registry unreachable ({registry['last_error']}); "
-                            "serving the model already loaded")
+        warnings = self.holder.problems()
         features = self.answerer.lookup.status()
         problem = self.answerer.lookup.problem()
         if problem:
@@ -182,4 +179,7 @@ class FraudService:
         if champion is None:
             return api_responses.ApiResponse({"detail": "no champion model is loaded yet"},
                                              status_code=503)
-        return api_responses.ApiResponse(champion.info())
+        registered = self.holder.status().get("loaded_version_registered")
+        return api_responses.ApiResponse({**champion.info(),
+                                          "registered": registered is not False,
+                                          "warnings": self.holder.problems()})

@@ -205,6 +205,14 @@ class MlflowRegistry:
             raise RegistryError(f"model {self.model_name!r} has no version {version!r} "
                                 f"(known versions: {known})") from None
 
+    def version_exists(self, version: str) -> bool:
+        """True while `version` is registered (False once deleted in MLflow)."""
+        try:
+            self.version(version)
+        except RegistryError:
+            return False
+        return True
+
     def versions(self) -> list[str]:
         """All registered versions, oldest first."""
         found = self.client().search_model_versions(f"name='{self.model_name}'")
