@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export FRAUD_HOME ?= $(CURDIR)/.fraud
 
 .PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving \
-	check-defs images base-image run-api-image run-platform-image test-containers test lint clean
+	check-defs images base-image run-api-image run-platform-image test-containers test-reliability test lint clean
 
 help:
 	@echo "make demo      set up, run the whole pipeline, start the Dagster and MLflow UIs"
@@ -27,6 +27,7 @@ help:
 	@echo "make run-api-image  the API image on 127.0.0.1:\$${API_IMAGE_PORT:-8200}, local store mounted"
 	@echo "make run-platform-image  the platform image on the volume fraud-state"
 	@echo "make test-containers  build both images and test them (installs podman if missing)"
+	@echo "make test-reliability  kill -9 in the middle of runs, rerun, compare (minutes)"
 	@echo "make clean     delete all platform state ($(FRAUD_HOME))"
 
 setup: $(VENV)/.synced
@@ -97,3 +98,7 @@ test: setup
 
 clean:
 	rm -rf "$(FRAUD_HOME)"
+
+# kill -9 mid-run and rerun, on real instances: not part of `make test` (minutes).
+test-reliability: setup
+	$(BIN)/pytest -m reliability tests/reliability

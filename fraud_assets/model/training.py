@@ -13,7 +13,8 @@ reach the data's ceiling from 30 days of data and stays cheap to train and to se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -203,3 +204,16 @@ def split_training_set(training_set: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
         raise TrainingDataError("training_set has no holdout rows: the gate needs a holdout "
                                 "to compare challenger and champion")
     return train_rows, holdout
+
+
+def fingerprint(train_rows: pd.DataFrame, params: TrainParams) -> str:
+    """SHA-256 (hex) of the training rows' values and the hyperparameters.
+
+    Training is deterministic (fixed solver, no random state involved), so two trainings
+    with one fingerprint give the same model: a retried run reuses the version an
+    interrupted attempt already registered instead of registering a duplicate.
+    """
+    digest = hashlib.sha256(pd.util.hash_pandas_object(train_rows, index=False).to_numpy()
+                            .tobytes())
+    digest.update(repr(sorted(asdict(params).items())).encode())
+    return digest.hexdigest()

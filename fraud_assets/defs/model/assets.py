@@ -15,6 +15,7 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     Config,
+    DagsterRunStatus,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -64,10 +65,14 @@ def fraud_model(context: AssetExecutionContext, config: FraudModelConfig,
         raise Failure(description=f"no model was trained or registered: {exc}") from None
     metrics = {**{f"validation_{k}": v for k, v in trained.validation.items()},
                **{f"holdout_{k}": v for k, v in holdout_scores.items()}}
+    fingerprint = training.fingerprint(train_rows, params)
     with tempfile.TemporaryDirectory() as tmp:
         plots = evaluation.save_plots(labels, proba, trained.threshold, Path(tmp))
-        logged = registry.log_training(trained, metrics, plots, context.run_id,
-                                              sample=train_rows)
+        # A retry after a crash between registering and finishing reuses that version.
+        logged = (registry.reuse_unfinished(
+                      fingerprint, lambda run_id: _succeeded(context, run_id), context.run_id)
+                  or registry.log_training(trained, metrics, plots, context.run_id,
+                                           sample=train_rows, fingerprint=fingerprint))
     context.log.info(f"registered version {logged.version} of {registry.model_name} "
                      f"(holdout PR-AUC {holdout_scores['pr_auc']:.4f})")
     return MaterializeResult(metadata=_model_metadata(registry, logged, trained,
@@ -102,6 +107,12 @@ def champion(context: AssetExecutionContext, config: ChampionConfig, training_se
     if decision.champion_after:
         metadata["champion_model"] = _link(registry.version_link(decision.champion_after))
     return MaterializeResult(metadata=metadata)
+
+
+def _succeeded(context: AssetExecutionContext, run_id: str) -> bool:
+    """True if Dagster run `run_id` finished successfully (unknown ids: False)."""
+    run = context.instance.get_run_by_id(run_id) if run_id else None
+    return run is not None and run.status == DagsterRunStatus.SUCCESS
 
 
 def _model_metadata(registry: MlflowRegistry, logged: LoggedVersion,
