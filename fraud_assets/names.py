@@ -40,6 +40,7 @@ RETRAINING_JOB = "retraining_job"
 LANDING_SENSOR = "landing_sensor"
 DRIFT_RETRAINING_SENSOR = "drift_retraining"
 FEATURE_AUTOMATION_SENSOR = "feature_automation"
+RUN_FAILURE_ALERT_SENSOR = "run_failure_alert"
 
 # What retraining materializes, upstream first.
 RETRAINING_ASSETS: tuple[str, ...] = (TRAINING_SET, FRAUD_MODEL, CHAMPION, FRAUD_BENTO)
