@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from serving.scorer import Answered
+from serving.scorer import Answered, Scored
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Unique per process start, then a counter: uuid4 costs ~70 us of os.urandom per call here,
@@ -95,7 +95,15 @@ def prediction(answered: Answered, row: int) -> dict[str, Any]:
     assert scored is not None
     return {"is_fraud": bool(scored.is_fraud[row]),
             "fraud_probability": float(scored.probability[row]),
-            "model_version": scored.champion.version, "threshold": scored.champion.threshold}
+            "model_version": scored.champion.version, "threshold": scored.champion.threshold,
+            **_reasons(scored, row)}
+
+
+def _reasons(scored: Scored, row: int) -> dict[str, Any]:
+    """`reasons`: the top contributions in log-odds (absent when not asked for)."""
+    if scored.reasons is None:
+        return {}
+    return {"reasons": scored.reasons[row]}
 
 
 def batch_results(answered: Answered, n_items: int) -> list[dict[str, Any]]:
@@ -106,8 +114,10 @@ def batch_results(answered: Answered, n_items: int) -> list[dict[str, Any]]:
     scored = answered.scored
     if scored is not None:
         version, threshold = scored.champion.version, scored.champion.threshold
-        for item, fraud, proba in zip(answered.checked.rows, scored.is_fraud.tolist(),
-                                      scored.probability.tolist(), strict=True):
+        for row, (item, fraud, proba) in enumerate(zip(
+                answered.checked.rows, scored.is_fraud.tolist(), scored.probability.tolist(),
+                strict=True)):
             results[item] = {"is_fraud": fraud, "fraud_probability": proba,
-                             "model_version": version, "threshold": threshold}
+                             "model_version": version, "threshold": threshold,
+                             **_reasons(scored, row)}
     return results

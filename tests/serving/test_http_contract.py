@@ -310,3 +310,20 @@ def test_openapi_page_shows_the_request_schema(client: httpx.Client) -> None:
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["$ref"].endswith("/TransactionRequest")
     assert client.get("/docs").status_code == 200
+
+
+# -- reason codes ---------------------------------------------------------------------
+def test_every_answer_carries_its_top_three_reasons(client: httpx.Client) -> None:
+    body = client.post("/predict", json={**GOOD, "hour": 3}).json()
+    reasons = body["reasons"]
+    assert len(reasons) == 3 and len({r["feature"] for r in reasons}) == 3
+    assert all(r["feature"] in training.MODEL_INPUTS for r in reasons)
+    assert all(r["text"].startswith(f"{r['feature']}=") and "log-odds" in r["text"]
+               for r in reasons)
+    assert [abs(r["contribution"]) for r in reasons] == sorted(
+        (abs(r["contribution"]) for r in reasons), reverse=True)
+    batch = client.post("/predict_batch", json={"transactions": [GOOD]}).json()
+    assert batch["results"][0]["reasons"] == client.post("/predict", json=GOOD).json()["reasons"]
+    bulk = client.post("/predict_batch?explain=false", json={"transactions": [GOOD]}).json()
+    assert "reasons" not in bulk["results"][0]
+    assert bulk["results"][0]["fraud_probability"] == batch["results"][0]["fraud_probability"]
