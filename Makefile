@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 # which turns telemetry off for itself and every tool it starts (fraud_assets/settings.py).
 export FRAUD_HOME ?= $(CURDIR)/.fraud
 
-.PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving \
+.PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving bench-soak \
 	check-defs images base-image run-api-image run-platform-image test-containers test-reliability test lint clean
 
 help:
@@ -22,6 +22,7 @@ help:
 	@echo "make bento     build the Bento around the current champion"
 	@echo "make serve-bento  serve the latest built Bento (packaged model, no MLflow needed)"
 	@echo "make bench-serving  load benchmark of the API vs the handbook's server (loopback)"
+	@echo "make bench-soak  200 req/s on the API for 10 min with a champion hot swap (SOAK_ARGS)"
 	@echo "make images    build the platform image and the fraud API image (Docker or podman)"
 	@echo "make base-image  build python:3.11-slim from Debian packages (no Docker Hub)"
 	@echo "make run-api-image  the API image on 127.0.0.1:\$${API_IMAGE_PORT:-8200}, local store mounted"
@@ -69,6 +70,10 @@ serve-bento: setup
 
 bench-serving: setup
 	$(BIN)/python -m benchmarks.serving_load
+
+# `make bench-soak SOAK_ARGS="--minutes 1"` for a short trial.
+bench-soak: setup
+	$(BIN)/python -m benchmarks.soak $(SOAK_ARGS)
 
 images: setup
 	$(BIN)/fraud-platform images build
