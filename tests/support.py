@@ -7,13 +7,17 @@ that share the state across tests live in tests/conftest.py.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from dagster import (
     AssetKey,
     AssetSpec,
@@ -22,7 +26,7 @@ from dagster import (
     materialize,
 )
 
-from fraud_assets import contract, lake, names, simulator
+from fraud_assets import contract, lake, names, settings, simulator
 from fraud_assets.defs.features.resources import FeastStore
 from fraud_assets.defs.model.resources import MlflowRegistryResource
 from fraud_assets.defs.monitoring.assets import drift_report
@@ -155,7 +159,10 @@ def training_set(n_days: int = 8, rows: int = 2_500, holdout_days: int = 2,
 
 # -- the registry -------------------------------------------------------------------------
 def registry_at(home: Path) -> MlflowRegistry:
-    """Real MLflow in `home`: SQLite backend and a local artifact folder."""
+    """Real MLflow in `home`: SQLite backend and a local artifact folder; under the server
+    profile the MLflow tracking server of the test (over HTTP, artifacts served by it)."""
+    if settings.profile() == settings.SERVER:
+        return MlflowRegistry(tracking_uri=settings.mlflow_tracking_uri(home))
     return MlflowRegistry(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
                           artifact_location=str(home / "mlflow" / "artifacts"))
 
@@ -314,3 +321,119 @@ def write_day(home: Path, day: str, scenario: str = "normal", rows: int = DRIFT_
 def write_reference_days(home: Path) -> None:
     for i in range(REFERENCE_DAYS):
         write_day(home, day_key(i))
+
+
+# -- the server profile: real PostgreSQL, Redis and MLflow servers ------------------------------
+SERVER_ENV_KEYS = (settings.PROFILE_ENV, settings.SERVERS_HOME_ENV,
+                   *(variable for variable, _ in settings.SERVER_ENV.values()))
+TEMPLATE_PREFIX = "tmpl_"
+
+
+class TestServers:
+    """One PostgreSQL and one Redis (free ports, a /tmp folder) for a session's server-profile
+    tests, started with the platform's own `ServerProfile`. Each test asks `isolate()` for
+    state of its own, as a fresh FRAUD_HOME gives in the local profile: its own three
+    databases (MLflow's cloned from a migrated template: migrating takes ~40 s), its own
+    Redis database (flushed) and its own MLflow tracking server."""
+
+    __test__ = False  # not a test class for pytest
+
+    def __init__(self) -> None:
+        import tempfile
+
+        from fraud_assets.orchestration.processes import free_port
+
+        # Not under pytest's tmp folder: that is private to root, and as root PostgreSQL
+        # runs as the `postgres` user, which must reach its data folder.
+        self.home = Path(tempfile.mkdtemp(prefix="fraud-test-servers-"))
+        self.home.chmod(0o755)
+        self.base = {settings.PROFILE_ENV: settings.SERVER,
+                     settings.SERVERS_HOME_ENV: str(self.home),
+                     "FRAUD_PG_PORT": str(free_port()), "FRAUD_REDIS_PORT": str(free_port())}
+        self.count = 0
+        self.mlflow_servers: list = []
+
+    def _profile(self, env: dict[str, str]):
+        """The platform's ServerProfile for `env` (read while `env` is set, then restored)."""
+        import os
+        from unittest import mock
+
+        from fraud_assets.orchestration.server_profile import ServerProfile
+
+        with mock.patch.dict(os.environ, env):
+            return ServerProfile(settings.server_endpoints(), echo=lambda line: None)
+
+    def start(self) -> TestServers:
+        """PostgreSQL and Redis, and the migrated MLflow template database."""
+        from fraud_assets.orchestration.processes import run_tool
+
+        env = {**self.base, "FRAUD_DB_PREFIX": TEMPLATE_PREFIX, "FRAUD_MLFLOW_PORT": "1"}
+        profile = self._profile(env)
+        profile.start(mlflow=False)
+        url = profile.ends.postgres_url("mlflow", profile.secrets()["postgres"])
+        done = run_tool([str(Path(sys.executable).parent / "mlflow"), "db", "upgrade", url],
+                        timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return self
+
+    def isolate(self, mlflow: bool = True) -> dict[str, str]:
+        """The environment of a fresh server-profile state: new databases, a flushed Redis
+        database and (with `mlflow`) a tracking server of its own, started and answering."""
+        from psycopg2 import sql
+
+        from fraud_assets.orchestration.processes import free_port
+
+        self.count += 1
+        env = {**self.base, "FRAUD_DB_PREFIX": f"t{self.count}_",
+               "FRAUD_REDIS_DB": str(self.count % 15 + 1), "FRAUD_MLFLOW_PORT": str(free_port())}
+        profile = self._profile(env)
+        admin = profile.admin_connection()
+        try:
+            admin.cursor().execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                sql.Identifier(profile.ends.database("mlflow")),
+                sql.Identifier(f"{TEMPLATE_PREFIX}mlflow"),
+                sql.Identifier(settings.POSTGRES_USER)))
+        finally:
+            admin.close()
+        profile.ensure_databases()
+        profile.redis_client().flushdb()
+        if mlflow:
+            self.mlflow_servers.append(profile.mlflow())
+            profile._start_mlflow()
+        return env
+
+    def profile(self, env: dict[str, str]):
+        """The platform's ServerProfile for an environment `isolate` returned."""
+        return self._profile(env)
+
+    def stop(self) -> None:
+        import shutil
+
+        for server in self.mlflow_servers:
+            server.stop()
+        self._profile({**self.base, "FRAUD_MLFLOW_PORT": "1"}).stop()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+# The end-to-end suites take `profile_home` (conftest) or `profile_env` and run under both
+# profiles; the server variant carries the `server` marker (not in the default run:
+# `make test-server`).
+PROFILES = [settings.LOCAL, pytest.param(settings.SERVER, marks=pytest.mark.server)]
+
+
+
+@contextlib.contextmanager
+def profile_env(request: pytest.FixtureRequest, profile: str,
+                mlflow: bool = True) -> Iterator[dict[str, str]]:
+    """The environment of `profile` for the block: nothing for local; for server, fresh
+    databases, a Redis database and an MLflow server of the test's own."""
+    if profile == settings.LOCAL:
+        yield {}
+        return
+    env = request.getfixturevalue("test_servers").isolate(mlflow=mlflow)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        yield env
+
+

@@ -272,7 +272,8 @@ class ServerProfile:
         import redis
 
         return redis.Redis(host=settings.SERVER_HOST, port=self.ends.redis_port,
-                           password=self.secrets()["redis"], socket_timeout=timeout,
+                           db=self.ends.redis_db, password=self.secrets()["redis"],
+                           socket_timeout=timeout,
                            socket_connect_timeout=timeout)
 
     def redis_answers(self) -> bool:
