@@ -330,11 +330,13 @@ TEMPLATE_PREFIX = "tmpl_"
 
 
 class TestServers:
-    """One PostgreSQL and one Redis (free ports, a /tmp folder) for a session's server-profile
-    tests, started with the platform's own `ServerProfile`. Each test asks `isolate()` for
-    state of its own, as a fresh FRAUD_HOME gives in the local profile: its own three
-    databases (MLflow's cloned from a migrated template: migrating takes ~40 s), its own
-    Redis database (flushed) and its own MLflow tracking server."""
+    """One PostgreSQL, one Redis and one MLflow tracking server (free ports, a /tmp folder)
+    for a session's server-profile tests, started with the platform's own `ServerProfile`.
+    Each test asks `isolate()` for state of its own, as a fresh FRAUD_HOME gives in the
+    local profile: its own Dagster and Feast databases, its own Redis database (flushed),
+    and the MLflow server's database replaced by a fresh copy of a migrated template (the
+    server reconnects: its pool pings). A server per test would cost ~40 s each to start
+    on this machine, migrating a new database as long."""
 
     __test__ = False  # not a test class for pytest
 
@@ -349,11 +351,13 @@ class TestServers:
         self.home.chmod(0o755)
         self.base = {settings.PROFILE_ENV: settings.SERVER,
                      settings.SERVERS_HOME_ENV: str(self.home),
-                     "FRAUD_PG_PORT": str(free_port()), "FRAUD_REDIS_PORT": str(free_port())}
+                     "FRAUD_PG_PORT": str(free_port()), "FRAUD_REDIS_PORT": str(free_port()),
+                     "FRAUD_MLFLOW_PORT": str(free_port())}
         self.count = 0
-        self.mlflow_servers: list = []
+        # The MLflow server's database is <prefix>mlflow of this environment.
+        self.mlflow_env = {**self.base, "FRAUD_DB_PREFIX": "session_"}
 
-    def _profile(self, env: dict[str, str]):
+    def profile(self, env: dict[str, str]):
         """The platform's ServerProfile for `env` (read while `env` is set, then restored)."""
         import os
         from unittest import mock
@@ -364,54 +368,71 @@ class TestServers:
             return ServerProfile(settings.server_endpoints(), echo=lambda line: None)
 
     def start(self) -> TestServers:
-        """PostgreSQL and Redis, and the migrated MLflow template database."""
+        """PostgreSQL, Redis, the migrated MLflow template database and the MLflow server."""
         from fraud_assets.orchestration.processes import run_tool
 
-        env = {**self.base, "FRAUD_DB_PREFIX": TEMPLATE_PREFIX, "FRAUD_MLFLOW_PORT": "1"}
-        profile = self._profile(env)
-        profile.start(mlflow=False)
-        url = profile.ends.postgres_url("mlflow", profile.secrets()["postgres"])
+        template = self.profile({**self.base, "FRAUD_DB_PREFIX": TEMPLATE_PREFIX})
+        template.start(mlflow=False)
+        url = template.ends.postgres_url("mlflow", template.secrets()["postgres"])
         done = run_tool([str(Path(sys.executable).parent / "mlflow"), "db", "upgrade", url],
                         timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
+        self._fresh_mlflow_database()
+        self.profile(self.mlflow_env).start()
         return self
 
-    def isolate(self, mlflow: bool = True) -> dict[str, str]:
-        """The environment of a fresh server-profile state: new databases, a flushed Redis
-        database and (with `mlflow`) a tracking server of its own, started and answering."""
+    def _fresh_mlflow_database(self) -> None:
         from psycopg2 import sql
 
-        from fraud_assets.orchestration.processes import free_port
-
-        self.count += 1
-        env = {**self.base, "FRAUD_DB_PREFIX": f"t{self.count}_",
-               "FRAUD_REDIS_DB": str(self.count % 15 + 1), "FRAUD_MLFLOW_PORT": str(free_port())}
-        profile = self._profile(env)
+        profile = self.profile(self.mlflow_env)
         admin = profile.admin_connection()
+        database = sql.Identifier(profile.ends.database("mlflow"))
         try:
-            admin.cursor().execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
-                sql.Identifier(profile.ends.database("mlflow")),
-                sql.Identifier(f"{TEMPLATE_PREFIX}mlflow"),
+            cursor = admin.cursor()
+            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
+            cursor.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                database, sql.Identifier(f"{TEMPLATE_PREFIX}mlflow"),
                 sql.Identifier(settings.POSTGRES_USER)))
         finally:
             admin.close()
+
+    def isolate(self, mlflow: bool = True) -> dict[str, str]:
+        """The environment of a fresh server-profile state: new Dagster and Feast databases,
+        a flushed Redis database and (with `mlflow`) an empty MLflow registry."""
+        self.count += 1
+        env = {**self.base, "FRAUD_DB_PREFIX": f"t{self.count}_",
+               "FRAUD_REDIS_DB": str(self.count % 15 + 1)}
+        profile = self.profile(env)
         profile.ensure_databases()
         profile.redis_client().flushdb()
         if mlflow:
-            self.mlflow_servers.append(profile.mlflow())
-            profile._start_mlflow()
+            self._fresh_mlflow_database()
         return env
 
-    def profile(self, env: dict[str, str]):
-        """The platform's ServerProfile for an environment `isolate` returned."""
-        return self._profile(env)
+    @contextlib.contextmanager
+    def mlflow_down(self) -> Iterator[None]:
+        """The MLflow tracking server stopped for the block, then started again."""
+        profile = self.profile(self.mlflow_env)
+        assert profile.mlflow().stop()
+        try:
+            yield
+        finally:
+            profile.start()
+
+    @contextlib.contextmanager
+    def redis_down(self) -> Iterator[None]:
+        """Redis stopped for the block (its data saved), then started again."""
+        profile = self.profile(self.mlflow_env)
+        profile.stop_redis()
+        try:
+            yield
+        finally:
+            profile.start(mlflow=False)
 
     def stop(self) -> None:
         import shutil
 
-        for server in self.mlflow_servers:
-            server.stop()
-        self._profile({**self.base, "FRAUD_MLFLOW_PORT": "1"}).stop()
+        self.profile(self.mlflow_env).stop()
         shutil.rmtree(self.home, ignore_errors=True)
 
 

@@ -16,7 +16,6 @@ import pytest
 from fraud_assets import settings
 from fraud_assets.model import deploy
 from fraud_assets.orchestration.processes import Server as BentoServer
-from fraud_assets.orchestration.server_profile import ServerProfile
 from tests.serving.support import add_version, running_server
 from tests.support import PROFILES, profile_env, registry_at
 
@@ -134,16 +133,12 @@ def test_alias_move_swaps_the_model_without_a_failed_request(server: BentoServer
 
 
 @contextlib.contextmanager
-def registry_down(home: Path) -> Iterator[None]:
+def registry_down(request: pytest.FixtureRequest, home: Path) -> Iterator[None]:
     """The registry unreachable for the block: the SQLite file moved away (local), the MLflow
     tracking server stopped (server profile), then back."""
     if settings.profile() == settings.SERVER:
-        profile = ServerProfile(echo=lambda line: None)
-        assert profile.mlflow().stop()
-        try:
+        with request.getfixturevalue("test_servers").mlflow_down():
             yield
-        finally:
-            profile.start()
         return
     database = home / "mlflow" / "mlflow.db"
     hidden = database.with_suffix(".away")
@@ -154,9 +149,9 @@ def registry_down(home: Path) -> Iterator[None]:
         hidden.rename(database)
 
 
-def test_registry_outage_keeps_serving_and_says_so(server: BentoServer,
-                                                   lifecycle_home: Path) -> None:
-    with registry_down(lifecycle_home):
+def test_registry_outage_keeps_serving_and_says_so(server: BentoServer, lifecycle_home: Path,
+                                                   request: pytest.FixtureRequest) -> None:
+    with registry_down(request, lifecycle_home):
         wait_until(lambda: httpx.get(f"{server.url}/health").json()["registry"]["reachable"]
                    is False)
         health = httpx.get(f"{server.url}/health")
