@@ -8,7 +8,13 @@ day, Feast apply + materialize), then times
 - the `training_set` asset's work for --rows transactions: read the validated days from
   the lake, join the features point in time through Feast, split.
 
+`--profile server` does the same on the server profile: Redis online store, SQL registry
+on PostgreSQL (the servers of `make servers`, started if they are not running; the
+benchmark uses its own databases `bench_*` and Redis database 15, so a platform's data is
+left alone). `--profile local` (the default): SQLite online store, file registry.
+
 Usage: .venv/bin/python benchmarks/feature_latency.py [--rows 1000000] [--days 30]
+       .venv/bin/python benchmarks/feature_latency.py --profile server --rows 100000
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fraud_assets import contract, lake, simulator
+from fraud_assets import contract, lake, settings, simulator
 from fraud_assets.features import aggregates, offline, online, training
 from fraud_assets.features.store import MerchantFeatureStore
 
@@ -99,14 +106,33 @@ def report_training(home: Path, store: MerchantFeatureStore, keys: list[str]) ->
           f"= {t2 - t0:.2f}s")
 
 
+def use_server_profile() -> None:
+    """Point this process at the server profile's servers (started if needed), with the
+    benchmark's own databases and Redis database (flushed)."""
+    from fraud_assets.orchestration.server_profile import ServerProfile
+
+    # The servers of the platform's FRAUD_HOME, not of the throwaway state folder below.
+    os.environ[settings.SERVERS_HOME_ENV] = str(settings.server_endpoints().home)
+    os.environ.update({settings.PROFILE_ENV: settings.SERVER, "FRAUD_DB_PREFIX": "bench_",
+                       "FRAUD_REDIS_DB": "15"})
+    profile = ServerProfile(echo=print)
+    profile.start(mlflow=False)
+    profile.redis_client().flushdb()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000, help="training transactions")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--calls", type=int, default=2_000)
+    parser.add_argument("--profile", choices=settings.PROFILES, default=settings.LOCAL,
+                        help="local: SQLite online store; server: Redis + SQL registry")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    if args.profile == settings.SERVER:
+        use_server_profile()
+    print(f"profile {args.profile}")
     with tempfile.TemporaryDirectory(prefix="feature_bench_") as tmp:
         home = Path(tmp)
         t = time.perf_counter()
