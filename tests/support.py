@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -368,18 +370,34 @@ class TestServers:
             return ServerProfile(settings.server_endpoints(), echo=lambda line: None)
 
     def start(self) -> TestServers:
-        """PostgreSQL, Redis, the migrated MLflow template database and the MLflow server."""
-        from fraud_assets.orchestration.processes import run_tool
-
+        """PostgreSQL and Redis (waited for); the MLflow template database's migration and
+        the MLflow server start in the background (`isolate(mlflow=True)` waits for them),
+        so the tests that need no registry run meanwhile."""
         template = self.profile({**self.base, "FRAUD_DB_PREFIX": TEMPLATE_PREFIX})
         template.start(mlflow=False)
         url = template.ends.postgres_url("mlflow", template.secrets()["postgres"])
-        done = run_tool([str(Path(sys.executable).parent / "mlflow"), "db", "upgrade", url],
-                        timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
-        self._fresh_mlflow_database()
-        self.profile(self.mlflow_env).start()
+        self._upgrade = subprocess.Popen(
+            [str(Path(sys.executable).parent / "mlflow"), "db", "upgrade", url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        session = self.profile(self.mlflow_env)
+        session.ensure_databases()  # the server migrates its own (empty) database
+        self._server = session.mlflow()
+        self._server.start()
+        self._ready = False
         return self
+
+    def _wait_for_mlflow(self) -> None:
+        if self._ready:
+            return
+        _, errors = self._upgrade.communicate(timeout=300)
+        assert self._upgrade.returncode == 0, errors[-2000:]
+        profile = self.profile(self.mlflow_env)
+        deadline = time.monotonic() + 300
+        while not profile.mlflow_answers():
+            assert self._server.pid() is not None, self._server.log_tail()
+            assert time.monotonic() < deadline, self._server.log_tail()
+            time.sleep(0.5)
+        self._ready = True
 
     def _fresh_mlflow_database(self) -> None:
         from psycopg2 import sql
@@ -406,6 +424,7 @@ class TestServers:
         profile.ensure_databases()
         profile.redis_client().flushdb()
         if mlflow:
+            self._wait_for_mlflow()
             self._fresh_mlflow_database()
         return env
 
@@ -432,6 +451,7 @@ class TestServers:
     def stop(self) -> None:
         import shutil
 
+        self._upgrade.kill()
         self.profile(self.mlflow_env).stop()
         shutil.rmtree(self.home, ignore_errors=True)
 
