@@ -13,8 +13,8 @@ on PostgreSQL (the servers of `make servers`, started if they are not running; t
 benchmark uses its own databases `bench_*` and Redis database 15, so a platform's data is
 left alone). `--profile local` (the default): SQLite online store, file registry.
 
-Usage: .venv/bin/python benchmarks/feature_latency.py [--rows 1000000] [--days 30]
-       .venv/bin/python benchmarks/feature_latency.py --profile server --rows 100000
+Usage: .venv/bin/python -m benchmarks.feature_latency [--rows 1000000] [--days 30]
+       .venv/bin/python -m benchmarks.feature_latency --profile server --rows 100000
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -106,20 +105,6 @@ def report_training(home: Path, store: MerchantFeatureStore, keys: list[str]) ->
           f"= {t2 - t0:.2f}s")
 
 
-def use_server_profile() -> None:
-    """Point this process at the server profile's servers (started if needed), with the
-    benchmark's own databases and Redis database (flushed)."""
-    from fraud_assets.orchestration.server_profile import ServerProfile
-
-    # The servers of the platform's FRAUD_HOME, not of the throwaway state folder below.
-    os.environ[settings.SERVERS_HOME_ENV] = str(settings.server_endpoints().home)
-    os.environ.update({settings.PROFILE_ENV: settings.SERVER, "FRAUD_DB_PREFIX": "bench_",
-                       "FRAUD_REDIS_DB": "15"})
-    profile = ServerProfile(echo=print)
-    profile.start(mlflow=False)
-    profile.redis_client().flushdb()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -131,6 +116,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if args.profile == settings.SERVER:
+        from benchmarks.profiles import use_server_profile
+
         use_server_profile()
     print(f"profile {args.profile}")
     with tempfile.TemporaryDirectory(prefix="feature_bench_") as tmp:

@@ -9,8 +9,8 @@ database of its own and an MLflow tracking server of its own on a free port (its
 its own database); the `--concurrent` pipelines start together. Under SQLite two Dagster
 instances would not share a database at all, which is the point of the comparison.
 
-Usage: .venv/bin/python benchmarks/pipeline_profiles.py --profile local [--days 30 --rows 10000]
-       .venv/bin/python benchmarks/pipeline_profiles.py --profile server --concurrent 2
+Usage: .venv/bin/python -m benchmarks.pipeline_profiles --profile local [--days 30 --rows 10000]
+       .venv/bin/python -m benchmarks.pipeline_profiles --profile server --concurrent 2
 """
 
 from __future__ import annotations
@@ -24,36 +24,8 @@ import time
 from pathlib import Path
 
 from fraud_assets import settings
-from fraud_assets.orchestration.processes import free_port
 
 CLI = str(Path(sys.executable).parent / "fraud-platform")
-
-
-def server_env(index: int) -> dict[str, str]:
-    """Fresh databases, a flushed Redis database and a running MLflow server for pipeline
-    `index`, on the platform's servers."""
-    from psycopg2 import sql
-
-    from fraud_assets.orchestration.server_profile import ServerProfile
-
-    env = {settings.PROFILE_ENV: settings.SERVER,
-           settings.SERVERS_HOME_ENV: str(settings.server_endpoints().home),
-           "FRAUD_DB_PREFIX": f"bench{index}_", "FRAUD_REDIS_DB": str(14 - index),
-           "FRAUD_MLFLOW_PORT": str(free_port())}
-    os.environ.update(env)
-    profile = ServerProfile(settings.server_endpoints(), echo=lambda line: None)
-    profile.start(mlflow=False)
-    admin = profile.admin_connection()
-    try:
-        for name in settings.DATABASES:
-            cursor = admin.cursor()
-            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(profile.ends.database(name))))
-    finally:
-        admin.close()
-    profile.start()  # databases again (empty), and the MLflow server (migrates its database)
-    profile.redis_client().flushdb()
-    return env
 
 
 def main() -> None:
@@ -72,10 +44,10 @@ def main() -> None:
     for i in range(args.concurrent):
         env = {}
         if args.profile == settings.SERVER:
-            env = server_env(i)
-            from fraud_assets.orchestration.server_profile import ServerProfile
+            from benchmarks.profiles import use_server_profile
 
-            mlflow_servers.append(ServerProfile(settings.server_endpoints()).mlflow())
+            mlflow_servers.append(use_server_profile(f"bench{i}_", 14 - i, mlflow=True).mlflow())
+            env = {k: v for k, v in os.environ.items() if base.get(k) != v}
             os.environ.clear()
             os.environ.update(base)
         envs.append(env)
