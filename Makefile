@@ -8,7 +8,8 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export FRAUD_HOME ?= $(CURDIR)/.fraud
 
 .PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving bench-soak \
-	check-defs images base-image run-api-image run-platform-image test-containers test-reliability test lint clean
+	check-defs images base-image run-api-image run-platform-image test-containers test-reliability test lint clean \
+	servers servers-stop server-packages test-server
 
 help:
 	@echo "make demo      set up, run the whole pipeline, start the Dagster and MLflow UIs"
@@ -29,6 +30,9 @@ help:
 	@echo "make run-platform-image  the platform image on the volume fraud-state"
 	@echo "make test-containers  build both images and test them (installs podman if missing)"
 	@echo "make test-reliability  kill -9 in the middle of runs, rerun, compare (minutes)"
+	@echo "make servers   start PostgreSQL, Redis and the MLflow server for FRAUD_PROFILE=server"
+	@echo "make servers-stop  stop them (their data stays under $(FRAUD_HOME)/servers)"
+	@echo "make test-server  the server-profile suite on real servers (installs them if missing)"
 	@echo "make clean     delete all platform state ($(FRAUD_HOME))"
 
 setup: $(VENV)/.synced
@@ -93,6 +97,25 @@ test-containers: setup
 	@command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 || command -v podman >/dev/null 2>&1 \
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap)
 	$(BIN)/pytest -m containers tests/containers
+
+# The server profile (FRAUD_PROFILE=server): PostgreSQL, Redis and an MLflow tracking server
+# on 127.0.0.1, data and generated passwords under $(FRAUD_HOME)/servers. With the profile
+# set, `make demo|pipeline|drift-demo|serve` start them when they are not running.
+servers: setup
+	$(BIN)/fraud-platform servers start
+
+servers-stop: setup
+	$(BIN)/fraud-platform servers stop
+
+# Debian's packages, installed when missing (as root; otherwise the suite skips, saying how).
+server-packages:
+	@(command -v redis-server >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1) \
+		|| [ "$$(id -u)" != 0 ] \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server)
+
+# The server-profile suite: not part of `make test` (a few minutes on real servers).
+test-server: setup server-packages
+	$(BIN)/pytest -m server
 
 lint: setup
 	$(BIN)/ruff check .

@@ -8,7 +8,13 @@ day, Feast apply + materialize), then times
 - the `training_set` asset's work for --rows transactions: read the validated days from
   the lake, join the features point in time through Feast, split.
 
-Usage: .venv/bin/python benchmarks/feature_latency.py [--rows 1000000] [--days 30]
+`--profile server` does the same on the server profile: Redis online store, SQL registry
+on PostgreSQL (the servers of `make servers`, started if they are not running; the
+benchmark uses its own databases `bench_*` and Redis database 15, so a platform's data is
+left alone). `--profile local` (the default): SQLite online store, file registry.
+
+Usage: .venv/bin/python -m benchmarks.feature_latency [--rows 1000000] [--days 30]
+       .venv/bin/python -m benchmarks.feature_latency --profile server --rows 100000
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fraud_assets import contract, lake, simulator
+from fraud_assets import contract, lake, settings, simulator
 from fraud_assets.features import aggregates, offline, online, training
 from fraud_assets.features.store import MerchantFeatureStore
 
@@ -105,8 +111,15 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="training transactions")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--calls", type=int, default=2_000)
+    parser.add_argument("--profile", choices=settings.PROFILES, default=settings.LOCAL,
+                        help="local: SQLite online store; server: Redis + SQL registry")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    if args.profile == settings.SERVER:
+        from benchmarks.profiles import use_server_profile
+
+        use_server_profile()
+    print(f"profile {args.profile}")
     with tempfile.TemporaryDirectory(prefix="feature_bench_") as tmp:
         home = Path(tmp)
         t = time.perf_counter()

@@ -20,6 +20,7 @@ Run it from the repository root as a module (it imports tests.serving.support).
 Target (issue 5): fraud >= 10x baseline requests/s at 32 clients, p99 < 100 ms, 0 errors.
 
 Usage: .venv/bin/python -m benchmarks.serving_load [--seconds 8] [--fraud-home PATH]
+       .venv/bin/python -m benchmarks.serving_load --profile server --only fraud --levels 32
        .venv/bin/python -m benchmarks.serving_load --url http://127.0.0.1:PORT --levels 32
 
 Issue 9 (serving as a package, pydantic request models, one model-input builder, one
@@ -277,7 +278,23 @@ def main() -> int:
                         default=LEVELS, help="client counts, comma-separated (default 1,8,32)")
     parser.add_argument("--batch-runs", type=int, default=10,
                         help="timed 10,000-item /predict_batch calls (0: none)")
+    parser.add_argument("--profile", choices=settings.PROFILES, default=settings.LOCAL,
+                        help="server: champion in an MLflow tracking server, features in "
+                             "Redis (the servers of `make servers`, own databases)")
     args = parser.parse_args()
+    mlflow_server = None
+    if args.profile == settings.SERVER and not args.url:
+        from benchmarks.profiles import use_server_profile
+
+        mlflow_server = use_server_profile(mlflow=True).mlflow()
+    try:
+        return _run(args)
+    finally:
+        if mlflow_server is not None:
+            mlflow_server.stop()
+
+
+def _run(args: argparse.Namespace) -> int:
     bodies = request_bodies()
     if args.url:
         if args.batch_runs:

@@ -71,6 +71,7 @@ def pipeline(
     no champion (e.g. the first model was below the floors)."""
     from fraud_assets.orchestration.pipeline import PipelineError, run_pipeline
 
+    _ensure_servers()
     try:
         report = run_pipeline(_parse_day(start, "--start"), days, rows, echo=typer.echo)
     except PipelineError as exc:
@@ -103,8 +104,12 @@ def up(
     from fraud_assets.model.registry import MlflowRegistry
     from fraud_assets.orchestration import servers
 
+    _ensure_servers()
     chosen = servers.dagster_servers(dagster_port, host)
-    if mlflow:
+    if mlflow and settings.profile() == settings.SERVER:
+        # The tracking server of `fraud-platform servers start` is the MLflow UI.
+        typer.echo(f"{'MLflow UI':<15} {settings.server_endpoints().mlflow_url}")
+    elif mlflow:
         chosen.append(servers.mlflow_server(mlflow_port, host))
     if api and MlflowRegistry().alias_version(settings.CHAMPION_ALIAS) is not None:
         chosen.append(servers.api_server(api_port, host=host))
@@ -224,6 +229,7 @@ def serve(
     """The fraud API alone (`bentoml serve`), until Ctrl-C."""
     from fraud_assets.orchestration import servers
 
+    _ensure_servers()
     raise typer.Exit(servers.run_until_interrupted([servers.api_server(port, bento)],
                                                    echo=typer.echo))
 
@@ -281,6 +287,7 @@ def drift_demo(
         run_story,
     )
 
+    _ensure_servers()
     chosen = tuple(s.strip() for s in scenarios.split(",") if s.strip()) if scenarios \
         else DEMO_SCENARIOS
     config = StoryConfig(scenarios=chosen, days_per_scenario=days_per_scenario, rows=rows,
@@ -312,10 +319,85 @@ def feast(ctx: typer.Context) -> None:
     import subprocess
     import sys
 
-    command = [str(Path(sys.executable).parent / "feast"), *ctx.args]
+    command = [str(Path(sys.executable).parent / "feast")]
     env = os.environ | {"FRAUD_HOME": str(settings.fraud_home())}
-    done = subprocess.run(command, cwd=settings.REPO_ROOT / "feature_repo", env=env)
+    if settings.profile() == settings.SERVER:
+        # The server variant of feature_store.yaml (SQL registry, Redis), written with the
+        # passwords into the servers' folder, readable by this user only.
+        import yaml
+
+        from fraud_assets.features.store import config_dict
+
+        _ensure_servers()
+        path = settings.server_endpoints().home / "feature_store.yaml"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            yaml.safe_dump(config_dict(settings.fraud_home()), out)
+        command += ["--feature-store-yaml", str(path)]
+    done = subprocess.run([*command, *ctx.args], cwd=settings.REPO_ROOT / "feature_repo",
+                          env=env)
     raise typer.Exit(done.returncode)
+
+
+servers_app = typer.Typer(
+    help="The server profile's PostgreSQL, Redis and MLflow tracking server (127.0.0.1; data "
+         "and generated passwords under FRAUD_HOME/servers). Ports: FRAUD_PG_PORT (5432), "
+         "FRAUD_REDIS_PORT (6379), FRAUD_MLFLOW_PORT (5000).", no_args_is_help=True)
+app.add_typer(servers_app, name="servers")
+
+
+@servers_app.command("start")
+def servers_start() -> None:
+    """Start whatever is not running; roles, databases and passwords on first start."""
+    from fraud_assets.orchestration.server_profile import ServerProfile
+
+    try:
+        profile = ServerProfile(echo=typer.echo)
+        profile.start()
+    except (settings.ServerProfileError, ValueError) as exc:
+        typer.echo(f"servers: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for name, state in profile.status().items():
+        typer.echo(f"{name:<15} {state}")
+    if settings.profile() != settings.SERVER:
+        typer.echo("(FRAUD_PROFILE is local: set FRAUD_PROFILE=server to use them)")
+
+
+@servers_app.command("stop")
+def servers_stop() -> None:
+    """Stop the MLflow server, Redis and PostgreSQL (data is kept)."""
+    from fraud_assets.orchestration.server_profile import ServerProfile
+
+    try:
+        ServerProfile(echo=typer.echo).stop()
+    except (settings.ServerProfileError, ValueError) as exc:
+        typer.echo(f"servers: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@servers_app.command("status")
+def servers_status() -> None:
+    """Which of the three servers run (exit code 0 only if all do)."""
+    from fraud_assets.orchestration.server_profile import ServerProfile
+
+    profile = ServerProfile(echo=typer.echo)
+    states = profile.status()
+    for name, state in states.items():
+        typer.echo(f"{name:<15} {state}")
+    raise typer.Exit(0 if all(s.startswith("running") for s in states.values()) else 1)
+
+
+def _ensure_servers() -> None:
+    """Under FRAUD_PROFILE=server, start the profile's servers unless they run."""
+    try:
+        if settings.profile() != settings.SERVER:
+            return
+        from fraud_assets.orchestration.server_profile import ensure_running
+
+        ensure_running(echo=typer.echo)
+    except (settings.ServerProfileError, ValueError) as exc:
+        typer.echo(f"server profile: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _parse_day(value: str, option: str) -> dt.date:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +60,8 @@ STATE_FOLDERS: dict[str, str] = {
     "bentoml": "the BentoML store (models and Bentos), unless $BENTOML_HOME says otherwise",
     "reports": "Evidently HTML/JSON drift reports",
     "logs": "logs of the servers `fraud-platform up` starts",
+    "servers": "the server profile's PostgreSQL and Redis data, MLflow server artifacts, "
+               "and their generated passwords (0600), unless $FRAUD_SERVERS_HOME says otherwise",
 }
 
 
@@ -91,9 +94,14 @@ def mlflow_dir(home: Path | None = None) -> Path:
 
 
 def mlflow_tracking_uri(home: Path | None = None) -> str:
-    """$MLFLOW_TRACKING_URI if set (a server or PostgreSQL), else SQLite in the state folder."""
-    return (_env_override("MLFLOW_TRACKING_URI", home)
-            or f"sqlite:///{mlflow_dir(home) / 'mlflow.db'}")
+    """$MLFLOW_TRACKING_URI if set; else the profile's store: SQLite in the state folder
+    (local) or the MLflow tracking server over HTTP (server; never its database)."""
+    override = _env_override("MLFLOW_TRACKING_URI", home)
+    if override:
+        return override
+    if profile() == SERVER:
+        return server_endpoints().mlflow_url
+    return f"sqlite:///{mlflow_dir(home) / 'mlflow.db'}"
 
 
 def mlflow_artifacts_dir(home: Path | None = None) -> Path:
@@ -119,3 +127,151 @@ def reports_dir(home: Path | None = None) -> Path:
 
 REGISTERED_MODEL_NAME = "fraud-detection-model"
 CHAMPION_ALIAS = "champion"
+
+
+# -- the profile: embedded stores (local) or PostgreSQL, Redis and an MLflow server --------
+PROFILE_ENV = "FRAUD_PROFILE"
+LOCAL, SERVER = "local", "server"
+PROFILES = (LOCAL, SERVER)
+SERVER_HOST = "127.0.0.1"  # the server profile's servers listen on loopback only
+# Every setting of the server profile, its environment variable and default.
+SERVER_ENV: dict[str, tuple[str, str]] = {
+    "postgres_port": ("FRAUD_PG_PORT", "5432"),
+    "redis_port": ("FRAUD_REDIS_PORT", "6379"),
+    "mlflow_port": ("FRAUD_MLFLOW_PORT", "5000"),
+    # Prefix of the three databases (<prefix>dagster, <prefix>mlflow, <prefix>feast), so
+    # several platforms (or tests) can share one PostgreSQL.
+    "database_prefix": ("FRAUD_DB_PREFIX", "fraud_"),
+    "redis_db": ("FRAUD_REDIS_DB", "0"),
+    # Clients only (the servers `fraud-platform servers` starts bind 127.0.0.1): where the
+    # platform reaches PostgreSQL and Redis elsewhere, e.g. services in a cluster.
+    "postgres_host": ("FRAUD_PG_HOST", "127.0.0.1"),
+    "redis_host": ("FRAUD_REDIS_HOST", "127.0.0.1"),
+}
+# Passwords from the environment (a Kubernetes Secret, say) win over the generated file.
+SECRET_ENV = {"postgres": "FRAUD_PG_PASSWORD", "redis": "FRAUD_REDIS_PASSWORD"}
+SERVERS_HOME_ENV = "FRAUD_SERVERS_HOME"
+POSTGRES_USER = "fraud"
+DATABASES = ("dagster", "mlflow", "feast")
+
+
+def profile() -> str:
+    """`local` (embedded SQLite stores, the default) or `server` (PostgreSQL, Redis and an
+    MLflow tracking server), from $FRAUD_PROFILE: the one place the profile is read.
+    Raises ValueError naming the variable for any other value."""
+    raw = (os.environ.get(PROFILE_ENV) or LOCAL).strip().lower()
+    if raw not in PROFILES:
+        raise ValueError(f"{PROFILE_ENV}={os.environ.get(PROFILE_ENV)!r}: choose "
+                         f"{' or '.join(PROFILES)}")
+    return raw
+
+
+class ServerProfileError(RuntimeError):
+    """The server profile cannot be used as configured; the message says what to run."""
+
+
+@dataclass(frozen=True)
+class ServerEndpoints:
+    """Where the server profile's servers listen and keep their data (from the environment,
+    see SERVER_ENV). Ports are TCP ports on SERVER_HOST."""
+
+    home: Path
+    postgres_port: int
+    redis_port: int
+    mlflow_port: int
+    database_prefix: str
+    redis_db: int
+    postgres_host: str = SERVER_HOST
+    redis_host: str = SERVER_HOST
+
+    @property
+    def secrets_file(self) -> Path:
+        """The generated passwords (JSON, mode 0600): never printed, never logged."""
+        return self.home / "secrets.json"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://{SERVER_HOST}:{self.mlflow_port}"
+
+    def database(self, name: str) -> str:
+        """The PostgreSQL database of `name` (one of DATABASES)."""
+        if name not in DATABASES:
+            raise KeyError(f"unknown database {name!r}; known: {', '.join(DATABASES)}")
+        return f"{self.database_prefix}{name}"
+
+    def postgres_url(self, name: str, password: str, driver: str = "psycopg2") -> str:
+        """SQLAlchemy URL of the database `name` as the role POSTGRES_USER."""
+        return (f"postgresql+{driver}://{POSTGRES_USER}:{password}@{self.postgres_host}:"
+                f"{self.postgres_port}/{self.database(name)}")
+
+
+def server_endpoints(home: Path | None = None) -> ServerEndpoints:
+    """The server profile's settings; ValueError naming the variable when one is not valid."""
+    values: dict[str, object] = {}
+    for key, (variable, default) in SERVER_ENV.items():
+        raw = os.environ.get(variable) or default
+        if key in ("postgres_host", "redis_host"):
+            values[key] = raw
+            continue
+        if key == "database_prefix":
+            if not raw.replace("_", "").isalnum() or not raw[0].isalpha():
+                raise ValueError(f"{variable}={raw!r}: letters, digits and _ only, "
+                                 "starting with a letter")
+            values[key] = raw.lower()
+            continue
+        try:
+            values[key] = int(raw)
+        except ValueError:
+            raise ValueError(f"{variable}={raw!r} is not a number") from None
+    servers = os.environ.get(SERVERS_HOME_ENV)  # shared servers: wins over `home`
+    return ServerEndpoints(home=Path(servers).resolve() if servers
+                           else state_dir("servers", home), **values)
+
+
+def server_secrets(home: Path | None = None) -> dict[str, str]:
+    """The server profile's passwords (`postgres`, `redis`), generated by `fraud-platform
+    servers start` (or $FRAUD_PG_PASSWORD and $FRAUD_REDIS_PASSWORD, which win).
+    ServerProfileError saying to start them when neither is there."""
+    import json
+
+    from_env = {key: os.environ[variable] for key, variable in SECRET_ENV.items()
+                if os.environ.get(variable)}
+    if len(from_env) == len(SECRET_ENV):
+        return from_env
+    path = server_endpoints(home).secrets_file
+    try:
+        return {**json.loads(path.read_text()), **from_env}
+    except FileNotFoundError:
+        raise ServerProfileError(
+            f"{path} is missing: the server profile's servers were never started here; run "
+            "`make servers` (fraud-platform servers start)") from None
+
+
+def postgres_url(database: str, home: Path | None = None, driver: str = "psycopg2") -> str:
+    """SQLAlchemy URL of the profile's database `database` (one of DATABASES), password
+    included: hand it to a library, never print it (mask_url for display)."""
+    return server_endpoints(home).postgres_url(database, server_secrets(home)["postgres"],
+                                               driver)
+
+
+def redis_connection_string(home: Path | None = None) -> str:
+    """Feast's Redis connection string (host:port,db=N,password=...), password included.
+
+    Fail fast: redis-py's default retries a refused connection 3 times with backoff, 8.4 s
+    per lookup measured here while Redis was down, so every API answer would wait that long
+    before imputing; `retry=null` (no retry) fails in under a millisecond, and the timeouts
+    bound a Redis that hangs. Feast passes these fields to redis.Redis as they are.
+    """
+    ends = server_endpoints(home)
+    password = server_secrets(home)["redis"]
+    return (f"{ends.redis_host}:{ends.redis_port},db={ends.redis_db},password={password},"
+            "retry=null,socket_connect_timeout=1,socket_timeout=5")
+
+
+def mask_url(text: str) -> str:
+    """`text` with any password replaced by ***: a URL's user:password@ part and a Redis
+    connection string's password=... field."""
+    import re
+
+    text = re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+    return re.sub(r"(password=)[^,\s]+", r"\1***", text)

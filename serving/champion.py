@@ -179,7 +179,10 @@ class ChampionHolder:
         with self._lock:
             status = dict(self._status)
         if self.registry is None:
-            return {"mode": "bento", "polling": False, "packaged_model": self.packaged_tag}
-        return {"mode": "registry", "uri": display_uri(self.registry.resolved_tracking_uri()),
+            return {"mode": "bento", "polling": False, "packaged_model": self.packaged_tag,
+                    "tracking_uri": None}
+        uri = self.registry.resolved_tracking_uri()
+        return {"mode": "registry", "uri": display_uri(uri),
+                "tracking_uri": settings.mask_url(uri),
                 "polling": self._thread is not None, "poll_seconds": self.poll_seconds,
                 **status}

@@ -52,6 +52,7 @@ class FeatureLookup:
         self.successes = 0
         self.failing = False
         self.last_error: str | None = None
+        self.store = _store_type()
 
     @property
     def source(self) -> str:
@@ -73,7 +74,7 @@ class FeatureLookup:
         if self._online is None:
             return f"{ONLINE_MODULE} is not available"
         if self.failing:
-            return f"online feature store unreadable ({self.last_error})"
+            return f"online feature store unreadable ({self.store}: {self.last_error})"
         return None
 
     def lookup(self, categories: pd.Series) -> tuple[pd.DataFrame, np.ndarray]:
@@ -115,8 +116,17 @@ class FeatureLookup:
 
     def status(self) -> dict[str, Any]:
         with self._lock:
-            return {"source": self.source, "failing": self.failing,
+            return {"source": self.source, "store": self.store, "failing": self.failing,
                     "lookup_failures": self.failures, "last_error": self.last_error}
+
+
+def _store_type() -> str:
+    """Which online store the profile reads (`sqlite` or `redis`), for /health."""
+    try:
+        from fraud_assets.features.store import online_store_type
+    except ModuleNotFoundError:
+        return "unknown"
+    return online_store_type()
 
 
 def _missing(keys: pd.Index) -> pd.DataFrame:

@@ -50,6 +50,10 @@ bentoml_patches.cancel_request_timers()  # before BentoML builds the app's middl
 # Readiness waits for readable features (set true in the Bento image, see bentofile.yaml).
 REQUIRE_FEATURES = os.environ.get("FRAUD_REQUIRE_FEATURES", "false").lower() in (
     "1", "true", "yes")
+# An MLflow tracking server that is down must show in /health within seconds, not after
+# MLflow's default 7 retries with backoff (minutes); the loaded model serves meanwhile.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 POLL_SECONDS = float(os.environ.get("FRAUD_CHAMPION_POLL_SECONDS", "30"))
 WORKERS = int(os.environ.get("FRAUD_SERVE_WORKERS", "1"))
 ACCESS_LOG = os.environ.get("FRAUD_ACCESS_LOG", "false").lower() in ("1", "true", "yes")

@@ -6,6 +6,7 @@ Telemetry is off: importing fraud_assets turns it off for this process and its c
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,38 @@ def fraud_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def test_servers() -> Iterator[support.TestServers]:
+    """PostgreSQL and Redis for the session's server-profile tests (skipped, saying how to
+    install them, when the binaries are missing)."""
+    from fraud_assets.orchestration.server_profile import MissingBinaries, find_binaries
+
+    try:
+        find_binaries()
+    except MissingBinaries as exc:
+        pytest.skip(f"server profile: {exc}")
+    servers = support.TestServers().start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(params=support.PROFILES)
+def profile_home(request: pytest.FixtureRequest, fraud_home: Path) -> Iterator[Path]:
+    """A fresh FRAUD_HOME under each profile (local: embedded stores; server: PostgreSQL,
+    Redis and an MLflow tracking server, see TestServers)."""
+    with support.profile_env(request, request.param):
+        yield fraud_home
+
+
+@pytest.fixture(params=support.PROFILES)
+def feast_profile_home(request: pytest.FixtureRequest, fraud_home: Path) -> Iterator[Path]:
+    """As `profile_home`, without an MLflow server (Feast-only tests start faster)."""
+    with support.profile_env(request, request.param, mlflow=False):
+        yield fraud_home
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,19 @@ that share the state across tests live in tests/conftest.py.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from dagster import (
     AssetKey,
     AssetSpec,
@@ -22,7 +28,7 @@ from dagster import (
     materialize,
 )
 
-from fraud_assets import contract, lake, names, simulator
+from fraud_assets import contract, lake, names, settings, simulator
 from fraud_assets.defs.features.resources import FeastStore
 from fraud_assets.defs.model.resources import MlflowRegistryResource
 from fraud_assets.defs.monitoring.assets import drift_report
@@ -155,7 +161,10 @@ def training_set(n_days: int = 8, rows: int = 2_500, holdout_days: int = 2,
 
 # -- the registry -------------------------------------------------------------------------
 def registry_at(home: Path) -> MlflowRegistry:
-    """Real MLflow in `home`: SQLite backend and a local artifact folder."""
+    """Real MLflow in `home`: SQLite backend and a local artifact folder; under the server
+    profile the MLflow tracking server of the test (over HTTP, artifacts served by it)."""
+    if settings.profile() == settings.SERVER:
+        return MlflowRegistry(tracking_uri=settings.mlflow_tracking_uri(home))
     return MlflowRegistry(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
                           artifact_location=str(home / "mlflow" / "artifacts"))
 
@@ -314,3 +323,158 @@ def write_day(home: Path, day: str, scenario: str = "normal", rows: int = DRIFT_
 def write_reference_days(home: Path) -> None:
     for i in range(REFERENCE_DAYS):
         write_day(home, day_key(i))
+
+
+# -- the server profile: real PostgreSQL, Redis and MLflow servers ------------------------------
+SERVER_ENV_KEYS = (settings.PROFILE_ENV, settings.SERVERS_HOME_ENV,
+                   *(variable for variable, _ in settings.SERVER_ENV.values()))
+TEMPLATE_PREFIX = "tmpl_"
+
+
+class TestServers:
+    """One PostgreSQL, one Redis and one MLflow tracking server (free ports, a /tmp folder)
+    for a session's server-profile tests, started with the platform's own `ServerProfile`.
+    Each test asks `isolate()` for state of its own, as a fresh FRAUD_HOME gives in the
+    local profile: its own Dagster and Feast databases, its own Redis database (flushed),
+    and the MLflow server's database replaced by a fresh copy of a migrated template (the
+    server reconnects: its pool pings). A server per test would cost ~40 s each to start
+    on this machine, migrating a new database as long."""
+
+    __test__ = False  # not a test class for pytest
+
+    def __init__(self) -> None:
+        import tempfile
+
+        from fraud_assets.orchestration.processes import free_port
+
+        # Not under pytest's tmp folder: that is private to root, and as root PostgreSQL
+        # runs as the `postgres` user, which must reach its data folder.
+        self.home = Path(tempfile.mkdtemp(prefix="fraud-test-servers-"))
+        self.home.chmod(0o755)
+        self.base = {settings.PROFILE_ENV: settings.SERVER,
+                     settings.SERVERS_HOME_ENV: str(self.home),
+                     "FRAUD_PG_PORT": str(free_port()), "FRAUD_REDIS_PORT": str(free_port()),
+                     "FRAUD_MLFLOW_PORT": str(free_port())}
+        self.count = 0
+        # The MLflow server's database is <prefix>mlflow of this environment.
+        self.mlflow_env = {**self.base, "FRAUD_DB_PREFIX": "session_"}
+
+    def profile(self, env: dict[str, str]):
+        """The platform's ServerProfile for `env` (read while `env` is set, then restored)."""
+        import os
+        from unittest import mock
+
+        from fraud_assets.orchestration.server_profile import ServerProfile
+
+        with mock.patch.dict(os.environ, env):
+            return ServerProfile(settings.server_endpoints(), echo=lambda line: None)
+
+    def start(self) -> TestServers:
+        """PostgreSQL and Redis (waited for); the MLflow template database's migration and
+        the MLflow server start in the background (`isolate(mlflow=True)` waits for them),
+        so the tests that need no registry run meanwhile."""
+        template = self.profile({**self.base, "FRAUD_DB_PREFIX": TEMPLATE_PREFIX})
+        template.start(mlflow=False)
+        url = template.ends.postgres_url("mlflow", template.secrets()["postgres"])
+        self._upgrade = subprocess.Popen(
+            [str(Path(sys.executable).parent / "mlflow"), "db", "upgrade", url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        session = self.profile(self.mlflow_env)
+        session.ensure_databases()  # the server migrates its own (empty) database
+        self._server = session.mlflow()
+        self._server.start()
+        self._ready = False
+        return self
+
+    def _wait_for_mlflow(self) -> None:
+        if self._ready:
+            return
+        _, errors = self._upgrade.communicate(timeout=300)
+        assert self._upgrade.returncode == 0, errors[-2000:]
+        profile = self.profile(self.mlflow_env)
+        deadline = time.monotonic() + 300
+        while not profile.mlflow_answers():
+            assert self._server.pid() is not None, self._server.log_tail()
+            assert time.monotonic() < deadline, self._server.log_tail()
+            time.sleep(0.5)
+        self._ready = True
+
+    def _fresh_mlflow_database(self) -> None:
+        from psycopg2 import sql
+
+        profile = self.profile(self.mlflow_env)
+        admin = profile.admin_connection()
+        database = sql.Identifier(profile.ends.database("mlflow"))
+        try:
+            cursor = admin.cursor()
+            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
+            cursor.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                database, sql.Identifier(f"{TEMPLATE_PREFIX}mlflow"),
+                sql.Identifier(settings.POSTGRES_USER)))
+        finally:
+            admin.close()
+
+    def isolate(self, mlflow: bool = True) -> dict[str, str]:
+        """The environment of a fresh server-profile state: new Dagster and Feast databases,
+        a flushed Redis database and (with `mlflow`) an empty MLflow registry."""
+        self.count += 1
+        env = {**self.base, "FRAUD_DB_PREFIX": f"t{self.count}_",
+               "FRAUD_REDIS_DB": str(self.count % 15 + 1)}
+        profile = self.profile(env)
+        profile.ensure_databases()
+        profile.redis_client().flushdb()
+        if mlflow:
+            self._wait_for_mlflow()
+            self._fresh_mlflow_database()
+        return env
+
+    @contextlib.contextmanager
+    def mlflow_down(self) -> Iterator[None]:
+        """The MLflow tracking server stopped for the block, then started again."""
+        profile = self.profile(self.mlflow_env)
+        assert profile.mlflow().stop()
+        try:
+            yield
+        finally:
+            profile.start()
+
+    @contextlib.contextmanager
+    def redis_down(self) -> Iterator[None]:
+        """Redis stopped for the block (its data saved), then started again."""
+        profile = self.profile(self.mlflow_env)
+        profile.stop_redis()
+        try:
+            yield
+        finally:
+            profile.start(mlflow=False)
+
+    def stop(self) -> None:
+        import shutil
+
+        self._upgrade.kill()
+        self.profile(self.mlflow_env).stop()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+# The end-to-end suites take `profile_home` (conftest) or `profile_env` and run under both
+# profiles; the server variant carries the `server` marker (not in the default run:
+# `make test-server`).
+PROFILES = [settings.LOCAL, pytest.param(settings.SERVER, marks=pytest.mark.server)]
+
+
+
+@contextlib.contextmanager
+def profile_env(request: pytest.FixtureRequest, profile: str,
+                mlflow: bool = True) -> Iterator[dict[str, str]]:
+    """The environment of `profile` for the block: nothing for local; for server, fresh
+    databases, a Redis database and an MLflow server of the test's own."""
+    if profile == settings.LOCAL:
+        yield {}
+        return
+    env = request.getfixturevalue("test_servers").isolate(mlflow=mlflow)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        yield env
+
+

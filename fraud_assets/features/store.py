@@ -36,14 +36,54 @@ class FeatureStoreError(RuntimeError):
     """The feature store cannot answer; the message says what to run or fix."""
 
 
-def repo_config(home: Path, repo_dir: Path = FEATURE_REPO) -> RepoConfig:
-    """`feature_store.yaml` of `repo_dir` with ${FRAUD_HOME} set to `home`."""
+def server_stores(home: Path | None = None) -> dict:
+    """The server profile's `registry` and `online_store` sections: a SQL registry on the
+    profile's PostgreSQL and a Redis online store (passwords included: never print them).
+
+    Only these two sections differ between the profiles; everything else (the offline
+    store above all) is the one `feature_store.yaml` as it stands, whatever it says.
+    """
+    return {
+        "registry": {"registry_type": "sql", "path": settings.postgres_url("feast", home),
+                     # A PostgreSQL restart must not leave serving with dead connections.
+                     "sqlalchemy_config_kwargs": {"echo": False, "pool_pre_ping": True}},
+        "online_store": {"type": "redis", "connection_string":
+                         settings.redis_connection_string(home)},
+    }
+
+
+def config_dict(home: Path, repo_dir: Path = FEATURE_REPO) -> dict:
+    """`feature_store.yaml` of `repo_dir` as a dict, ${FRAUD_HOME} set to `home`, with the
+    server profile's registry and online store under FRAUD_PROFILE=server."""
     path = repo_dir / CONFIG_FILE
     if not path.exists():
         raise FeatureStoreError(f"{path}: the Feast configuration file is missing")
     text = path.read_text(encoding="utf-8").replace(HOME_VARIABLE, str(home))
     # Other ${VAR}s (a Redis URL, say) come from the environment, as they do for the CLI.
     raw = yaml.safe_load(os.path.expandvars(text))
+    if settings.profile() == settings.SERVER:
+        servers = server_stores(home)
+        # The registry's own options (its cache TTL) carry over; only where it lives changes.
+        kept = {k: v for k, v in (raw.get("registry") or {}).items()
+                if k == "cache_ttl_seconds"} if isinstance(raw.get("registry"), dict) else {}
+        raw = {**raw, "online_store": servers["online_store"],
+               "registry": {**kept, **servers["registry"]}}
+    return raw
+
+
+def online_store_type(home: Path | None = None) -> str:
+    """The online store's type (`sqlite`, `redis`...) the profile uses, for /health."""
+    if settings.profile() == settings.SERVER:
+        return "redis"
+    raw = yaml.safe_load((FEATURE_REPO / CONFIG_FILE).read_text(encoding="utf-8"))
+    return str((raw.get("online_store") or {}).get("type", "sqlite"))
+
+
+def repo_config(home: Path, repo_dir: Path = FEATURE_REPO) -> RepoConfig:
+    """`feature_store.yaml` of `repo_dir` with ${FRAUD_HOME} set to `home` (and the
+    server profile's stores under FRAUD_PROFILE=server, see `config_dict`)."""
+    path = repo_dir / CONFIG_FILE
+    raw = config_dict(home, repo_dir)
     try:
         config = RepoConfig(**raw)
     except ValidationError as exc:

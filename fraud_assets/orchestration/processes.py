@@ -155,3 +155,84 @@ def _signal_group(server: Server, sig: signal.Signals) -> None:
         os.killpg(server.process.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+# -- tools and detached servers (the server profile's PostgreSQL, Redis, MLflow server) ----
+def as_user(argv: Sequence[str], user: str | None) -> list[str]:
+    """`argv` run as `user` through runuser (only root may switch), or as is."""
+    return ["runuser", "-u", user, "--", *argv] if user else list(argv)
+
+
+def run_tool(argv: Sequence[str], user: str | None = None, timeout: float = 120.0,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run a command to completion (output captured, never raises on its exit code); as
+    `user` when given (runuser). TimeoutExpired after `timeout` seconds."""
+    return subprocess.run(as_user(argv, user), capture_output=True, text=True, timeout=timeout,
+                          env=os.environ | (env or {}), preexec_fn=_default_signals)
+
+
+@dataclass
+class Detached:
+    """A server that outlives the command that started it (`fraud-platform servers start`
+    returns while it runs): its pid is kept in `pid_file`, its output in `log_path`, and
+    any later command stops it by that pid (SIGTERM to its process group, then SIGKILL)."""
+
+    name: str
+    argv: list[str]
+    pid_file: Path
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> int:
+        """Start in a session of its own; returns the pid (not waiting for readiness)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            process = subprocess.Popen(
+                self.argv, cwd=settings.REPO_ROOT, env=os.environ | self.env, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=_default_signals)
+        self.pid_file.write_text(str(process.pid))
+        return process.pid
+
+    def pid(self) -> int | None:
+        """The pid if the process is alive, else None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            proc = psutil.Process(pid)
+            return pid if proc.status() != psutil.STATUS_ZOMBIE else None
+        except psutil.Error:
+            return None
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, grace: float = 10.0) -> bool:
+        """SIGTERM its process group, SIGKILL what is left after `grace` s; False if it was
+        not running."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        try:
+            group = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        except psutil.Error:
+            group = []
+        for sig in STOP_SIGNALS:
+            try:
+                os.killpg(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            _, alive = psutil.wait_procs(group, timeout=grace)
+            if not alive:
+                break
+        for proc in group:  # descendants that moved to groups of their own
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        self.pid_file.unlink(missing_ok=True)
+        return True

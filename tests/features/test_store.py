@@ -18,8 +18,9 @@ CATEGORIES = list(contract.MERCHANT_CATEGORIES)
 
 
 @pytest.fixture
-def store(fraud_home) -> MerchantFeatureStore:
-    return build_store(fraud_home, N_DAYS)
+def store(feast_profile_home) -> MerchantFeatureStore:
+    """Under both profiles: SQLite + file registry, and Redis + SQL registry on PostgreSQL."""
+    return build_store(feast_profile_home, N_DAYS)
 
 
 def _online(store, categories=CATEGORIES) -> pd.DataFrame:
@@ -27,6 +28,12 @@ def _online(store, categories=CATEGORIES) -> pd.DataFrame:
 
 
 def _online_rows(store) -> list[tuple]:
+    """Every stored online value, as the store keeps it (SQLite rows or Redis hashes)."""
+    if store.feast.config.online_store.type == "redis":
+        from fraud_assets.orchestration.server_profile import ServerProfile
+
+        client = ServerProfile().redis_client()
+        return sorted((key, sorted(client.hgetall(key).items())) for key in client.keys())
     with sqlite3.connect(store.feast.config.online_store.path) as db:
         table = db.execute("select name from sqlite_master where type='table'").fetchone()[0]
         return sorted(db.execute(f"select entity_key, feature_name, value, event_ts "
@@ -56,7 +63,9 @@ def test_writing_and_materializing_a_day_twice_changes_nothing(fraud_home, store
     offline_before = offline.read_rows(store.feast_dir)
     file_before = offline.day_file(store.feast_dir, day).read_bytes()
     online_before = _online_rows(store)
-    assert len(online_before) == 6 * len(FEATURES)  # 5 categories + the all-merchant row
+    # 5 categories + the all-merchant row: a row per feature (SQLite), a hash per key (Redis)
+    per_key = 1 if store.feast.config.online_store.type == "redis" else len(FEATURES)
+    assert len(online_before) == 6 * per_key
     compute_features(fraud_home, store, [day])
     store.materialize()
     assert offline.day_file(store.feast_dir, day).read_bytes() == file_before
@@ -85,8 +94,8 @@ def test_a_category_missing_from_the_store_gets_the_prior_flagged_and_logged(sto
     assert "no online merchant features for ['crypto']" in caplog.text
 
 
-def test_an_empty_online_store_raises_a_clear_error(fraud_home):
-    store = MerchantFeatureStore(fraud_home)
+def test_an_empty_online_store_raises_a_clear_error(feast_profile_home):
+    store = MerchantFeatureStore(feast_profile_home)
     store.apply()
     with pytest.raises(FeatureStoreError, match="has no merchant features"):
         _online(store, ["grocery"])

@@ -23,7 +23,8 @@ FIRST_STORY_DAY = (dt.date(2025, 1, 1) + dt.timedelta(days=BASELINE_DAYS)).isofo
 LATE_NIGHT_DAY = (dt.date(2025, 1, 1) + dt.timedelta(days=BASELINE_DAYS + 1)).isoformat()
 
 
-def test_the_story_alarms_retrains_and_gates_and_the_cli_goes_on(fraud_home):
+def test_the_story_alarms_retrains_and_gates_and_the_cli_goes_on(profile_home):
+    """Under both profiles (server: Dagster on PostgreSQL, MLflow server, Redis)."""
     lines: list[str] = []
     config = StoryConfig(scenarios=("normal", "late_night"), baseline_days=BASELINE_DAYS,
                          baseline_rows=ROWS, skip_bento=True)

@@ -3,6 +3,7 @@ a registry outage, a clean shutdown. The tests run in order on one server."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -12,23 +13,28 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fraud_assets import settings
 from fraud_assets.model import deploy
 from fraud_assets.orchestration.processes import Server as BentoServer
 from tests.serving.support import add_version, running_server
-from tests.support import registry_at
+from tests.support import PROFILES, profile_env, registry_at
 
 GOOD = {"amount": 150.0, "hour": 2, "day_of_week": 3, "merchant_category": "online"}
 POLL_SECONDS = 0.5
 ANSWERED: list[str] = []  # request ids of every 200 in this module, for the log check
 
 
-@pytest.fixture(scope="module")
-def lifecycle_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Versions 1 and 2 registered; no champion yet (the pipeline has not promoted one)."""
+@pytest.fixture(scope="module", params=PROFILES)
+def lifecycle_home(request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Versions 1 and 2 registered; no champion yet (the pipeline has not promoted one).
+    Under both profiles: the server one registers them in an MLflow tracking server."""
     home = tmp_path_factory.mktemp("lifecycle_home")
-    for seed in (1, 2):
-        add_version(registry_at(home), seed=seed, promote=False)
-    return home
+    ANSWERED.clear()  # the module runs once per profile, each on its own prediction log
+    with profile_env(request, request.param):
+        for seed in (1, 2):
+            add_version(registry_at(home), seed=seed, promote=False)
+        yield home
 
 
 @pytest.fixture(scope="module")
@@ -83,10 +89,17 @@ def version_answering(url: str) -> str:
     return httpx.get(f"{url}/health", timeout=10).json()["model_version"]
 
 
-def test_without_a_champion_it_answers_503_not_500(server: BentoServer) -> None:
+def test_without_a_champion_it_answers_503_not_500(server: BentoServer,
+                                                   lifecycle_home: Path) -> None:
     health = httpx.get(f"{server.url}/health")
     assert health.status_code == 503 and health.json()["status"] == "unhealthy"
     assert health.json()["registry"]["reachable"] is True
+    # Which stores answer, in both profiles; never a password.
+    uri = registry_at(lifecycle_home).tracking_uri
+    assert health.json()["registry"]["tracking_uri"] == settings.mask_url(uri)
+    assert uri.startswith("http://" if settings.profile() == settings.SERVER else "sqlite:///")
+    assert health.json()["features"]["store"] == (
+        "redis" if settings.profile() == settings.SERVER else "sqlite")
     assert httpx.get(f"{server.url}/readyz").status_code == 503
     assert httpx.get(f"{server.url}/model-info").status_code == 503
     r = httpx.post(f"{server.url}/predict", json=GOOD)
@@ -119,12 +132,26 @@ def test_alias_move_swaps_the_model_without_a_failed_request(server: BentoServer
     assert info["version"] == "2"
 
 
-def test_registry_outage_keeps_serving_and_says_so(server: BentoServer,
-                                                   lifecycle_home: Path) -> None:
-    database = lifecycle_home / "mlflow" / "mlflow.db"
+@contextlib.contextmanager
+def registry_down(request: pytest.FixtureRequest, home: Path) -> Iterator[None]:
+    """The registry unreachable for the block: the SQLite file moved away (local), the MLflow
+    tracking server stopped (server profile), then back."""
+    if settings.profile() == settings.SERVER:
+        with request.getfixturevalue("test_servers").mlflow_down():
+            yield
+        return
+    database = home / "mlflow" / "mlflow.db"
     hidden = database.with_suffix(".away")
     database.rename(hidden)
     try:
+        yield
+    finally:
+        hidden.rename(database)
+
+
+def test_registry_outage_keeps_serving_and_says_so(server: BentoServer, lifecycle_home: Path,
+                                                   request: pytest.FixtureRequest) -> None:
+    with registry_down(request, lifecycle_home):
         wait_until(lambda: httpx.get(f"{server.url}/health").json()["registry"]["reachable"]
                    is False)
         health = httpx.get(f"{server.url}/health")
@@ -134,8 +161,6 @@ def test_registry_outage_keeps_serving_and_says_so(server: BentoServer,
         r = httpx.post(f"{server.url}/predict", json=GOOD)
         assert r.status_code == 200 and r.json()["model_version"] == "2"
         ANSWERED.append(r.json()["request_id"])
-    finally:
-        hidden.rename(database)
     wait_until(lambda: httpx.get(f"{server.url}/health").json()["registry"]["reachable"])
 
 

@@ -1,0 +1,110 @@
+"""Dagster on PostgreSQL (the server profile): two runs at once, and the database
+restarted in the middle of a run. Real daily_job runs, each in a process of its own as the
+daemon would launch them, on a dagster-postgres instance."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+from fraud_assets import names
+from fraud_assets.orchestration.instance import ensure_dagster_home
+from tests.support import TestServers, day_key, land, profile_env
+
+pytestmark = pytest.mark.server
+
+# One daily_job run of the code location for the day in argv[1], on the profile's instance.
+RUN_DAY = """
+import sys
+from dagster import DagsterInstance
+from fraud_assets.orchestration.instance import ensure_dagster_home
+from fraud_assets.orchestration.pipeline import load_defs, _status
+ensure_dagster_home()
+with DagsterInstance.get() as instance:
+    result = load_defs().resolve_job_def("daily_job").execute_in_process(
+        partition_key=sys.argv[1], instance=instance, raise_on_error=False)
+print("RESULT", _status(result))
+sys.exit(0 if result.success else 1)
+"""
+
+
+@pytest.fixture
+def server_home(request: pytest.FixtureRequest, fraud_home: Path) -> Iterator[Path]:
+    with profile_env(request, "server", mlflow=False):
+        yield fraud_home
+
+
+def start_day(day: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", RUN_DAY, day], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def finished(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
+    output, _ = process.communicate(timeout=timeout)
+    return process.returncode, output
+
+
+def runs(status: DagsterRunStatus | None = None) -> list:
+    ensure_dagster_home()
+    with DagsterInstance.get() as instance:
+        return list(instance.get_run_records(
+            RunsFilter(statuses=[status]) if status else None))
+
+
+def test_the_instance_takes_two_runs_at_once(server_home: Path) -> None:
+    ensure_dagster_home()
+    with DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs >= 2
+    days = [day_key(0), day_key(1)]
+    for day in days:
+        land(server_home, day, rows=3_000)
+    processes = [start_day(day) for day in days]
+    outputs = [finished(p) for p in processes]
+    for code, output in outputs:
+        assert code == 0 and "RESULT ok" in output, output[-3000:]
+        assert "database is locked" not in output
+    records = runs(DagsterRunStatus.SUCCESS)
+    assert sorted(r.dagster_run.tags["dagster/partition"] for r in records) == days
+    first, second = sorted(records, key=lambda r: r.start_time)
+    assert second.start_time < first.end_time, "the two runs did not overlap"
+
+
+def test_the_database_restarted_mid_run_fails_clearly_or_resumes_and_a_retry_completes(
+        server_home: Path, test_servers: TestServers) -> None:
+    day = day_key(0)
+    land(server_home, day, rows=60_000)  # a run of several seconds
+    process = start_day(day)
+    deadline = time.monotonic() + 120
+    while not runs(DagsterRunStatus.STARTED):
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+        time.sleep(0.2)
+    profile = test_servers.profile(test_servers.mlflow_env)
+    profile.stop_postgres()
+    time.sleep(1.0)
+    profile.start(mlflow=False)
+    code, output = finished(process)
+    lake = server_home / "lake"
+    if code != 0:
+        # A failure names the database problem, not a bare traceback's last line only.
+        assert any(word in output for word in ("OperationalError", "connection", "terminat")), \
+            output[-3000:]
+    # Never a half-written partition: every stored file reads whole, no temp file is left.
+    assert not list(lake.rglob("*.tmp"))
+    for path in lake.rglob("*.parquet"):
+        pd.read_parquet(path)
+    # A retry (what `fraud-platform pipeline` does for a failed day) completes the day.
+    if code != 0:
+        code, output = finished(start_day(day))
+        assert code == 0 and "RESULT ok" in output, output[-3000:]
+    validated = pd.read_parquet(lake / names.TRANSACTIONS_VALIDATED / f"{day}.parquet")
+    quarantine = lake / names.TRANSACTIONS_QUARANTINE / f"{day}.parquet"
+    quarantined = len(pd.read_parquet(quarantine)) if quarantine.exists() else 0
+    assert len(validated) + quarantined == 60_000
