@@ -4,9 +4,10 @@ ENTITY = "merchant_category"
 FEATURE_VIEW = "merchant_stats"
 FEATURE_SERVICE = "fraud_model_features"
 # Trailing-window aggregates per merchant category, from days strictly before the day used.
+# None depends on how many days of the window are present (a volume is per day present).
 FEATURES: tuple[str, ...] = (
     "merchant_avg_amount",
-    "merchant_txn_count",
+    "merchant_txn_per_day",
     "merchant_fraud_rate",
 )
 DEFAULT_WINDOW_DAYS = 28

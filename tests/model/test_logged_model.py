@@ -14,9 +14,9 @@ from tests.support import register
 # text) plus the merchant features in the store's types: no encoding done by the caller.
 RAW_REQUESTS = [
     {"amount": 812.5, "hour": 2, "day_of_week": 5, "merchant_category": "online",
-     "merchant_avg_amount": 70.2, "merchant_txn_count": 2100, "merchant_fraud_rate": 0.06},
+     "merchant_avg_amount": 70.2, "merchant_txn_per_day": 2100.0, "merchant_fraud_rate": 0.06},
     {"amount": 12.0, "hour": 14, "day_of_week": 0, "merchant_category": "grocery",
-     "merchant_avg_amount": 41.0, "merchant_txn_count": 9000, "merchant_fraud_rate": 0.004},
+     "merchant_avg_amount": 41.0, "merchant_txn_per_day": 9000.0, "merchant_fraud_rate": 0.004},
 ]
 
 
@@ -55,7 +55,7 @@ def test_logged_model_accepts_raw_transaction_fields(registry, split, good_model
     assert proba[0, 1] > proba[1, 1]  # a large night-time online amount is the riskier one
     tags = registry.version(logged.version).tags
     assert float(tags["threshold"]) == good_model.threshold
-    assert tags["features"] == "merchant_avg_amount,merchant_txn_count,merchant_fraud_rate"
+    assert tags["features"] == "merchant_avg_amount,merchant_txn_per_day,merchant_fraud_rate"
     assert tags["training_start"] and tags["training_end"]
 
 
