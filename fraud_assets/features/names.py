@@ -19,3 +19,5 @@ FALLBACK_COLUMN = "merchant_features_fallback"
 # The training_set's time-ordered split column and its values.
 SPLIT = "split"
 TRAIN, HOLDOUT = "train", "holdout"
+# The training_set's sample weight: 1 / the share of its class kept by the sampling.
+WEIGHT = "sample_weight"
