@@ -103,7 +103,7 @@ class DuckDBEngine(Engine):
             f"read_parquet({_quote(first)}))").fetchall())
         # pandas writes nanosecond timestamps: one microsecond type for every view, so
         # comparisons between views bind (Spark has microseconds only, too).
-        star = ("* REPLACE (CAST({0} AS TIMESTAMPTZ) AS {0})".format(TIMESTAMP)
+        star = (f"* REPLACE (CAST({TIMESTAMP} AS TIMESTAMPTZ) AS {TIMESTAMP})"
                 if TIMESTAMP in kinds else "*")
         parts = [f"SELECT {star}, '{day}' AS {DAY_COLUMN} FROM read_parquet({_quote(path)})"
                  for day, path in sorted(files.items())]
