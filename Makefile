@@ -8,7 +8,8 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export FRAUD_HOME ?= $(CURDIR)/.fraud
 
 .PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving \
-	check-defs images base-image run-api-image run-platform-image test-containers test lint clean
+	check-defs images base-image run-api-image run-platform-image test-containers test-spark \
+	bench-scale test lint clean
 
 help:
 	@echo "make demo      set up, run the whole pipeline, start the Dagster and MLflow UIs"
@@ -27,6 +28,8 @@ help:
 	@echo "make run-api-image  the API image on 127.0.0.1:\$${API_IMAGE_PORT:-8200}, local store mounted"
 	@echo "make run-platform-image  the platform image on the volume fraud-state"
 	@echo "make test-containers  build both images and test them (installs podman if missing)"
+	@echo "make test-spark  the window transforms on PySpark (local mode) vs DuckDB (installs PySpark, and Java if missing)"
+	@echo "make bench-scale  benchmarks/scale.py: daily job, training set, training at 100k/1M/3M rows a day"
 	@echo "make clean     delete all platform state ($(FRAUD_HOME))"
 
 setup: $(VENV)/.synced
@@ -87,6 +90,17 @@ test-containers: setup
 	@command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 || command -v podman >/dev/null 2>&1 \
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap)
 	$(BIN)/pytest -m containers tests/containers
+
+# The Spark suite: not part of `make test` (a JVM start and Spark jobs). PySpark comes from
+# the lock's `spark` group; Java 17+ from Debian when missing.
+test-spark: setup
+	@command -v java >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq openjdk-17-jre-headless)
+	$(UV) sync --frozen --python 3.11 --group spark
+	$(BIN)/pytest -m spark tests/features/test_spark.py
+
+bench-scale: setup
+	$(BIN)/python -m benchmarks.scale
 
 lint: setup
 	$(BIN)/ruff check .

@@ -170,8 +170,8 @@ class SparkEngine(Engine):
         for day, path in sorted(files.items()):
             df = self.spark.read.parquet(str(path))
             if TIMESTAMP in df.columns and isinstance(df.schema[TIMESTAMP].dataType, LongType):
-                df = df.withColumn(TIMESTAMP, F.timestamp_micros(F.col(TIMESTAMP).cast("long")
-                                                                 .__floordiv__(1000)))
+                micros = F.floor(F.col(TIMESTAMP) / 1000).cast("long")
+                df = df.withColumn(TIMESTAMP, F.timestamp_micros(micros))
             frames.append(df.withColumn(DAY_COLUMN, F.lit(day)))
         union = frames[0]
         for df in frames[1:]:

@@ -49,7 +49,7 @@ def test_logged_model_accepts_raw_transaction_fields(registry, split, good_model
     schema = pyfunc.metadata.get_input_schema()
     assert schema.input_names() == list(training.MODEL_INPUTS)
     assert [c.type.name for c in schema.inputs] == [
-        "double", "long", "long", "string", "double", "long", "double"]
+        "double", "long", "long", "string", "double", "double", "double"]
     proba = np.asarray(pyfunc.predict(pd.DataFrame(RAW_REQUESTS)))
     assert proba.shape == (2, 2)
     assert proba[0, 1] > proba[1, 1]  # a large night-time online amount is the riskier one
