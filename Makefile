@@ -9,7 +9,7 @@ export FRAUD_HOME ?= $(CURDIR)/.fraud
 
 .PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving bench-soak \
 	check-defs images base-image run-api-image run-platform-image test-containers test-reliability test lint clean \
-	servers servers-stop server-packages test-server
+	servers servers-stop server-packages test-server test-spark bench-scale
 
 help:
 	@echo "make demo      set up, run the whole pipeline, start the Dagster and MLflow UIs"
@@ -33,6 +33,8 @@ help:
 	@echo "make servers   start PostgreSQL, Redis and the MLflow server for FRAUD_PROFILE=server"
 	@echo "make servers-stop  stop them (their data stays under $(FRAUD_HOME)/servers)"
 	@echo "make test-server  the server-profile suite on real servers (installs them if missing)"
+	@echo "make test-spark  the window transforms on PySpark (local mode) vs DuckDB (installs PySpark, and Java if missing)"
+	@echo "make bench-scale  benchmarks/scale.py: daily job, training set, training at 100k/1M/3M rows a day"
 	@echo "make clean     delete all platform state ($(FRAUD_HOME))"
 
 setup: $(VENV)/.synced
@@ -116,6 +118,17 @@ server-packages:
 # The server-profile suite: not part of `make test` (a few minutes on real servers).
 test-server: setup server-packages
 	$(BIN)/pytest -m server
+
+# The Spark suite: not part of `make test` (a JVM start and Spark jobs). PySpark comes from
+# the lock's `spark` group; Java 17+ from Debian when missing.
+test-spark: setup
+	@command -v java >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq openjdk-17-jre-headless)
+	$(UV) sync --frozen --python 3.11 --group spark
+	$(BIN)/pytest -m spark tests/features/test_spark.py
+
+bench-scale: setup
+	$(BIN)/python -m benchmarks.scale
 
 lint: setup
 	$(BIN)/ruff check .

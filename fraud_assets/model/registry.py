@@ -340,6 +340,7 @@ def _run_params(trained: training.TrainedModel) -> dict[str, object]:
         "training_fraud_rows": trained.fraud_rows,
         "features": ",".join(FEATURES),
         "model_inputs": ",".join(training.MODEL_INPUTS),
+        **trained.sampling,
     }
 
 

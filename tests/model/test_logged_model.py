@@ -16,9 +16,9 @@ from tests.support import register
 # encoding done by the caller.
 RAW_REQUESTS = [
     {"amount": 812.5, "hour": 2, "day_of_week": 5, "merchant_category": "online",
-     "merchant_avg_amount": 70.2, "merchant_txn_count": 2100.0, "merchant_fraud_rate": 0.06},
+     "merchant_avg_amount": 70.2, "merchant_txn_per_day": 2100.0, "merchant_fraud_rate": 0.06},
     {"amount": 12.0, "hour": 14, "day_of_week": 0, "merchant_category": "grocery",
-     "merchant_avg_amount": 41.0, "merchant_txn_count": 9000.0, "merchant_fraud_rate": 0.004},
+     "merchant_avg_amount": 41.0, "merchant_txn_per_day": 9000.0, "merchant_fraud_rate": 0.004},
 ]
 
 
@@ -57,7 +57,7 @@ def test_logged_model_accepts_raw_transaction_fields(registry, split, good_model
     assert proba[0, 1] > proba[1, 1]  # a large night-time online amount is the riskier one
     tags = registry.version(logged.version).tags
     assert float(tags["threshold"]) == good_model.threshold
-    assert tags["features"] == "merchant_avg_amount,merchant_txn_count,merchant_fraud_rate"
+    assert tags["features"] == "merchant_avg_amount,merchant_txn_per_day,merchant_fraud_rate"
     assert tags["training_start"] and tags["training_end"]
 
 
@@ -73,13 +73,13 @@ def test_pyfunc_scores_rows_without_merchant_features(registry, split, good_mode
     finally:
         mlflow.set_tracking_uri(None)
     nulls = pd.DataFrame(RAW_REQUESTS).assign(
-        merchant_avg_amount=None, merchant_txn_count=[None, 9000.0], merchant_fraud_rate=None)
+        merchant_avg_amount=None, merchant_txn_per_day=[None, 9000.0], merchant_fraud_rate=None)
     absent = pd.DataFrame(RAW_REQUESTS).drop(columns=["merchant_avg_amount",
-                                                      "merchant_txn_count",
+                                                      "merchant_txn_per_day",
                                                       "merchant_fraud_rate"])
     expected = good_model.pipeline.predict_proba(training.model_input(nulls))
     np.testing.assert_allclose(np.asarray(pyfunc.predict(nulls)), expected)
-    with pytest.raises(mlflow.exceptions.MlflowException, match="merchant_txn_count"):
+    with pytest.raises(mlflow.exceptions.MlflowException, match="merchant_txn_per_day"):
         pyfunc.predict(absent)
 
 
