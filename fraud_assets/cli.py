@@ -256,6 +256,60 @@ def rollback(
     typer.echo(move.describe(registry.model_name))
 
 
+canary_app = typer.Typer(
+    help="The canary: let the challenger answer a share of live traffic, through the "
+         "registry (every serving replica follows within its poll interval, no restart).",
+    no_args_is_help=True)
+app.add_typer(canary_app, name="canary")
+TrackingUri = Annotated[str | None, typer.Option(
+    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or FRAUD_HOME's store).")]
+
+
+def _canary_registry(tracking_uri: str | None):
+    from fraud_assets.model.registry import MlflowRegistry
+
+    return MlflowRegistry(tracking_uri=tracking_uri or "")
+
+
+@canary_app.command("set")
+def canary_set(
+    percent: Annotated[float, typer.Argument(help="Share of traffic, 0-100 (0 stops it).")],
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Let the challenger answer PERCENT of traffic (sticky per request id)."""
+    from fraud_assets.model import deploy
+    from fraud_assets.model.registry import RegistryError
+
+    try:
+        typer.echo(deploy.set_canary(_canary_registry(tracking_uri), percent))
+    except (RegistryError, ValueError) as exc:
+        typer.echo(f"canary refused: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+
+
+@canary_app.command("stop")
+def canary_stop(tracking_uri: TrackingUri = None) -> None:
+    """The champion answers all traffic again (the challenger stays in shadow)."""
+    from fraud_assets.model import deploy
+
+    typer.echo(deploy.set_canary(_canary_registry(tracking_uri), 0))
+
+
+@canary_app.command("status")
+def canary_status(tracking_uri: TrackingUri = None) -> None:
+    """Champion, challenger and the canary share as the registry holds them."""
+    from fraud_assets.model import deploy
+    from fraud_assets.model.registry import CHALLENGER_ALIAS
+
+    registry = _canary_registry(tracking_uri)
+    percent = deploy.canary_percent(registry)
+    shown = (f"{percent:g}% (registry)" if percent is not None
+             else f"unset in the registry (each replica's ${deploy.CANARY_ENV}, default 0)")
+    typer.echo(f"champion: {registry.alias_version(settings.CHAMPION_ALIAS) or 'none'}\n"
+               f"challenger: {registry.alias_version(CHALLENGER_ALIAS) or 'none'}\n"
+               f"canary: {shown}")
+
+
 @app.command("drift-demo")
 def drift_demo(
     scenarios: Annotated[str | None, typer.Option(

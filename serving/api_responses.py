@@ -129,9 +129,10 @@ def prediction(answered: Answered, row: int) -> dict[str, Any]:
     """The handbook's answer (is_fraud, fraud_probability) plus version and threshold."""
     scored = answered.scored
     assert scored is not None
+    model = scored.answering(row)
     return {"is_fraud": bool(scored.is_fraud[row]),
             "fraud_probability": float(scored.probability[row]),
-            "model_version": scored.champion.version, "threshold": scored.champion.threshold,
+            "model_version": model.version, "threshold": model.threshold,
             **_reasons(scored, row)}
 
 
@@ -149,7 +150,8 @@ def batch_results(answered: Answered, n_items: int) -> list[dict[str, Any]]:
         results[item] = {"errors": errors}
     scored = answered.scored
     if scored is not None:
-        version, threshold = scored.champion.version, scored.champion.threshold
+        model = scored.answering(0)  # a batch is one canary key: one model answers it
+        version, threshold = model.version, model.threshold
         for row, (item, fraud, proba) in enumerate(zip(
                 answered.checked.rows, scored.is_fraud.tolist(), scored.probability.tolist(),
                 strict=True)):

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from fraud_assets import settings
+from fraud_assets.model import deploy
 from fraud_assets.model.loaded import REGISTRY, LoadedModel, load_bento_model, load_version
 from fraud_assets.model.registry import MlflowRegistry
 
@@ -62,8 +64,10 @@ class ChampionHolder:
     def __init__(self, registry: MlflowRegistry | None, packaged_tag: str | None = None,
                  poll_seconds: float = 30.0,
                  warm_up: Callable[[LoadedModel], None] | None = None,
-                 alias: str = settings.CHAMPION_ALIAS) -> None:
+                 alias: str = settings.CHAMPION_ALIAS,
+                 also: Callable[[], None] | None = None) -> None:
         self.registry = registry
+        self._also = also or (lambda: None)  # more to re-read on every poll (the canary)
         self.alias = alias
         self.packaged_tag = packaged_tag
         self.poll_seconds = poll_seconds
@@ -99,6 +103,7 @@ class ChampionHolder:
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_seconds):
             self.refresh()
+            self._also()
 
     def refresh(self) -> None:
         """One look at the alias; load and swap if it moved. Never raises."""
@@ -186,3 +191,34 @@ class ChampionHolder:
                 "tracking_uri": settings.mask_url(uri),
                 "polling": self._thread is not None, "poll_seconds": self.poll_seconds,
                 **status}
+
+
+class Canary:
+    """The share of traffic the challenger answers: the registry's `canary_percent` tag
+    (`fraud-platform canary set`), else $FRAUD_CANARY_PERCENT (default 0), re-read with
+    the challenger alias so every replica follows a change without a restart."""
+
+    def __init__(self, registry: MlflowRegistry | None) -> None:
+        self.registry = registry
+        raw = os.environ.get(deploy.CANARY_ENV, "")
+        self.default = deploy.parse_canary_percent(raw, deploy.CANARY_ENV) if raw else 0.0
+        self.from_registry: float | None = None
+        self.last_error: str | None = None
+
+    @property
+    def percent(self) -> float:
+        return self.default if self.from_registry is None else self.from_registry
+
+    def refresh(self) -> None:
+        """Re-read the registry's setting; on any failure keep the last one (and say so)."""
+        if self.registry is None or not self.registry.store_exists():
+            return
+        try:
+            self.from_registry = deploy.canary_percent(self.registry)
+            self.last_error = None
+        except Exception as exc:  # an unreachable registry or a bad tag: keep the last value
+            self.last_error = f"{type(exc).__name__}: {exc}"
+
+    def status(self) -> dict[str, Any]:
+        return {"percent": self.percent, "source": "registry" if self.from_registry is not None
+                else "environment", "last_error": self.last_error}

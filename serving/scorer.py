@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,39 +35,106 @@ class NoModel(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Scored:
-    """One scoring call: inputs and features as used, probabilities, and who answered."""
+class ModelScores:
+    """One model's answer for every row of a call."""
 
-    frame: pd.DataFrame  # what the model saw: training.model_input's frame
+    model: LoadedModel
     probability: np.ndarray
     is_fraud: np.ndarray
-    champion: LoadedModel
+    reasons: list[list[Reason]] | None  # per row, the top contributions (explain)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One scoring call: inputs and features as used, each model's scores, who answered.
+
+    `champion` scored every row; `challenger` (shadow) too when one is loaded and differs;
+    `canary` marks the rows the challenger answers. `probability`, `is_fraud`, `reasons`
+    and `versions()` are the answering model's, row by row."""
+
+    frame: pd.DataFrame  # what the model saw: training.model_input's frame
+    champion_scores: ModelScores
+    challenger_scores: ModelScores | None
+    canary: np.ndarray  # bool per row: answered by the challenger
     feature_source: np.ndarray  # per row: feast, feast_prior or imputed
     scored_at: dt.datetime
-    reasons: list[list[Reason]] | None = None  # per row, the top contributions (explain)
+
+    @property
+    def champion(self) -> LoadedModel:
+        return self.champion_scores.model
+
+    def _pick(self, field: str) -> np.ndarray:
+        mine = getattr(self.champion_scores, field)
+        if self.challenger_scores is None or not self.canary.any():
+            return mine
+        return np.where(self.canary, getattr(self.challenger_scores, field), mine)
+
+    @property
+    def probability(self) -> np.ndarray:
+        return self._pick("probability")
+
+    @property
+    def is_fraud(self) -> np.ndarray:
+        return self._pick("is_fraud")
+
+    @property
+    def reasons(self) -> list[list[Reason]] | None:
+        mine = self.champion_scores.reasons
+        if mine is None or self.challenger_scores is None or not self.canary.any():
+            return mine
+        theirs = self.challenger_scores.reasons or [[] for _ in mine]
+        return [t if c else m for m, t, c in zip(mine, theirs, self.canary, strict=True)]
+
+    def answering(self, row: int) -> LoadedModel:
+        """The model that answered row `row`."""
+        if self.challenger_scores is not None and self.canary[row]:
+            return self.challenger_scores.model
+        return self.champion
+
+
+def _model_scores(model: LoadedModel, frame: pd.DataFrame, explain: bool) -> ModelScores:
+    try:
+        explainer = explainer_for(model.model) if explain else None
+    except ExplainError:  # a model family without exact reasons: answered without them
+        explainer = None
+    reasons = None
+    if explainer is not None:
+        probability, reasons = explainer.score_and_explain(frame)
+    else:
+        probability = model.model.predict_proba(frame)[:, 1].astype("float64")
+    return ModelScores(model, probability, probability >= model.threshold, reasons)
+
+
+def canary_rows(keys: list[str], percent: float) -> np.ndarray:
+    """True for the keys (request ids, later card ids) whose traffic the challenger answers:
+    a stable hash below `percent` of 100, so a key always lands on the same side."""
+    if percent <= 0:
+        return np.zeros(len(keys), dtype=bool)
+    return np.array([zlib.crc32(k.encode()) % 10_000 < percent * 100 for k in keys],
+                    dtype=bool)
 
 
 def score(champion: LoadedModel | None, requests: pd.DataFrame,
-          lookup: FeatureLookup, explain: bool = False) -> Scored:
-    """Score valid request rows with one feature lookup and one model call; the model's
+          lookup: FeatureLookup, explain: bool = False,
+          challenger: LoadedModel | None = None, canary: np.ndarray | None = None) -> Scored:
+    """Score valid request rows with one feature lookup and one call per model; the model's
     input is built by `training.model_input`, the builder training itself uses.
-    `explain`: add each row's reason codes (`model.explain`, one more matrix product)."""
+    `explain`: add each row's reason codes (`model.explain`, one more matrix product).
+    `challenger`: scored in shadow on the same frame (not when it is the champion);
+    `canary`: rows the challenger answers (bool per row)."""
     if champion is None:
         raise NoModel("no champion model is loaded yet")
     features, source = lookup.lookup(requests[contract.MERCHANT_CATEGORY.name])
     frame = model_input(pd.concat([requests.reset_index(drop=True), features], axis=1))
-    reasons = None
-    try:
-        explainer = explainer_for(champion.model) if explain else None
-    except ExplainError:  # a model family without exact reasons: answered without them
-        explainer = None
-    if explainer is not None:
-        probability, reasons = explainer.score_and_explain(frame)
-    else:
-        probability = champion.model.predict_proba(frame)[:, 1].astype("float64")
-    return Scored(frame=frame, probability=probability,
-                  is_fraud=probability >= champion.threshold, champion=champion,
-                  feature_source=source, scored_at=dt.datetime.now(dt.UTC), reasons=reasons)
+    if challenger is not None and challenger.version == champion.version:
+        challenger = None
+    canary = (np.zeros(len(frame), dtype=bool) if canary is None or challenger is None
+              else canary)
+    theirs = (_model_scores(challenger, frame, explain and bool(canary.any()))
+              if challenger is not None else None)
+    return Scored(frame=frame, champion_scores=_model_scores(champion, frame, explain),
+                  challenger_scores=theirs, canary=canary, feature_source=source,
+                  scored_at=dt.datetime.now(dt.UTC))
 
 
 def example_requests() -> pd.DataFrame:
@@ -94,11 +162,25 @@ class Answered:
         return {item: row for row, item in enumerate(self.checked.rows)}
 
 
+@dataclass(frozen=True)
+class Shadow:
+    """The challenger to score beside the champion, and the share of traffic it answers."""
+
+    challenger: LoadedModel | None = None
+    canary_percent: float = 0.0
+
+
 def answer(items: list[Any], champion: LoadedModel | None, lookup: FeatureLookup,
-           explain: bool = True) -> Answered:
-    """Check every item against the contract, then score the valid ones in one call."""
+           explain: bool = True, shadow: Shadow = Shadow(),
+           keys: list[str] | None = None) -> Answered:
+    """Check every item against the contract, then score the valid ones in one call.
+    `keys`: per item, what the canary split is sticky on (the request id)."""
     checked = check_items(items)
-    scored = score(champion, checked.frame, lookup, explain) if checked.rows else None
+    if not checked.rows:
+        return Answered(checked=checked, scored=None)
+    canary = (canary_rows([keys[i] for i in checked.rows], shadow.canary_percent)
+              if keys is not None else None)
+    scored = score(champion, checked.frame, lookup, explain, shadow.challenger, canary)
     return Answered(checked=checked, scored=scored)
 
 
@@ -108,13 +190,30 @@ def log_batch(answered: Answered, request_ids: list[str], items: list[int],
     log's writer thread turns them into lines."""
     scored = answered.scored
     assert scored is not None
-    champion = scored.champion
+    mine, theirs = scored.champion_scores, scored.challenger_scores
+    champion = mine.model
+    if theirs is None:
+        answering: dict[str, Any] = {plog.THRESHOLD: champion.threshold,
+                                     plog.MODEL_VERSION: champion.version,
+                                     plog.ANSWERED_BY: "champion"}
+        shadow: dict[str, Any] = {plog.CHALLENGER_VERSION: None,
+                                  plog.CHALLENGER_SCORE: None, plog.CHALLENGER_IS_FRAUD: None}
+    else:
+        canary = scored.canary
+        answering = {
+            plog.THRESHOLD: np.where(canary, theirs.model.threshold, champion.threshold),
+            plog.MODEL_VERSION: np.where(canary, theirs.model.version, champion.version),
+            plog.ANSWERED_BY: np.where(canary, "challenger", "champion")}
+        shadow = {plog.CHALLENGER_VERSION: theirs.model.version,
+                  plog.CHALLENGER_SCORE: theirs.probability,
+                  plog.CHALLENGER_IS_FRAUD: theirs.is_fraud}
     return plog.Batch(scored.scored_at, {
         plog.REQUEST_ID: request_ids, plog.ITEM: items, plog.ENDPOINT: endpoint,
         plog.TRANSACTION_ID: answered.checked.transaction_ids, **dict(scored.frame.items()),
         plog.FEATURE_SOURCE: scored.feature_source, plog.SCORE: scored.probability,
-        plog.IS_FRAUD: scored.is_fraud, plog.THRESHOLD: champion.threshold,
-        plog.MODEL_NAME: champion.name, plog.MODEL_VERSION: champion.version})
+        plog.IS_FRAUD: scored.is_fraud, plog.MODEL_NAME: champion.name, **answering,
+        plog.CHAMPION_VERSION: champion.version, plog.CHAMPION_SCORE: mine.probability,
+        plog.CHAMPION_IS_FRAUD: mine.is_fraud, **shadow})
 
 
 @dataclass
@@ -196,8 +295,10 @@ class Answerer:
     """
 
     def __init__(self, current: Callable[[], LoadedModel | None], lookup: FeatureLookup,
-                 predictions: plog.PredictionLog) -> None:
+                 predictions: plog.PredictionLog,
+                 shadow: Callable[[], Shadow] = Shadow) -> None:
         self._current = current
+        self._shadow = shadow
         self.lookup = lookup
         self.predictions = predictions
         self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="score")
@@ -218,13 +319,15 @@ class Answerer:
         self.predictions.close()
 
     def _singles(self, items: list[Any], ids: list[str]) -> Answered:
-        answered = answer(items, self._current(), self.lookup)
+        answered = answer(items, self._current(), self.lookup, True, self._shadow(), ids)
         rows = answered.checked.rows
         self._log(answered, [ids[i] for i in rows], [0] * len(rows), "predict")
         return answered
 
     def _batch(self, items: list[Any], request_id: str, explain: bool) -> Answered:
-        answered = answer(items, self._current(), self.lookup, explain)
+        # A batch request is one key: all its items go to the same model.
+        answered = answer(items, self._current(), self.lookup, explain, self._shadow(),
+                          [request_id] * len(items))
         rows = answered.checked.rows
         self._log(answered, [request_id] * len(rows), list(rows), "predict_batch")
         return answered

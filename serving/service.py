@@ -35,14 +35,14 @@ from threadpoolctl import threadpool_limits
 
 from fraud_assets import settings
 from fraud_assets.model.loaded import BENTO, REGISTRY
-from fraud_assets.model.registry import MlflowRegistry
+from fraud_assets.model.registry import CHALLENGER_ALIAS, MlflowRegistry
 from fraud_assets.monitoring.prediction_log import PredictionLog
 from serving import api_responses, bentoml_patches
-from serving.champion import ChampionHolder
+from serving.champion import Canary, ChampionHolder
 from serving.feature_lookup import FeatureLookup
 from serving.http_contract import GuardedRoute, check_batch_size
 from serving.schemas import BatchRequest, TransactionRequest
-from serving.scorer import Answerer, NoModel, example_requests, score
+from serving.scorer import Answerer, NoModel, Shadow, example_requests, score
 
 log = logging.getLogger("fraud_service")
 bentoml_patches.cancel_request_timers()  # before BentoML builds the app's middleware
@@ -87,12 +87,20 @@ class FraudService:
         self.started = time.monotonic()
         source = os.environ.get("FRAUD_MODEL_SOURCE") or (BENTO if PACKAGED_TAG else REGISTRY)
         lookup = FeatureLookup()
-        self.holder = ChampionHolder(MlflowRegistry() if source == REGISTRY else None,
-                                     PACKAGED_TAG, POLL_SECONDS,
-                                     warm_up=lambda c: score(c, example_requests(), lookup))
+        registry = MlflowRegistry() if source == REGISTRY else None
+        warm_up = lambda c: score(c, example_requests(), lookup)  # noqa: E731
+        self.holder = ChampionHolder(registry, PACKAGED_TAG, POLL_SECONDS, warm_up=warm_up)
+        # Shadow: the registry's challenger, scored beside the champion on every request
+        # (a packaged Bento has no registry, so no challenger); the canary lets it answer.
+        self.canary = Canary(registry)
+        self.challenger = ChampionHolder(registry, None, POLL_SECONDS, warm_up=warm_up,
+                                         alias=CHALLENGER_ALIAS, also=self.canary.refresh)
         self.answerer = Answerer(lambda: self.holder.current, lookup,
-                                 PredictionLog(settings.predictions_dir()))
+                                 PredictionLog(settings.predictions_dir()), self._shadow)
         self.holder.start()
+        if registry is not None:
+            self.canary.refresh()
+            self.challenger.start()
         # Millions of long-lived objects (MLflow, Feast, the model) make every full
         # collection a ~0.5 s pause for all requests; frozen, the collector skips them.
         gc.collect()
@@ -106,9 +114,20 @@ class FraudService:
             return False
         return not REQUIRE_FEATURES or self.answerer.lookup.available()
 
+    def _shadow(self) -> Shadow:
+        return Shadow(self.challenger.current, self.canary.percent)
+
+    def _shadow_status(self) -> dict[str, object]:
+        champion, challenger = self.holder.current, self.challenger.current
+        active = challenger is not None and (champion is None
+                                             or challenger.version != champion.version)
+        return {"challenger_version": challenger.version if challenger else None,
+                "shadow": active, "canary": self.canary.status()}
+
     @bentoml.on_shutdown
     def shutdown(self) -> None:
         self.holder.stop()
+        self.challenger.stop()
         self.answerer.close()  # in-flight batches finish and get logged
 
     def _require_model(self) -> None:
@@ -150,7 +169,7 @@ class FraudService:
         except NoModel as exc:
             raise HTTPException(503, str(exc)) from None
         results = api_responses.batch_results(answered, len(items))
-        champion = answered.scored.champion if answered.scored else self.holder.current
+        champion = answered.scored.answering(0) if answered.scored else self.holder.current
         return api_responses.ok({"results": results, "request_id": rid,
                                  "model_version": champion.version if champion else None},
                                 request)
@@ -173,7 +192,8 @@ class FraudService:
                 "model_source": champion.source if champion else None,
                 "registry": registry, "features": features,
                 "prediction_log": self.answerer.predictions.status(),
-                "micro_batching": self.answerer.batcher.status(), "warnings": warnings,
+                "micro_batching": self.answerer.batcher.status(),
+                "challenger": self._shadow_status(), "warnings": warnings,
                 "uptime_seconds": round(time.monotonic() - self.started, 1)}
         return api_responses.ApiResponse(body, status_code=200 if champion else 503)
 

@@ -10,7 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from fraud_assets.model.registry import PREVIOUS_CHAMPION_ALIAS, MlflowRegistry, RegistryError
+from fraud_assets.model.registry import (
+    CHALLENGER_ALIAS,
+    PREVIOUS_CHAMPION_ALIAS,
+    MlflowRegistry,
+    RegistryError,
+)
 from fraud_assets.settings import CHAMPION_ALIAS
 
 HISTORY_TAG = "champion_history"
@@ -107,3 +112,41 @@ def _apply(registry: MlflowRegistry, champion: str, previous: str | None,
     registry.set_alias(CHAMPION_ALIAS, champion)
     registry.set_alias(PREVIOUS_CHAMPION_ALIAS, previous)
     registry.set_model_tag(HISTORY_TAG, ",".join(past[-MAX_HISTORY:]))
+
+
+# -- the canary: the share of live traffic the `challenger` answers --------------------------
+CANARY_TAG = "canary_percent"  # on the registered model: every replica reads the same value
+CANARY_ENV = "FRAUD_CANARY_PERCENT"  # a replica's default while the tag is unset
+
+
+def parse_canary_percent(raw: str, source: str) -> float:
+    """A percentage in [0, 100]; ValueError naming `source` (a variable or an option)."""
+    try:
+        percent = float(raw)
+    except ValueError:
+        raise ValueError(f"{source}={raw!r} is not a number of percent") from None
+    if not 0.0 <= percent <= 100.0:
+        raise ValueError(f"{source}={raw!r} is outside 0..100 (percent of traffic)")
+    return percent
+
+
+def canary_percent(registry: MlflowRegistry) -> float | None:
+    """The registry's canary setting, or None while it is unset (the env default applies)."""
+    raw = registry.model_tag(CANARY_TAG)
+    return None if raw in (None, "") else parse_canary_percent(raw, CANARY_TAG)
+
+
+def set_canary(registry: MlflowRegistry, percent: float) -> str:
+    """Let the challenger answer `percent` of traffic (0 stops the canary); what was done.
+    Refused (RegistryError) while there is no challenger distinct from the champion."""
+    percent = parse_canary_percent(str(percent), "percent")
+    challenger = registry.alias_version(CHALLENGER_ALIAS)
+    champion = registry.alias_version(CHAMPION_ALIAS)
+    if percent > 0 and (challenger is None or challenger == champion):
+        raise RegistryError(f"no challenger to send traffic to (challenger: {challenger}, "
+                            f"champion: {champion}); train a new version first")
+    registry.set_model_tag(CANARY_TAG, f"{percent:g}")
+    if percent == 0:
+        return "canary stopped: the champion answers all traffic (the challenger in shadow)"
+    return (f"canary at {percent:g}%: challenger version {challenger} answers that share of "
+            f"traffic, champion version {champion} the rest")

@@ -10,7 +10,8 @@ columns, in order, are `COLUMNS`: `timestamp`, `request_id`, `item` (position in
 request, 0 for /predict), `endpoint`, `transaction_id` (if the caller sent one), the
 request fields of the contract, the merchant features as used (null when imputed),
 `feature_source`, `fraud_probability`, `is_fraud`, `threshold`, `model_name`,
-`model_version`.
+`model_version` (of the model that answered), then `answered_by` and both models' version,
+score and decision (`champion_*`, `challenger_*`; the challenger's null without shadow).
 
 Writing (`PredictionLog`): callers only enqueue a `Batch` (plain columns, already
 computed); a background thread turns batches into lines, appends and flushes. `close()`
@@ -59,10 +60,20 @@ IS_FRAUD = "is_fraud"
 THRESHOLD = "threshold"
 MODEL_NAME = "model_name"
 MODEL_VERSION = "model_version"
+# Shadow and canary: which alias answered, and both models' scores and decisions (the
+# challenger's are null while no challenger differs from the champion).
+ANSWERED_BY = "answered_by"  # "champion" or "challenger" (a canary row)
+CHAMPION_VERSION, CHAMPION_SCORE, CHAMPION_IS_FRAUD = (
+    "champion_version", "champion_score", "champion_is_fraud")
+CHALLENGER_VERSION, CHALLENGER_SCORE, CHALLENGER_IS_FRAUD = (
+    "challenger_version", "challenger_score", "challenger_is_fraud")
+SHADOW_COLUMNS: tuple[str, ...] = (ANSWERED_BY, CHAMPION_VERSION, CHAMPION_SCORE,
+                                   CHAMPION_IS_FRAUD, CHALLENGER_VERSION, CHALLENGER_SCORE,
+                                   CHALLENGER_IS_FRAUD)
 REQUEST_FIELDS: tuple[str, ...] = tuple(f.name for f in contract.REQUEST_FIELDS)
 COLUMNS: tuple[str, ...] = (TIMESTAMP, REQUEST_ID, ITEM, ENDPOINT, TRANSACTION_ID,
                             *REQUEST_FIELDS, *FEATURES, FEATURE_SOURCE, SCORE, IS_FRAUD,
-                            THRESHOLD, MODEL_NAME, MODEL_VERSION)
+                            THRESHOLD, MODEL_NAME, MODEL_VERSION, *SHADOW_COLUMNS)
 # Only the request and the score are read. The log's `is_fraud` is the model's decision at
 # its threshold, not a label: comparing it with the reference's true labels would "drift"
 # by construction.

@@ -106,7 +106,11 @@ def _batch(when: dt.datetime, rows: pd.DataFrame, version: str = "7") -> predict
         prediction_log.FEATURE_SOURCE: "imputed",
         prediction_log.SCORE: np.linspace(0.1, 0.9, n), prediction_log.IS_FRAUD: False,
         prediction_log.THRESHOLD: 0.5, prediction_log.MODEL_NAME: "m",
-        prediction_log.MODEL_VERSION: version})
+        prediction_log.MODEL_VERSION: version, prediction_log.ANSWERED_BY: "champion",
+        prediction_log.CHAMPION_VERSION: version,
+        prediction_log.CHAMPION_SCORE: np.linspace(0.1, 0.9, n),
+        prediction_log.CHAMPION_IS_FRAUD: False, prediction_log.CHALLENGER_VERSION: None,
+        prediction_log.CHALLENGER_SCORE: None, prediction_log.CHALLENGER_IS_FRAUD: None})
 
 
 def test_the_writer_and_the_reader_share_one_schema(tmp_path):

@@ -116,6 +116,34 @@ def test_the_first_champion_is_picked_up(server: BentoServer, lifecycle_home: Pa
     ANSWERED.append(r.json()["request_id"])
 
 
+def test_the_challenger_scores_in_shadow_and_takes_the_canary_share(
+        server: BentoServer, lifecycle_home: Path) -> None:
+    registry = registry_at(lifecycle_home)
+    # Version 2 was registered after version 1, so it is the challenger.
+    wait_until(lambda: httpx.get(f"{server.url}/health").json()["challenger"]["shadow"])
+    r = httpx.post(f"{server.url}/predict", json=GOOD)
+    assert r.status_code == 200 and r.json()["model_version"] == "1"
+    ANSWERED.append(r.json()["request_id"])
+    deploy.set_canary(registry, 100)  # every replica follows the registry, no restart
+    wait_until(lambda: httpx.post(f"{server.url}/predict", json=GOOD).json()
+               ["model_version"] == "2")
+    health = httpx.get(f"{server.url}/health").json()["challenger"]
+    assert health["canary"] == {"percent": 100.0, "source": "registry", "last_error": None}
+    batch = httpx.post(f"{server.url}/predict_batch", json={"transactions": [GOOD]}).json()
+    assert batch["model_version"] == "2" and batch["results"][0]["model_version"] == "2"
+    deploy.set_canary(registry, 0)
+    wait_until(lambda: httpx.post(f"{server.url}/predict", json=GOOD).json()
+               ["model_version"] == "1")
+    time.sleep(1.0)  # the answers above reach the log's writer
+    lines = [json.loads(line) for path in (lifecycle_home / "predictions").glob("*/*.jsonl")
+             for line in path.read_text().splitlines()]
+    shadowed = [x for x in lines if x["challenger_version"] == "2"]
+    assert shadowed and all(x["challenger_score"] is not None for x in shadowed)
+    assert {x["answered_by"] for x in shadowed} == {"champion", "challenger"}
+    assert all(x["model_version"] == ("2" if x["answered_by"] == "challenger" else "1")
+               for x in shadowed)
+
+
 def test_alias_move_swaps_the_model_without_a_failed_request(server: BentoServer,
                                                              lifecycle_home: Path) -> None:
     assert version_answering(server.url) == "1"
