@@ -296,9 +296,11 @@ class Answerer:
 
     def __init__(self, current: Callable[[], LoadedModel | None], lookup: FeatureLookup,
                  predictions: plog.PredictionLog,
-                 shadow: Callable[[], Shadow] = Shadow) -> None:
+                 shadow: Callable[[], Shadow] = Shadow,
+                 on_scored: Callable[..., None] | None = None) -> None:
         self._current = current
         self._shadow = shadow
+        self.on_scored = on_scored  # metrics: (versions, answered_by, flagged, scores, sources)
         self.lookup = lookup
         self.predictions = predictions
         self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="score")
@@ -333,5 +335,14 @@ class Answerer:
         return answered
 
     def _log(self, answered: Answered, ids: list[str], items: list[int], endpoint: str) -> None:
-        if answered.scored is not None:
-            self.predictions.append(log_batch(answered, ids, items, endpoint))
+        scored = answered.scored
+        if scored is None:
+            return
+        batch = log_batch(answered, ids, items, endpoint)
+        self.predictions.append(batch)
+        if self.on_scored is not None:
+            n = len(scored.frame)
+            column = batch.columns
+            self.on_scored(np.broadcast_to(column[plog.MODEL_VERSION], n),
+                           np.broadcast_to(column[plog.ANSWERED_BY], n), scored.is_fraud,
+                           scored.probability, np.asarray(scored.feature_source))

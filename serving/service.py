@@ -37,7 +37,7 @@ from fraud_assets import settings
 from fraud_assets.model.loaded import BENTO, REGISTRY
 from fraud_assets.model.registry import CHALLENGER_ALIAS, MlflowRegistry
 from fraud_assets.monitoring.prediction_log import PredictionLog
-from serving import api_responses, bentoml_patches
+from serving import api_responses, bentoml_patches, metrics
 from serving.champion import Canary, ChampionHolder
 from serving.feature_lookup import FeatureLookup
 from serving.http_contract import GuardedRoute, check_batch_size
@@ -96,7 +96,8 @@ class FraudService:
         self.challenger = ChampionHolder(registry, None, POLL_SECONDS, warm_up=warm_up,
                                          alias=CHALLENGER_ALIAS, also=self.canary.refresh)
         self.answerer = Answerer(lambda: self.holder.current, lookup,
-                                 PredictionLog(settings.predictions_dir()), self._shadow)
+                                 PredictionLog(settings.predictions_dir()), self._shadow,
+                                 on_scored=metrics.record)
         self.holder.start()
         if registry is not None:
             self.canary.refresh()

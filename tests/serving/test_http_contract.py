@@ -476,3 +476,27 @@ def test_every_answer_carries_its_top_three_reasons(client: httpx.Client) -> Non
     bulk = client.post("/predict_batch?explain=false", json={"transactions": [GOOD]}).json()
     assert "reasons" not in bulk["results"][0]
     assert bulk["results"][0]["fraud_probability"] == batch["results"][0]["fraud_probability"]
+
+
+def test_metrics_count_answers_scores_and_feature_sources(client: httpx.Client) -> None:
+    def value(text: str, name: str, **labels: str) -> float:
+        for line in text.splitlines():
+            if line.startswith(name + "{") and all(f'{k}="{v}"' in line
+                                                   for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = client.get("/metrics").text
+    items = [GOOD, {**GOOD, "amount": 4000.0, "hour": 2}, GOOD]
+    assert client.post("/predict_batch", json={"transactions": items}).status_code == 200
+    after = client.get("/metrics").text
+    answered = sum(value(after, "fraud_answers_total", model_version="1", decision=d)
+                   - value(before, "fraud_answers_total", model_version="1", decision=d)
+                   for d in ("flagged", "approved"))
+    assert answered == 3
+    assert (value(after, "fraud_score_count", model_version="1")
+            - value(before, "fraud_score_count", model_version="1")) == 3
+    lookups = sum(value(after, "fraud_feature_lookups_total", source=s)
+                  - value(before, "fraud_feature_lookups_total", source=s)
+                  for s in ("feast", "feast_prior", "imputed"))
+    assert lookups == 3
