@@ -19,6 +19,7 @@ CHAMPION = "champion"
 DRIFT_REPORT = "drift_report"
 PREDICTION_DRIFT_REPORT = "prediction_drift_report"
 MODEL_PERFORMANCE = "model_performance"
+SHADOW_REPORT = "shadow_report"
 FRAUD_BENTO = "fraud_bento"
 
 # Asset checks.

@@ -301,3 +301,28 @@ def read_day(day: str, home: Path | None = None, max_rows: int = 50_000, seed: i
         return PredictionDay(pd.DataFrame(columns=list(FIELDS)), tuple(files), 0, 0)
     frame, invalid, first = _typed(records)
     return PredictionDay(frame, tuple(files), lines, invalid, first)
+
+
+def read_shadow(day: str, home: Path | None = None) -> pd.DataFrame:
+    """The day's answers that were scored in shadow (a challenger beside the champion):
+    `transaction_id`, `answered_by` and both models' version, score and decision, one row
+    per line whose `challenger_version` is set. Lines written before shadow scoring existed
+    (no such column) are skipped; a line that is not a JSON object is a PredictionLogError
+    naming the file and line."""
+    wanted = (TRANSACTION_ID, *SHADOW_COLUMNS)
+    rows: list[dict] = []
+    for path in sorted(day_folder(day, home).glob("*.jsonl")):
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise PredictionLogError(
+                        f"{path} line {number}: not valid JSON ({exc.msg})") from None
+                if not isinstance(obj, dict):
+                    raise PredictionLogError(f"{path} line {number}: expected a JSON object")
+                if obj.get(CHALLENGER_VERSION) is not None:
+                    rows.append({c: obj.get(c) for c in wanted})
+    return pd.DataFrame.from_records(rows, columns=list(wanted))

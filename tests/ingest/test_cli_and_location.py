@@ -44,7 +44,8 @@ def test_dg_checks_and_lists_the_project(fraud_home):
         names.ONLINE_FEATURES: names.FEATURES, names.TRAINING_SET: names.FEATURES,
         names.FRAUD_MODEL: names.MODEL, names.CHAMPION: names.MODEL,
         names.DRIFT_REPORT: names.MONITORING, names.PREDICTION_DRIFT_REPORT: names.MONITORING,
-        names.MODEL_PERFORMANCE: names.MONITORING, names.FRAUD_BENTO: names.SERVING}
+        names.MODEL_PERFORMANCE: names.MONITORING, names.SHADOW_REPORT: names.MONITORING,
+        names.FRAUD_BENTO: names.SERVING}
     assert {c["key"] for c in found["asset_checks"]} == {
         f"{names.TRANSACTIONS_RAW}:{names.CONTRACT_STRUCTURE}",
         f"{names.TRANSACTIONS_RAW}:{names.CONTRACT_VALUES}",
