@@ -17,7 +17,7 @@ from fraud_assets.model import deploy, evaluation, training
 from fraud_assets.model.registry import CHALLENGER_ALIAS, MlflowRegistry, RegistryError
 from fraud_assets.settings import CHAMPION_ALIAS
 
-PROMOTED, REJECTED, UNCHANGED = "promoted", "rejected", "unchanged"
+PROMOTED, REJECTED, UNCHANGED, HELD = "promoted", "rejected", "unchanged", "held"
 
 
 @dataclass(frozen=True)
@@ -31,16 +31,54 @@ class Floors:
 
 
 @dataclass(frozen=True)
+class ShadowRule:
+    """Live evidence a challenger needs before it replaces a champion (off by default):
+    at least `min_days` days of shadow scoring with labels, and a mean F1 loss against the
+    champion on that same traffic of at most `max_f1_loss`."""
+
+    min_days: int = 0
+    max_f1_loss: float = 0.02
+
+
+@dataclass(frozen=True)
+class ShadowEvidence:
+    """What the `shadow_report` days say about one challenger."""
+
+    days: int  # labelled days of shadow scoring
+    f1_loss: float | None  # mean of champion F1 - challenger F1 over those days
+
+    def as_text(self) -> str:
+        loss = "n/a" if self.f1_loss is None else f"{self.f1_loss:+.4f}"
+        return f"{self.days} labelled shadow day(s), mean F1 loss {loss}"
+
+
+def shadow_verdict(rule: ShadowRule, evidence: ShadowEvidence | None) -> str | None:
+    """None when the live evidence allows the move, else why not (HELD or REJECTED)."""
+    if rule.min_days <= 0:
+        return None
+    evidence = evidence or ShadowEvidence(0, None)
+    if evidence.days < rule.min_days or evidence.f1_loss is None:
+        return (f"{HELD}: waiting for shadow evidence ({evidence.days} of {rule.min_days} "
+                "labelled day(s))")
+    if evidence.f1_loss > rule.max_f1_loss:
+        return (f"{REJECTED}: on live traffic the challenger's F1 is {evidence.f1_loss:.4f} "
+                f"below the champion's (allowed {rule.max_f1_loss:.4f}, "
+                f"{evidence.days} days)")
+    return None
+
+
+@dataclass(frozen=True)
 class GateDecision:
     """The gate's verdict, with both scores, as recorded in MLflow and Dagster."""
 
-    decision: str  # promoted | rejected | unchanged
+    decision: str  # promoted | rejected | unchanged | held (waiting for shadow evidence)
     reason: str
     challenger: str
     champion_before: str | None
     champion_after: str | None
     challenger_scores: dict[str, float]
     champion_scores: dict[str, float] | None
+    shadow: ShadowEvidence | None = None
 
     @property
     def promoted(self) -> bool:
@@ -78,8 +116,10 @@ def holdout_scores(registry: MlflowRegistry, version: str,
 
 
 def run_gate(registry: MlflowRegistry, holdout: pd.DataFrame, floors: Floors = Floors(),
-             challenger: str | None = None) -> GateDecision:
-    """Score challenger and champion on `holdout`, move `champion` if earned, record why."""
+             challenger: str | None = None, shadow_rule: ShadowRule = ShadowRule(),
+             shadow: ShadowEvidence | None = None) -> GateDecision:
+    """Score challenger and champion on `holdout`, move `champion` if earned, record why.
+    With a `shadow_rule`, replacing a champion also needs the live `shadow` evidence."""
     challenger = str(challenger) if challenger else registry.alias_version(CHALLENGER_ALIAS)
     if challenger is None:
         raise RegistryError(f"model {registry.model_name!r} has no {CHALLENGER_ALIAS!r} "
@@ -94,9 +134,14 @@ def run_gate(registry: MlflowRegistry, holdout: pd.DataFrame, floors: Floors = F
         return decision
     champion_scores = holdout_scores(registry, champion, holdout) if champion else None
     promote, reason = decide(challenger_scores, champion_scores, floors)
+    verdict = shadow_verdict(shadow_rule, shadow) if promote and champion else None
+    outcome = PROMOTED if promote else REJECTED
+    if verdict is not None:  # better on the holdout, not (yet) proven on live traffic
+        outcome, why = verdict.split(": ", 1)
+        promote, reason = False, f"{reason}, but {why}"
     after = deploy.promote(registry, challenger, reason).after if promote else champion
-    decision = GateDecision(PROMOTED if promote else REJECTED, reason, challenger, champion,
-                            after, challenger_scores, champion_scores)
+    decision = GateDecision(outcome, reason, challenger, champion, after, challenger_scores,
+                            champion_scores, shadow)
     _record(registry, decision)
     return decision
 
@@ -107,6 +152,7 @@ def _record(registry: MlflowRegistry, decision: GateDecision) -> None:
         "gate_decision": decision.decision,
         "gate_reason": decision.reason,
         "gate_champion_before": decision.champion_before or "none",
+        "gate_shadow_evidence": decision.shadow.as_text() if decision.shadow else "none",
     }
     for role, scores in (("challenger", decision.challenger_scores),
                          ("champion", decision.champion_scores)):

@@ -88,3 +88,28 @@ def test_promote_refuses_an_unknown_version(registry, split, good_model):
     register(registry, good_model, split[0])
     with pytest.raises(RegistryError, match="no version '7'.*known versions: 1"):
         deploy.promote(registry, "7", reason="test")
+
+
+def test_with_a_shadow_rule_a_better_challenger_waits_for_live_evidence(registry, split,
+                                                                        good_model, bad_model):
+    register(registry, bad_model, split[0])
+    gate.run_gate(registry, split[1], floors=gate.Floors(0, 0, 0))
+    better = register(registry, good_model, split[0]).version
+    rule = gate.ShadowRule(min_days=3, max_f1_loss=0.02)
+    held = gate.run_gate(registry, split[1], shadow_rule=rule,
+                         shadow=gate.ShadowEvidence(days=1, f1_loss=0.0))
+    assert held.decision == gate.HELD and "1 of 3 labelled day(s)" in held.reason
+    assert registry.alias_version(CHAMPION_ALIAS) == "1"
+    assert registry.version(better).tags["gate_shadow_evidence"].startswith("1 labelled")
+    worse_live = gate.run_gate(registry, split[1], shadow_rule=rule,
+                               shadow=gate.ShadowEvidence(days=4, f1_loss=0.05))
+    assert worse_live.decision == gate.REJECTED and "live traffic" in worse_live.reason
+    assert registry.alias_version(CHAMPION_ALIAS) == "1"
+    proven = gate.run_gate(registry, split[1], shadow_rule=rule,
+                           shadow=gate.ShadowEvidence(days=4, f1_loss=-0.01))
+    assert proven.decision == gate.PROMOTED and proven.champion_after == better
+
+
+def test_without_a_rule_or_for_a_first_champion_no_evidence_is_needed():
+    assert gate.shadow_verdict(gate.ShadowRule(), None) is None
+    assert gate.shadow_verdict(gate.ShadowRule(min_days=2), None).startswith("held")

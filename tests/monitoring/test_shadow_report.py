@@ -7,9 +7,11 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 from dagster import DagsterInstance, materialize
 
 from fraud_assets import contract
+from fraud_assets.defs.model.assets import shadow_evidence
 from fraud_assets.defs.monitoring.shadow import shadow_report
 from fraud_assets.defs.resources import FraudHome
 from fraud_assets.monitoring import prediction_log as plog
@@ -60,6 +62,15 @@ def test_the_report_compares_both_models_on_the_same_labelled_traffic(fraud_home
     assert meta["challenger_precision"] == 1.0
     assert meta["challenger_versions"] == "2" and meta["canary_rows"] == 0
     assert meta["ks_statistic"] > 0
+    # The gate reads the same report as evidence for version 2.
+    with DagsterInstance.ephemeral() as instance:
+        materialize([shadow_report], partition_key=DAY, instance=instance,
+                    resources={"fraud_home": FraudHome(path=str(fraud_home))})
+        evidence = shadow_evidence(instance, "2")
+        assert shadow_evidence(instance, "3").days == 0
+    assert evidence.days == 1
+    assert evidence.f1_loss == pytest.approx(meta["champion_f1"] - meta["challenger_f1"],
+                                             abs=1e-5)
 
 
 def test_a_day_without_shadow_scores_is_skipped_saying_why(fraud_home):

@@ -14,19 +14,27 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    AssetKey,
     Config,
+    DagsterInstance,
     DagsterRunStatus,
     Failure,
     MaterializeResult,
     MetadataValue,
     asset,
 )
+from pydantic import Field
 
 from fraud_assets import contract, names
 from fraud_assets.defs.model.resources import MlflowRegistryResource
 from fraud_assets.features.names import FEATURES
 from fraud_assets.model import evaluation, gate, training
-from fraud_assets.model.registry import LoggedVersion, MlflowRegistry, RegistryError
+from fraud_assets.model.registry import (
+    CHALLENGER_ALIAS,
+    LoggedVersion,
+    MlflowRegistry,
+    RegistryError,
+)
 from fraud_assets.monitoring import alerts
 
 TRAINING_SET = names.TRAINING_SET
@@ -45,6 +53,13 @@ class ChampionConfig(Config):
     floor_roc_auc: float = gate.Floors.roc_auc
     floor_pr_auc: float = gate.Floors.pr_auc
     floor_f1: float = gate.Floors.f1
+    min_shadow_days: int = Field(
+        default=gate.ShadowRule.min_days, ge=0,
+        description="Labelled shadow_report days a challenger needs before it replaces a "
+                    "champion (0: the holdout alone decides).")
+    max_shadow_f1_loss: float = Field(
+        default=gate.ShadowRule.max_f1_loss, ge=0.0,
+        description="Largest mean F1 loss against the champion on live traffic allowed.")
 
 
 @asset(name=names.FRAUD_MODEL, group_name=names.MODEL,
@@ -90,7 +105,12 @@ def champion(context: AssetExecutionContext, config: ChampionConfig, training_se
                          f1=config.floor_f1)
     try:
         _, holdout = training.split_training_set(training_set)
-        decision = gate.run_gate(registry, holdout, floors)
+        rule = gate.ShadowRule(config.min_shadow_days, config.max_shadow_f1_loss)
+        challenger = registry.alias_version(CHALLENGER_ALIAS)
+        evidence = (shadow_evidence(context.instance, challenger)
+                    if rule.min_days and challenger else None)
+        decision = gate.run_gate(registry, holdout, floors, shadow_rule=rule,
+                                 shadow=evidence)
     except (training.ModelInputError, RegistryError, evaluation.EvaluationError) as exc:
         raise Failure(description=f"the gate could not decide: {exc}") from None
     context.log.info(f"gate: {decision.decision}, {decision.reason}")
@@ -106,9 +126,30 @@ def champion(context: AssetExecutionContext, config: ChampionConfig, training_se
     }
     if decision.champion_scores is not None:
         metadata.update(_rounded(decision.champion_scores, prefix="champion_"))
+    if decision.shadow is not None:
+        metadata["shadow_days"] = decision.shadow.days
+        metadata["shadow_f1_loss"] = (decision.shadow.f1_loss
+                                      if decision.shadow.f1_loss is not None else "n/a")
     if decision.champion_after:
         metadata["champion_model"] = _link(registry.version_link(decision.champion_after))
     return MaterializeResult(metadata=metadata)
+
+
+def shadow_evidence(instance: DagsterInstance, challenger: str) -> gate.ShadowEvidence:
+    """The labelled `shadow_report` days of `challenger` (the latest report per day)."""
+    records = instance.fetch_materializations(AssetKey(names.SHADOW_REPORT),
+                                              limit=1000).records  # newest first
+    losses: dict[str, float] = {}
+    for record in records:
+        meta = {k: getattr(v, "value", v)
+                for k, v in record.asset_materialization.metadata.items()}
+        day = record.partition_key or ""
+        if (day in losses or meta.get("challenger_versions") != challenger
+                or "challenger_f1" not in meta or "champion_f1" not in meta):
+            continue
+        losses[day] = float(meta["champion_f1"]) - float(meta["challenger_f1"])
+    mean = sum(losses.values()) / len(losses) if losses else None
+    return gate.ShadowEvidence(days=len(losses), f1_loss=mean)
 
 
 def gate_alert(decision: gate.GateDecision, registry: MlflowRegistry) -> alerts.Alert:
