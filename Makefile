@@ -9,7 +9,7 @@ export FRAUD_HOME ?= $(CURDIR)/.fraud
 
 .PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving bench-soak \
 	check-defs images base-image run-api-image run-platform-image test-containers test-reliability test lint clean \
-	servers servers-stop server-packages test-server test-spark bench-scale
+	servers servers-stop server-packages test-server test-spark bench-scale test-ui
 
 help:
 	@echo "make demo      set up, run the whole pipeline, start the Dagster and MLflow UIs"
@@ -34,6 +34,7 @@ help:
 	@echo "make servers-stop  stop them (their data stays under $(FRAUD_HOME)/servers)"
 	@echo "make test-server  the server-profile suite on real servers (installs them if missing)"
 	@echo "make test-spark  the window transforms on PySpark (local mode) vs DuckDB (installs PySpark, and Java if missing)"
+	@echo "make test-ui  screenshots of the Evidently dashboards in headless Chromium (installs chromium if missing)"
 	@echo "make bench-scale  benchmarks/scale.py: daily job, training set, training at 100k/1M/3M rows a day"
 	@echo "make clean     delete all platform state ($(FRAUD_HOME))"
 
@@ -139,6 +140,13 @@ test: setup
 
 clean:
 	rm -rf "$(FRAUD_HOME)"
+
+# Screenshots of the web UIs in headless Chromium: not part of `make test` (a browser).
+# Installs Debian's chromium when missing (as root; otherwise the suite skips, saying how).
+test-ui: setup
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(BIN)/pytest -m ui tests/ui
 
 # kill -9 mid-run and rerun, on real instances: not part of `make test` (minutes).
 test-reliability: setup

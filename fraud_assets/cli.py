@@ -95,12 +95,17 @@ def up(
     api_port: Annotated[int, typer.Option(help="Fraud API port (BentoML).")] = 8000,
     api: Annotated[bool, typer.Option(help="Serve the champion (when there is one).")] = True,
     mlflow: Annotated[bool, typer.Option(help="Start the MLflow UI.")] = True,
+    evidently: Annotated[bool, typer.Option(
+        help="Start the Evidently UI (drift and performance dashboards over the days).")
+    ] = True,
+    evidently_port: Annotated[int, typer.Option(help="Evidently UI port.")] = 8001,
     host: Annotated[str, typer.Option(
         envvar="FRAUD_BIND_HOST",
         help="Address the servers bind (0.0.0.0 inside a container with a bridge "
              "network, so published ports reach them).")] = "127.0.0.1",
 ) -> None:
-    """Start the Dagster UI (webserver + daemon), the MLflow UI and the fraud API."""
+    """Start the Dagster UI (webserver + daemon), the MLflow UI, the Evidently UI and the
+    fraud API."""
     from fraud_assets.model.registry import MlflowRegistry
     from fraud_assets.orchestration import servers
 
@@ -111,6 +116,8 @@ def up(
         typer.echo(f"{'MLflow UI':<15} {settings.server_endpoints().mlflow_url}")
     elif mlflow:
         chosen.append(servers.mlflow_server(mlflow_port, host))
+    if evidently:
+        chosen.append(servers.evidently_server(evidently_port, host))
     if api and MlflowRegistry().alias_version(settings.CHAMPION_ALIAS) is not None:
         chosen.append(servers.api_server(api_port, host=host))
     elif api:

@@ -16,7 +16,7 @@ TELEMETRY_OFF: dict[str, str] = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "BENTOML_DO_NOT_TRACK": "true",
     "FEAST_USAGE": "False",  # Feast <= 0.3x; kept should a later version bring usage back
-    "DO_NOT_TRACK": "1",
+    "DO_NOT_TRACK": "1",  # also what Evidently (library and `evidently ui`) reads
 }
 # The demo's first day, and the default first daily partition.
 DEFAULT_FIRST_DAY = "2025-01-01"
@@ -59,6 +59,8 @@ STATE_FOLDERS: dict[str, str] = {
     "predictions": "the serving prediction log, one folder per day",
     "bentoml": "the BentoML store (models and Bentos), unless $BENTOML_HOME says otherwise",
     "reports": "Evidently HTML/JSON drift reports",
+    "evidently": "the Evidently workspace: daily drift and performance snapshots, the "
+                 "dashboards `fraud-platform up` serves",
     "logs": "logs of the servers `fraud-platform up` starts",
     "servers": "the server profile's PostgreSQL and Redis data, MLflow server artifacts, "
                "and their generated passwords (0600), unless $FRAUD_SERVERS_HOME says otherwise",

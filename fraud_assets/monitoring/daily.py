@@ -9,10 +9,11 @@ CLI and the demo can produce the same reports the assets do.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from evidently.core.report import Snapshot
 
 from fraud_assets import lake, settings
 from fraud_assets.monitoring import prediction_log, reports
@@ -29,6 +30,8 @@ class DailyReport:
     files: reports.ReportFiles
     reference: Reference
     notes: tuple[str, ...]  # about the inputs (sampling, rows left out), not the verdict
+    # Evidently's snapshot (None when nothing was compared), for the dashboards' workspace.
+    snapshot: Snapshot | None = field(default=None, repr=False, compare=False)
 
 
 def transactions_report(day: str, current: pd.DataFrame, reference: Reference,
@@ -40,7 +43,8 @@ def transactions_report(day: str, current: pd.DataFrame, reference: Reference,
                      reference_name=f"reference ({reference.description})",
                      current_name=str(source))
     files = reports.save(result, "transactions", day, home)
-    return DailyReport("transactions", day, result.summary, files, reference, ())
+    return DailyReport("transactions", day, result.summary, files, reference, (),
+                       snapshot=result.snapshot)
 
 
 # Gives the reference a score column (e.g. `scored_reference.score_reference` bound to the
@@ -73,7 +77,8 @@ def predictions_report(day: str, reference: Reference, policy: DriftPolicy | Non
                      reference_name=f"reference ({reference.description})",
                      current_name=str(folder))
     files = reports.save(result, "predictions", day, home)
-    return DailyReport("predictions", day, result.summary, files, reference, tuple(notes))
+    return DailyReport("predictions", day, result.summary, files, reference, tuple(notes),
+                       snapshot=result.snapshot)
 
 
 def _needs_scores(reference: Reference, current: pd.DataFrame) -> bool:

@@ -11,8 +11,9 @@ by tenths from one fraud more or less, which would alarm on noise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from fraud_assets import contract
@@ -49,6 +50,9 @@ class DayPerformance:
     frauds: int
     judged: bool
     note: str  # why it was not judged, or ""
+    # The scored rows' labels and scores (n,), for the dashboards' Evidently snapshot.
+    labels: np.ndarray | None = field(default=None, repr=False, compare=False)
+    scores: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def in_training_window(self) -> bool:
@@ -90,7 +94,8 @@ def measure_day(day: str, validated: pd.DataFrame, champion: LoadedModel,
     metrics = {} if note else evaluation.score(labels, frame[SCORE].to_numpy(),
                                                champion.threshold)
     return DayPerformance(day, champion, metrics, len(frame), scored.rows_without_features,
-                          frauds, judged=not note, note=note)
+                          frauds, judged=not note, note=note, labels=labels,
+                          scores=frame[SCORE].to_numpy())
 
 
 def _why_not_judged(rows: int, frauds: int, min_frauds: int) -> str:

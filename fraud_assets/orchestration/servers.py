@@ -1,4 +1,5 @@
-"""The platform's servers on loopback: the Dagster UI, the MLflow UI and the fraud API.
+"""The platform's servers on loopback: the Dagster UI, the MLflow UI, the Evidently UI and
+the fraud API.
 
 `run_until_interrupted` starts them, prints their URLs when they answer and stops them
 together on Ctrl-C or SIGTERM (the launcher itself is `orchestration.processes`).
@@ -54,6 +55,20 @@ def mlflow_server(port: int = 5000, host: str = HOST) -> Server:
                                 "--host", host, "--port", str(port), "--workers", "1"],
                   _url(host, port), "/health", _log("mlflow"),
                   env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+
+
+def evidently_server(port: int = 8001, host: str = HOST, home: Path | None = None) -> Server:
+    """`evidently ui` on the platform's Evidently workspace (FRAUD_HOME/evidently), its
+    project and panels created first so the dashboards are there before the first day.
+
+    Telemetry is off through DO_NOT_TRACK (settings.TELEMETRY_OFF), which the UI's telemetry
+    component reads; the UI answers /api/version once it serves (about 30 s under load)."""
+    from fraud_assets.monitoring import dashboards  # imports Evidently: only when asked for
+
+    dashboards.open_project(home)
+    return Server("Evidently UI", [str(BIN / "evidently"), "ui", "--host", host, "--port",
+                                   str(port), "--workspace", str(dashboards.workspace_dir(home))],
+                  _url(host, port), "/api/version", _log("evidently"))
 
 
 def api_server(port: int = 8000, bento: str | None = None, env: dict[str, str] | None = None,

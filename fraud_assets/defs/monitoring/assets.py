@@ -23,10 +23,11 @@ from dagster import (
 from fraud_assets import names
 from fraud_assets.defs.features.resources import FeastStore
 from fraud_assets.defs.model.resources import MlflowRegistryResource
+from fraud_assets.defs.monitoring.dashboards import save_to_dashboards
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
 from fraud_assets.model.registry import MlflowRegistry
-from fraud_assets.monitoring import drift, reference
+from fraud_assets.monitoring import dashboards, drift, reference
 from fraud_assets.monitoring.daily import DailyReport, predictions_report, transactions_report
 from fraud_assets.monitoring.drift import DriftPolicy
 from fraud_assets.monitoring.reference import Reference
@@ -103,7 +104,8 @@ def _figures(s: drift.DriftSummary) -> dict[str, object]:
     }
 
 
-def _result(context: AssetExecutionContext, report: DailyReport) -> MaterializeResult:
+def _result(context: AssetExecutionContext, report: DailyReport,
+            fraud_home: FraudHome) -> MaterializeResult:
     s = report.summary
     context.log.info(f"{report.kind} {report.day}: {s.reason}")
     check = AssetCheckResult(
@@ -113,7 +115,9 @@ def _result(context: AssetExecutionContext, report: DailyReport) -> MaterializeR
                   **({drift.SHARE_KEY: s.drift_share,
                       drift.COLUMNS_KEY: ", ".join(s.drifted_columns) or "none"}
                      if s.judged and s.drift_share is not None else {})})
-    return MaterializeResult(metadata=_metadata(report), check_results=[check])
+    saved = save_to_dashboards(context, lambda: dashboards.save_drift(report, fraud_home.root),
+                               fraud_home.root)
+    return MaterializeResult(metadata=_metadata(report) | saved, check_results=[check])
 
 
 @asset(name=names.DRIFT_REPORT, partitions_def=daily_partitions, group_name=GROUP,
@@ -127,7 +131,7 @@ def drift_report(context: AssetExecutionContext, config: DriftReportConfig,
     ref = _reference(day, config, fraud_home, registry)
     report = transactions_report(day, transactions_validated, ref, config.policy(),
                                  fraud_home.root)
-    return _result(context, report)
+    return _result(context, report, fraud_home)
 
 
 @asset(name=names.PREDICTION_DRIFT_REPORT, partitions_def=daily_partitions, group_name=GROUP,
@@ -145,4 +149,4 @@ def prediction_drift_report(context: AssetExecutionContext, config: DriftReportC
         return score_reference(reference, registry, feast_store.open, fraud_home.root)
 
     report = predictions_report(day, ref, config.policy(), fraud_home.root, scorer)
-    return _result(context, report)
+    return _result(context, report, fraud_home)

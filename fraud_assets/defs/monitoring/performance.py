@@ -26,10 +26,12 @@ from pydantic import Field
 from fraud_assets import names
 from fraud_assets.defs.features.resources import FeastStore
 from fraud_assets.defs.model.resources import MlflowRegistryResource
+from fraud_assets.defs.monitoring.dashboards import save_to_dashboards
 from fraud_assets.defs.partitions import daily_partitions
+from fraud_assets.defs.resources import FraudHome
 from fraud_assets.features.store import FeatureStoreError
 from fraud_assets.features.training import TrainingSetError
-from fraud_assets.monitoring import performance
+from fraud_assets.monitoring import dashboards, performance
 from fraud_assets.monitoring.performance import DayPerformance
 from fraud_assets.monitoring.scoring import load_champion
 
@@ -89,7 +91,8 @@ CHECK_SPEC = AssetCheckSpec(PERFORMANCE_CHECK, asset=ASSET, blocking=False,
 def model_performance(context: AssetExecutionContext, config: PerformanceConfig,
                       transactions_validated: pd.DataFrame,
                       mlflow_registry: MlflowRegistryResource,
-                      feast_store: FeastStore) -> Iterator[MaterializeResult | AssetCheckResult]:
+                      feast_store: FeastStore, fraud_home: FraudHome,
+                      ) -> Iterator[MaterializeResult | AssetCheckResult]:
     """Score the day with the champion (features through Feast, as in training), record it."""
     registry = mlflow_registry.get_client()
     champion = load_champion(registry)
@@ -107,6 +110,8 @@ def model_performance(context: AssetExecutionContext, config: PerformanceConfig,
     except (TrainingSetError, FeatureStoreError) as exc:
         raise Failure(description=f"cannot score {context.partition_key}: {exc}") from None
     context.log.info(day.reason(config.f1_floor))
-    yield MaterializeResult(asset_key=ASSET, metadata=_metadata(day, config.f1_floor))
+    saved = save_to_dashboards(context, lambda: dashboards.save_performance(day, fraud_home.root),
+                               fraud_home.root)
+    yield MaterializeResult(asset_key=ASSET, metadata=_metadata(day, config.f1_floor) | saved)
     if CHECK_SPEC.key in context.selected_asset_check_keys:
         yield _check(day, config.f1_floor)
