@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, materialize
+from evidently.ui.workspace import Workspace
 
 from fraud_assets.defs.model.resources import MlflowRegistryResource
 from fraud_assets.defs.monitoring.performance import ASSET, PERFORMANCE_CHECK, model_performance
-from fraud_assets.monitoring import performance
+from fraud_assets.monitoring import dashboards, performance
 from fraud_assets.monitoring.scoring import load_champion
 from tests.support import (
     CONCEPT_DRIFT,
@@ -38,6 +39,14 @@ def test_a_normal_day_is_measured_at_the_champions_threshold(platform, instance)
     assert meta["in_training_window"] is False  # out of sample: the day after the window
     assert meta["rows_scored"] == 1_000 and meta["rows_without_features"] == 0
     assert check.check_name == PERFORMANCE_CHECK and check.passed
+    # The day is also a snapshot on the Evidently dashboards, with the same F1.
+    workspace = Workspace(str(dashboards.workspace_dir(platform.home)))
+    [project] = workspace.search_project(dashboards.PROJECT_NAME)
+    snapshot = workspace.get_run(project.id, meta["evidently_snapshot"])
+    assert snapshot.metadata["day"] == day_key(NORMAL)
+    [f1] = [r.value for r in snapshot.metric_results.values()
+            if r.metric_value_location.metric.params["type"].endswith(":F1Score")]
+    assert f1 == pytest.approx(meta["f1"])
 
 
 def test_concept_drift_falls_below_the_floor_and_the_check_warns(platform, instance):
@@ -55,6 +64,7 @@ def test_a_day_with_few_frauds_is_recorded_but_not_judged(platform, instance):
     meta, [check] = run_performance(platform.home, day_key(FEW_FRAUDS), instance)
     assert meta["judged"] is False and meta["performance_status"] == "not_judged"
     assert "too few to judge" in meta["performance_reason"] and "f1" not in meta
+    assert meta["evidently_snapshot"].startswith("none")  # a gap on the dashboard, not a 0
     assert check.passed
 
 
