@@ -117,7 +117,12 @@ def up(
     elif mlflow:
         chosen.append(servers.mlflow_server(mlflow_port, host))
     if evidently:
-        chosen.append(servers.evidently_server(evidently_port, host))
+        from fraud_assets.monitoring.dashboards import DashboardError
+
+        try:
+            chosen.append(servers.evidently_server(evidently_port, host))
+        except DashboardError as exc:  # the other UIs are still worth starting
+            typer.echo(f"Evidently UI not started: {exc}", err=True)
     if api and MlflowRegistry().alias_version(settings.CHAMPION_ALIAS) is not None:
         chosen.append(servers.api_server(api_port, host=host))
     elif api:

@@ -95,10 +95,15 @@ def _locked(folder: Path) -> Iterator[None]:
 
 def open_project(home: Path | None = None) -> tuple[Workspace, Project]:
     """The workspace and the platform's project, created with its panels when missing
-    (panels missing from an existing project are added; none is duplicated)."""
+    (panels missing from an existing project are added; none is duplicated).
+
+    Raises DashboardError naming the folder when the workspace cannot be opened."""
     folder = workspace_dir(home)
-    with _locked(folder):
-        return _open_project(folder)
+    try:
+        with _locked(folder):
+            return _open_project(folder)
+    except (OSError, ValueError, TypeError) as exc:
+        raise DashboardError(f"cannot open the Evidently workspace {folder}: {exc}") from exc
 
 
 def _open_project(folder: Path) -> tuple[Workspace, Project]:
@@ -121,8 +126,9 @@ def _day_timestamp(day: str) -> dt.datetime:
 def _stamped(snapshot: Snapshot, day: str, tags: list[str]) -> Snapshot:
     """The snapshot with the partition day as its time and our tags, through Evidently's
     own model round trip (its timestamp is otherwise the run's wall clock)."""
+    timestamp = _day_timestamp(day)  # a bad day fails here, before anything is written
     model = snapshot.to_snapshot_model()
-    model.timestamp = _day_timestamp(day)
+    model.timestamp = timestamp
     model.tags = sorted(set(model.tags) | set(tags))
     model.metadata = {**model.metadata, DAY_KEY: day}
     return Snapshot.load_model(model)
@@ -136,12 +142,12 @@ def save_snapshot(snapshot: Snapshot, key: str, day: str, tags: list[str],
     Raises DashboardError naming the workspace when Evidently cannot write it."""
     folder = workspace_dir(home)
     try:
+        stamped = _stamped(snapshot, day, tags)
         with _locked(folder):
             workspace, project = _open_project(folder)
             index_path = folder / str(project.id) / _INDEX
             index = json.loads(index_path.read_text()) if index_path.exists() else {}
-            ref = workspace.add_run(project.id, _stamped(snapshot, day, tags),
-                                    name=f"{key} {day}")
+            ref = workspace.add_run(project.id, stamped, name=f"{key} {day}")
             old = index.get(f"{key}/{day}")
             index[f"{key}/{day}"] = str(ref.id)
             tmp = index_path.with_name(_INDEX + ".tmp")

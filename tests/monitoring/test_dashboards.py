@@ -92,6 +92,20 @@ def test_a_workspace_that_cannot_be_written_never_fails_the_asset(fraud_home, in
     assert str(fraud_home / "evidently") in meta["evidently_error"]
 
 
+def test_an_unusable_workspace_folder_is_named(tmp_path):
+    (tmp_path / "evidently").write_text("not a folder")
+    with pytest.raises(dashboards.DashboardError, match=str(tmp_path / "evidently")):
+        dashboards.open_project(tmp_path)
+
+def test_a_bad_day_is_refused_before_anything_is_written(tmp_path):
+    rng = np.random.default_rng(2)
+    labels = (rng.random(500) < 0.1).astype(int)
+    snapshot = dashboards.performance_snapshot(_day(labels, labels * 0.9, 0.5))
+    with pytest.raises(dashboards.DashboardError, match="snapshot of 2025-02-30 .*out of range"):
+        dashboards.save_snapshot(snapshot, "performance", "2025-02-30", [], tmp_path)
+    assert not (tmp_path / "evidently").exists()
+
+
 def _day(labels: np.ndarray, scores: np.ndarray, threshold: float) -> DayPerformance:
     # The version's record as monitoring reads it; the fitted model itself is not needed
     # once the day is scored, so none is loaded here.
