@@ -65,8 +65,12 @@ class ChampionHolder:
                  poll_seconds: float = 30.0,
                  warm_up: Callable[[LoadedModel], None] | None = None,
                  alias: str = settings.CHAMPION_ALIAS,
-                 also: Callable[[], None] | None = None) -> None:
+                 also: Callable[[], None] | None = None,
+                 keep_when_unset: bool = True) -> None:
         self.registry = registry
+        # The champion keeps answering when its alias vanishes (deleted version); a
+        # challenger whose alias is removed stops being scored in shadow.
+        self.keep_when_unset = keep_when_unset
         self._also = also or (lambda: None)  # more to re-read on every poll (the canary)
         self.alias = alias
         self.packaged_tag = packaged_tag
@@ -117,6 +121,10 @@ class ChampionHolder:
                      champion_version=seen)
         current = self._current
         self._check_loaded(current, seen)
+        if seen is None and not self.keep_when_unset and current is not None:
+            log.info("alias %r removed: dropping version %s", self.alias, current.version)
+            self._current = None
+            return
         if seen is None or (current is not None and current.source == REGISTRY
                             and current.version == seen):
             return

@@ -94,7 +94,8 @@ class FraudService:
         # (a packaged Bento has no registry, so no challenger); the canary lets it answer.
         self.canary = Canary(registry)
         self.challenger = ChampionHolder(registry, None, POLL_SECONDS, warm_up=warm_up,
-                                         alias=CHALLENGER_ALIAS, also=self.canary.refresh)
+                                         alias=CHALLENGER_ALIAS, also=self.canary.refresh,
+                                         keep_when_unset=False)
         self.answerer = Answerer(lambda: self.holder.current, lookup,
                                  PredictionLog(settings.predictions_dir()), self._shadow,
                                  on_scored=metrics.record)

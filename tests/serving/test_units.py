@@ -135,6 +135,24 @@ def test_unreachable_registry_keeps_the_loaded_model(registry: MlflowRegistry) -
     assert status["reachable"] is False and "127.0.0.1" in status["last_error"]
 
 
+def test_a_removed_challenger_alias_ends_shadow_a_removed_champion_alias_does_not(
+        registry: MlflowRegistry) -> None:
+    add_version(registry, seed=3)  # version 1: champion and challenger
+    champion = ChampionHolder(registry, poll_seconds=0)
+    challenger = ChampionHolder(registry, poll_seconds=0, alias="challenger",
+                                keep_when_unset=False)
+    champion.start()
+    challenger.start()
+    assert champion.current.version == challenger.current.version == "1"
+    registry.set_alias("challenger", None)
+    registry.set_alias("champion", None)
+    champion.refresh()
+    challenger.refresh()
+    assert challenger.current is None  # nothing left to score in shadow
+    assert champion.current.version == "1"  # still answering, and /health says why
+    assert any("no version carries the alias 'champion'" in p for p in champion.problems())
+
+
 def test_a_missing_registry_database_is_unavailable_not_created(tmp_path: Path) -> None:
     holder = ChampionHolder(registry_at(tmp_path), poll_seconds=0)
     holder.start()
