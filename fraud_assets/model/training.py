@@ -61,7 +61,7 @@ class TrainingDataError(ModelInputError):
 class TrainParams:
     """Hyperparameters; logged as MLflow params."""
 
-    validation_fraction: float = 0.2  # the latest share of training rows, for the threshold
+    validation_fraction: float = 0.2  # the latest share of training days, for the threshold
     C: float = 1.0  # inverse L2 strength; the data are large, so it barely matters
     max_iter: int = 2000
 
@@ -150,12 +150,26 @@ def check_training_window(frame: pd.DataFrame) -> None:
 
 
 def split_validation(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(fit, validation): the validation slice is the latest `fraction` of rows in time."""
+    """(fit, validation): the validation slice is the latest whole (UTC) days, about
+    `fraction` of them (at least one, leaving one to fit on).
+
+    Whole days, not the latest `fraction` of rows: fraud depends on the hour, so a slice
+    cut inside a day holds only its evening (with 1M-row days and one training day, the
+    threshold picked on hours 19-23 scored F1 0.11 on the holdout at PR-AUC 0.63). A
+    window of a single day is split every 1/fraction-th row in time order instead, which
+    covers every hour."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
     ordered = frame.sort_values(TIME, kind="stable").reset_index(drop=True)
-    cut = int(round(len(ordered) * (1.0 - fraction)))
-    fit, validation = ordered.iloc[:cut], ordered.iloc[cut:]
+    days = ordered[TIME].dt.tz_convert("UTC").dt.floor("D")
+    present = days.unique()
+    if len(present) >= 2:
+        n_days = min(max(1, round(fraction * len(present))), len(present) - 1)
+        late = (days >= present[-n_days]).to_numpy()
+    else:
+        late = np.zeros(len(ordered), dtype=bool)
+        late[max(1, round(1 / fraction)) - 1::max(1, round(1 / fraction))] = True
+    fit, validation = ordered[~late], ordered[late]
     for name, part in (("fit", fit), ("validation", validation)):
         if part[LABEL].nunique() < 2:
             raise TrainingDataError(

@@ -34,11 +34,23 @@ def test_labels_must_be_zero_or_one(split):
         training.train(split[0].assign(**{contract.LABEL: 2}))
 
 
-def test_validation_slice_is_the_latest_rows(split):
+def test_validation_slice_is_the_latest_whole_days(split):
     shuffled = split[0].sample(frac=1.0, random_state=1)
     fit, validation = training.split_validation(shuffled, 0.2)
     assert fit[TIME].max() <= validation[TIME].min()
-    assert len(validation) == pytest.approx(0.2 * len(shuffled), abs=1)
+    days = shuffled[TIME].dt.floor("D").nunique()
+    assert validation[TIME].dt.floor("D").nunique() == round(0.2 * days)
+    assert not set(fit[TIME].dt.floor("D")) & set(validation[TIME].dt.floor("D"))
+    assert len(fit) + len(validation) == len(shuffled)
+
+
+def test_a_one_day_window_validates_on_every_hour(split):
+    """Cut inside a day, the latest rows would be its evening only (fraud is nocturnal)."""
+    first = split[0][TIME].dt.floor("D").min()
+    one_day = split[0][split[0][TIME].dt.floor("D") == first]
+    fit, validation = training.split_validation(one_day, 0.2)
+    assert len(validation) == pytest.approx(0.2 * len(one_day), abs=1)
+    assert set(validation[contract.HOUR.name]) == set(one_day[contract.HOUR.name])
 
 
 def test_threshold_comes_from_training_rows_only(split, good_model):
