@@ -34,14 +34,20 @@ def test_labels_must_be_zero_or_one(split):
         training.train(split[0].assign(**{contract.LABEL: 2}))
 
 
-def test_validation_slice_is_the_latest_whole_days(split):
+def test_validation_slice_is_the_latest_rows(split):
     shuffled = split[0].sample(frac=1.0, random_state=1)
     fit, validation = training.split_validation(shuffled, 0.2)
     assert fit[TIME].max() <= validation[TIME].min()
-    days = shuffled[TIME].dt.floor("D").nunique()
-    assert validation[TIME].dt.floor("D").nunique() == round(0.2 * days)
-    assert not set(fit[TIME].dt.floor("D")) & set(validation[TIME].dt.floor("D"))
-    assert len(fit) + len(validation) == len(shuffled)
+    assert len(validation) == pytest.approx(0.2 * len(shuffled), abs=1)
+
+
+def test_a_window_shorter_than_five_days_validates_on_its_last_whole_day(split):
+    """A fifth of 3 days would be the last evening only, and fraud is nocturnal."""
+    days = sorted(split[0][TIME].dt.floor("D").unique())[:3]
+    short = split[0][split[0][TIME].dt.floor("D").isin(days)]
+    fit, validation = training.split_validation(short, 0.2)
+    assert set(validation[TIME].dt.floor("D")) == {days[-1]}
+    assert set(fit[TIME].dt.floor("D")) == set(days[:-1])
 
 
 def test_a_one_day_window_validates_on_every_hour(split):
