@@ -3,7 +3,9 @@
 
 Every measured step runs in its own child process on a fresh state folder (real Dagster
 instance, real Feast, real MLflow), and the parent samples the child's resident memory
-(with its children) every 0.2 s: "peak RSS" is that process tree's peak.
+(with its children) every 0.2 s: "peak RSS" is that process tree's peak. Step seconds are
+the Dagster job's own (`execute_in_process`), without the child's start and code location
+load; the pipeline row is the whole command's wall time.
 
 Tables printed:
 1. per size (rows a day): daily_job seconds per day (mean over the days after the first,
@@ -63,11 +65,19 @@ def measured(args: list[str], home: Path, log: Path) -> tuple[float, int, int]:
 
 
 def step(name: str, home: Path, log: Path, *extra: str) -> tuple[float, int]:
+    """(seconds of the step's own work, without the child's start and code location load,
+    peak RSS of the child) of one step."""
+    timing = home.parent / f".{home.name}.seconds"
+    timing.unlink(missing_ok=True)
+    os.environ[_TIMING_ENV] = str(timing)
     seconds, peak, code = measured([PYTHON, "-m", "benchmarks.scale", "_step", name, *extra],
                                    home, log)
     if code != 0:
         raise SystemExit(f"step {name} failed (exit {code}); see {log}")
-    return seconds, peak
+    return (float(timing.read_text()) if timing.exists() else seconds), peak
+
+
+_TIMING_ENV = "FRAUD_SCALE_TIMING_FILE"
 
 
 # -- steps run in the child -------------------------------------------------------------
@@ -84,6 +94,7 @@ def _child_step(name: str, extra: list[str]) -> None:
         land_days(FIRST, days, rows)
         return
     defs, instance = load_defs(), DagsterInstance.get()
+    started = time.perf_counter()
     if name == "daily":
         job = defs.resolve_job_def(names.DAILY_JOB)
         result = job.execute_in_process(partition_key=extra[0], instance=instance,
@@ -98,6 +109,7 @@ def _child_step(name: str, extra: list[str]) -> None:
             asset_selection=[AssetKey(asset)])
     if not result.success:
         raise SystemExit(f"{name} failed")
+    Path(os.environ[_TIMING_ENV]).write_text(str(time.perf_counter() - started))
 
 
 # -- the parent's measurements ----------------------------------------------------------
