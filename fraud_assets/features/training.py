@@ -1,7 +1,12 @@
 """The training set: validated transactions joined to merchant features, point in time.
 
-Each transaction gets the feature row that was valid at its own `event_timestamp`
-(Feast `get_historical_features` on the feature service). The split is by time: the rows
+Each transaction gets the feature row that was valid at its own `event_timestamp`: Feast's
+point-in-time semantics (the latest row at or before it, within the feature view's ttl),
+run as SQL over the offline store's parquet files (`features.offline.point_in_time_select`)
+by DuckDB or Spark (`features.engine`), and tested equal to Feast's own
+`get_historical_features`. Two entry points: `build_window_training_set` for the lake's
+window (out of core, sampled: the `training_set` asset) and `build_training_set` for a frame
+already in memory (monitoring's scoring). The split is by time: the rows
 of the last landed (partition) days that have merchant features are the holdout, never a
 random shuffle across time. By default the holdout is a fifth of those days (at least one),
 so short histories train too: 3 landed days (the first has no earlier day, so no features)
