@@ -3,14 +3,18 @@
 
 Every measured step runs in its own child process on a fresh state folder (real Dagster
 instance, real Feast, real MLflow), and the parent samples the child's resident memory
-(with its children) every 0.2 s: "peak RSS" is that process tree's peak.
+(with its children) every 0.2 s: "peak RSS" is that process tree's peak. Step seconds are
+the Dagster job's own (`execute_in_process`), without the child's start and code location
+load; the pipeline row is the whole command's wall time.
 
 Tables printed:
 1. per size (rows a day): daily_job seconds per day (mean over the days after the first,
    which has no history), training_set build seconds, fraud_model training seconds, peak
    RSS of each step.
 2. the full pipeline `fraud-platform pipeline --rows R --days D`: wall time and peak RSS.
-3. the cost of a new day after 10, 30 and 60 days of history (flat is the goal).
+3. the retraining window alone (no Dagster, no CSV landing): validated days written to the
+   lake, features through the per-day sums, the training set, training, holdout scoring.
+4. the cost of a new day after 10, 30 and 60 days of history (flat is the goal).
 
 Usage:
   .venv/bin/python -m benchmarks.scale [--sizes 100000 1000000 3000000] [--days 4]
@@ -63,11 +67,19 @@ def measured(args: list[str], home: Path, log: Path) -> tuple[float, int, int]:
 
 
 def step(name: str, home: Path, log: Path, *extra: str) -> tuple[float, int]:
+    """(seconds of the step's own work, without the child's start and code location load,
+    peak RSS of the child) of one step."""
+    timing = home.parent / f".{home.name}.seconds"
+    timing.unlink(missing_ok=True)
+    os.environ[_TIMING_ENV] = str(timing)
     seconds, peak, code = measured([PYTHON, "-m", "benchmarks.scale", "_step", name, *extra],
                                    home, log)
     if code != 0:
         raise SystemExit(f"step {name} failed (exit {code}); see {log}")
-    return seconds, peak
+    return (float(timing.read_text()) if timing.exists() else seconds), peak
+
+
+_TIMING_ENV = "FRAUD_SCALE_TIMING_FILE"
 
 
 # -- steps run in the child -------------------------------------------------------------
@@ -83,7 +95,11 @@ def _child_step(name: str, extra: list[str]) -> None:
         days, rows = int(extra[0]), int(extra[1])
         land_days(FIRST, days, rows)
         return
+    if name == "window":
+        _window_step(int(extra[0]), int(extra[1]))
+        return
     defs, instance = load_defs(), DagsterInstance.get()
+    started = time.perf_counter()
     if name == "daily":
         job = defs.resolve_job_def(names.DAILY_JOB)
         result = job.execute_in_process(partition_key=extra[0], instance=instance,
@@ -98,6 +114,64 @@ def _child_step(name: str, extra: list[str]) -> None:
             asset_selection=[AssetKey(asset)])
     if not result.success:
         raise SystemExit(f"{name} failed")
+    Path(os.environ[_TIMING_ENV]).write_text(str(time.perf_counter() - started))
+
+
+def _window_step(days: int, rows: int) -> None:
+    """The retraining window without Dagster or landing files: validated days written to the
+    lake as the daily job would, merchant features through the per-day sums, then the
+    training set (engine, sampled), training and chunked holdout scoring, each timed."""
+    from fraud_assets import contract, lake, names, settings, simulator
+    from fraud_assets.features import aggregates, daily_sums, engine, offline, training
+    from fraud_assets.model import evaluation
+    from fraud_assets.model import training as model_training
+
+    root, feast_dir = settings.lake_dir(), settings.feast_dir()
+    keys = [(FIRST + dt.timedelta(days=i)).isoformat() for i in range(days)]
+    t = time.perf_counter()
+    for key in keys:
+        frame = simulator.generate_day(simulator.DayPlan(day=dt.date.fromisoformat(key),
+                                                         rows=rows))
+        frame[contract.MERCHANT_CATEGORY.name] = frame[contract.MERCHANT_CATEGORY.name].astype(
+            "string")
+        lake.write_frame(frame, lake.partition_path(root, names.TRANSACTIONS_VALIDATED, key))
+    timings = {"write_validated_s": time.perf_counter() - t}
+    t = time.perf_counter()
+    for i, key in enumerate(keys):
+        day = dt.date.fromisoformat(key)
+        sums = daily_sums.window_sums(keys[max(0, i - 28):i], root, engine.open_engine)
+        offline.write_day(feast_dir, day, aggregates.window_stats(sums, day))
+    timings["features_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with engine.open_engine() as eng:
+        built = training.build_window_training_set(keys, root, feast_dir, eng,
+                                                   settings.engine_dir() / "training_set")
+    timings["training_set_s"] = time.perf_counter() - t
+    frame = built.frame
+    train_rows = frame[frame[training.SPLIT] == training.TRAIN]
+    holdout = frame[frame[training.SPLIT] == training.HOLDOUT]
+    t = time.perf_counter()
+    trained = model_training.train(train_rows)
+    proba = model_training.fraud_probability(trained.pipeline, holdout)
+    scores = evaluation.score(holdout[contract.LABEL].to_numpy(), proba, trained.threshold)
+    timings["training_s"] = time.perf_counter() - t
+    timings.update(train_rows=len(train_rows), holdout_rows=len(holdout),
+                   legit_rate=built.sampling.rate, **{f"holdout_{k}": v for k, v in scores.items()
+                                                      if k in ("roc_auc", "pr_auc", "f1")})
+    Path(os.environ[_TIMING_ENV]).write_text(json.dumps(timings))
+
+
+def window_row(rows: int, days: int, work: Path) -> dict:
+    home = work / f"window-{rows}x{days}"
+    shutil.rmtree(home, ignore_errors=True)
+    timing = work / f".window-{rows}x{days}.json"
+    os.environ[_TIMING_ENV] = str(timing)
+    seconds, peak, code = measured([PYTHON, "-m", "benchmarks.scale", "_step", "window",
+                                    str(days), str(rows)], home, work / f"window-{rows}.log")
+    if code != 0:
+        raise SystemExit(f"window step failed (exit {code}); see {work}/window-{rows}.log")
+    return {"rows": rows, "days": days, "wall_s": seconds, "peak": peak,
+            **json.loads(timing.read_text())}
 
 
 # -- the parent's measurements ----------------------------------------------------------
@@ -165,7 +239,10 @@ def main() -> None:
     parser.add_argument("--pipeline-days", type=int, default=30)
     parser.add_argument("--history", type=int, nargs="*", default=[10, 30, 60])
     parser.add_argument("--history-rows", type=int, default=100_000)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["sizes", "pipeline", "history"])
+    parser.add_argument("--window-rows", type=int, default=1_000_000)
+    parser.add_argument("--window-days", type=int, default=30)
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["sizes", "pipeline", "history", "window"])
     parser.add_argument("--work", type=Path, default=None,
                         help="state folders go here (default: a temporary folder, removed)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
@@ -192,6 +269,16 @@ def main() -> None:
         print(f"\npipeline --rows {r['rows']:,} --days {r['days']}: wall {r['wall_s']:.0f}s "
               f"(landing the files before it: {r['land_s']:.0f}s), peak RSS {gb(r['peak'])}, "
               f"exit {r['exit']}", flush=True)
+    if "window" not in args.skip:
+        r = window_row(args.window_rows, args.window_days, work)
+        results["window"] = r
+        print(f"\nretraining window {r['days']} x {r['rows']:,} rows (no Dagster, no CSV): "
+              f"features {r['features_s']:.0f}s, training_set {r['training_set_s']:.0f}s "
+              f"({r['train_rows']:,} train rows at legit rate {r['legit_rate']:.4f}, "
+              f"{r['holdout_rows']:,} holdout rows), training + holdout scoring "
+              f"{r['training_s']:.0f}s, holdout PR-AUC {r['holdout_pr_auc']:.4f} "
+              f"F1 {r['holdout_f1']:.4f}; peak RSS {gb(r['peak'])} (writing the validated "
+              f"days first: {r['write_validated_s']:.0f}s)", flush=True)
     if "history" not in args.skip and args.history:
         print(f"\ncost of a new day ({args.history_rows:,} rows) as the history grows:")
         results["history"] = history_rows(args.history, args.history_rows, work)

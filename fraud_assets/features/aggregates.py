@@ -110,9 +110,9 @@ def merchant_stats(history: pd.DataFrame, day: dt.date,
     past = history[(ts >= end - pd.Timedelta(days=window)) & (ts < end)]
     if past.empty:
         return empty_stats()
-    day_of = past[TIMESTAMP].dt.tz_convert("UTC").dt.strftime("%Y-%m-%d")
-    sums = pd.concat([day_sums(rows, d) for d, rows in past.groupby(day_of, sort=True)],
-                     ignore_index=True)
+    day_of = past[TIMESTAMP].dt.tz_convert("UTC").dt.floor("D")
+    sums = pd.concat([day_sums(rows, f"{d:%Y-%m-%d}")
+                      for d, rows in past.groupby(day_of, sort=True)], ignore_index=True)
     return window_stats(sums, day, window)
 
 

@@ -51,6 +51,10 @@ class Engine(ABC):
         column `_day` = its day. An empty mapping is an error (no schema to give)."""
 
     @abstractmethod
+    def register_frame(self, view: str, frame: pd.DataFrame) -> None:
+        """View `view` = the rows of an in-memory `frame` (its own `_day` column)."""
+
+    @abstractmethod
     def frame(self, sql: str) -> pd.DataFrame:
         """The (small) result of `sql` as a pandas frame."""
 
@@ -108,6 +112,13 @@ class DuckDBEngine(Engine):
         parts = [f"SELECT {star}, '{day}' AS {DAY_COLUMN} FROM read_parquet({_quote(path)})"
                  for day, path in sorted(files.items())]
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS " + " UNION ALL ".join(parts))
+
+    def register_frame(self, view: str, frame: pd.DataFrame) -> None:
+        self.con.register(f"{view}_frame", frame)
+        star = (f"* REPLACE (CAST({TIMESTAMP} AS TIMESTAMPTZ) AS {TIMESTAMP})"
+                if TIMESTAMP in frame.columns else "*")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {star} "
+                         f"FROM {view}_frame")
 
     def frame(self, sql: str) -> pd.DataFrame:
         return self.con.sql(sql).df()
@@ -177,6 +188,9 @@ class SparkEngine(Engine):
         for df in frames[1:]:
             union = union.unionByName(df)
         union.createOrReplaceTempView(view)
+
+    def register_frame(self, view: str, frame: pd.DataFrame) -> None:
+        self.spark.createDataFrame(frame).createOrReplaceTempView(view)
 
     def frame(self, sql: str) -> pd.DataFrame:
         return self.spark.sql(sql).toPandas()

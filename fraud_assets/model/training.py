@@ -151,12 +151,28 @@ def check_training_window(frame: pd.DataFrame) -> None:
 
 
 def split_validation(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(fit, validation): the validation slice is the latest `fraction` of rows in time."""
+    """(fit, validation): the validation slice is the latest `fraction` of the rows in time,
+    or, when that is less than a day, the latest whole day.
+
+    Fraud depends on the hour, so a slice shorter than a day holds only an evening: with
+    1M-row days and one training day, the threshold picked on hours 19-23 scored F1 0.11 on
+    the holdout at PR-AUC 0.63. So windows of fewer than 1/fraction days validate on their
+    last whole day, and a one-day window on every 1/fraction-th row in time order (every
+    hour). Windows of 1/fraction days or more keep the latest rows (model_quality.py)."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
     ordered = frame.sort_values(TIME, kind="stable").reset_index(drop=True)
-    cut = int(round(len(ordered) * (1.0 - fraction)))
-    fit, validation = ordered.iloc[:cut], ordered.iloc[cut:]
+    days = ordered[TIME].dt.tz_convert("UTC").dt.floor("D")
+    present = days.unique()
+    late = np.zeros(len(ordered), dtype=bool)
+    if len(present) * fraction >= 1:
+        late[int(round(len(ordered) * (1.0 - fraction))):] = True
+    elif len(present) >= 2:
+        late = (days == present[-1]).to_numpy()
+    else:
+        step = max(2, round(1 / fraction))
+        late[step - 1::step] = True
+    fit, validation = ordered[~late], ordered[late]
     for name, part in (("fit", fit), ("validation", validation)):
         if part[LABEL].nunique() < 2:
             raise TrainingDataError(

@@ -132,9 +132,3 @@ def test_the_holdout_is_defined_by_landed_partition_days():
                                        "2025-01-02T05:00Z", "2025-01-03T05:00Z"]))
     assert list(training.split_by_day(stamps, 1)) == ["train", "holdout", "train", "train"], (
         "by timestamps the 2099 row would be the holdout: why partition days are used")
-
-
-def test_joining_in_chunks_gives_the_same_training_set(fraud_home, store, monkeypatch):
-    whole = _training(fraud_home, store).frame
-    monkeypatch.setattr(training, "CHUNK_ROWS", 333)
-    pd.testing.assert_frame_equal(_training(fraud_home, store).frame, whole)

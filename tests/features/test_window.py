@@ -8,7 +8,7 @@ import pytest
 from fraud_assets import lake
 from fraud_assets.features import daily_sums, training
 from fraud_assets.features.engine import DuckDBEngine
-from fraud_assets.features.names import HOLDOUT, TRAIN, WEIGHT
+from fraud_assets.features.names import FEATURES, HOLDOUT, TRAIN, WEIGHT
 from fraud_assets.features.store import MerchantFeatureStore
 from tests.support import build_store, days, read_validated, validated_day, write_validated
 
@@ -35,12 +35,26 @@ def test_the_engine_join_is_feasts_point_in_time_join(fraud_home, store):
     frame.loc[0, "event_timestamp"] = midnight
     frame.loc[1, "event_timestamp"] = midnight + pd.Timedelta(hours=24) - pd.Timedelta(seconds=1)
     write_validated(fraud_home, frame, day)
-    feast = training.build_training_set(read_validated(fraud_home), store, holdout_days=1)
+    validated = read_validated(fraud_home)
+    keys = validated[["merchant_category", "event_timestamp"]].drop_duplicates()
+    keys["merchant_category"] = keys["merchant_category"].astype(str)
+    feast = store.historical(keys)  # Feast's own point-in-time join (file offline store)
+    feast["merchant_category"] = feast["merchant_category"].astype(str)
+    expected = validated.assign(merchant_category=validated["merchant_category"].astype(str))
+    expected = expected.merge(feast, on=["merchant_category", "event_timestamp"], how="left")
+    expected = expected.dropna(subset=list(FEATURES)).set_index("transaction_id")
     with DuckDBEngine(spill_dir=fraud_home / "engine") as engine:
         ours = _window(fraud_home, store, engine, holdout_days=1, legit_sample_rows=0)
-    assert ours.rows_without_history == feast.rows_without_history == 400
-    pd.testing.assert_frame_equal(ours.frame, feast.frame, check_dtype=False)
+    assert ours.rows_without_history == len(validated) - len(expected) == 400
+    got = ours.frame.set_index("transaction_id")
+    assert sorted(got.index) == sorted(expected.index)
+    for name in FEATURES:
+        np.testing.assert_allclose(got[name], expected.loc[got.index, name], rtol=1e-12)
     assert ours.sampling.rate == 1.0 and (ours.frame[WEIGHT] == 1.0).all()
+    # The in-memory path (monitoring's scoring) runs the same join.
+    pd.testing.assert_frame_equal(
+        training.build_training_set(validated, store, holdout_days=1).frame, ours.frame,
+        check_dtype=False)
 
 
 def test_training_rows_are_sampled_with_weights_and_the_holdout_is_whole(fraud_home, store):

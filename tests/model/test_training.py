@@ -41,6 +41,24 @@ def test_validation_slice_is_the_latest_rows(split):
     assert len(validation) == pytest.approx(0.2 * len(shuffled), abs=1)
 
 
+def test_a_window_shorter_than_five_days_validates_on_its_last_whole_day(split):
+    """A fifth of 3 days would be the last evening only, and fraud is nocturnal."""
+    days = sorted(split[0][TIME].dt.floor("D").unique())[:3]
+    short = split[0][split[0][TIME].dt.floor("D").isin(days)]
+    fit, validation = training.split_validation(short, 0.2)
+    assert set(validation[TIME].dt.floor("D")) == {days[-1]}
+    assert set(fit[TIME].dt.floor("D")) == set(days[:-1])
+
+
+def test_a_one_day_window_validates_on_every_hour(split):
+    """Cut inside a day, the latest rows would be its evening only (fraud is nocturnal)."""
+    first = split[0][TIME].dt.floor("D").min()
+    one_day = split[0][split[0][TIME].dt.floor("D") == first]
+    fit, validation = training.split_validation(one_day, 0.2)
+    assert len(validation) == pytest.approx(0.2 * len(one_day), abs=1)
+    assert set(validation[contract.HOUR.name]) == set(one_day[contract.HOUR.name])
+
+
 def test_threshold_comes_from_training_rows_only(split, good_model):
     """Changing the holdout cannot change the threshold: it is not an input of train()."""
     again = training.train(split[0])

@@ -1,0 +1,43 @@
+"""The raw day is judged once per stored file version, and judged again when it changes."""
+
+import os
+
+import pandas as pd
+
+from fraud_assets import contract
+from fraud_assets.validation import judged, runner
+from tests.support import day_key, validated_day
+
+DAY = day_key(0)
+
+
+def _raw(rows: int = 50) -> pd.DataFrame:
+    frame = validated_day(DAY, rows).astype(str)
+    frame.loc[0, "amount"] = "-3"
+    return frame
+
+
+def test_one_judgement_per_file_version(tmp_path):
+    raw = _raw()
+    source = tmp_path / f"{DAY}.parquet"
+    raw.to_parquet(source)
+    first = judged.judge(raw, DAY, source)
+    typed, why = contract.landed_reasons(raw, DAY)
+    pd.testing.assert_frame_equal(first.typed, typed)
+    pd.testing.assert_series_equal(first.why, why)
+    assert "amount" in first.why.iloc[0]
+    assert list(first.ge.columns) == list(runner.for_ge(typed).columns)
+    assert judged.judge(pd.read_parquet(source), DAY, source) is first  # another read, same file
+
+    changed = _raw(60)
+    changed.to_parquet(source)
+    os.utime(source, ns=(1, 1))  # a new version even within the clock's resolution
+    again = judged.judge(changed, DAY, source)
+    assert again is not first and len(again.typed) == 60
+
+
+def test_without_a_stored_file_only_the_same_frame_is_reused():
+    raw = _raw()
+    first = judged.judge(raw, DAY)
+    assert judged.judge(raw, DAY) is first
+    assert judged.judge(raw.copy(), DAY) is not first
