@@ -7,9 +7,9 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 # which turns telemetry off for itself and every tool it starts (fraud_assets/settings.py).
 export FRAUD_HOME ?= $(CURDIR)/.fraud
 
-.PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving \
-	check-defs images base-image run-api-image run-platform-image test-containers test lint clean \
-	servers servers-stop server-packages test-server
+.PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving bench-soak \
+	check-defs images base-image run-api-image run-platform-image test-containers test-reliability test lint clean \
+	servers servers-stop server-packages test-server test-spark bench-scale
 
 help:
 	@echo "make demo      set up, run the whole pipeline, start the Dagster and MLflow UIs"
@@ -23,14 +23,18 @@ help:
 	@echo "make bento     build the Bento around the current champion"
 	@echo "make serve-bento  serve the latest built Bento (packaged model, no MLflow needed)"
 	@echo "make bench-serving  load benchmark of the API vs the handbook's server (loopback)"
+	@echo "make bench-soak  200 req/s on the API for 10 min with a champion hot swap (SOAK_ARGS)"
 	@echo "make images    build the platform image and the fraud API image (Docker or podman)"
 	@echo "make base-image  build python:3.11-slim from Debian packages (no Docker Hub)"
 	@echo "make run-api-image  the API image on 127.0.0.1:\$${API_IMAGE_PORT:-8200}, local store mounted"
 	@echo "make run-platform-image  the platform image on the volume fraud-state"
 	@echo "make test-containers  build both images and test them (installs podman if missing)"
+	@echo "make test-reliability  kill -9 in the middle of runs, rerun, compare (minutes)"
 	@echo "make servers   start PostgreSQL, Redis and the MLflow server for FRAUD_PROFILE=server"
 	@echo "make servers-stop  stop them (their data stays under $(FRAUD_HOME)/servers)"
 	@echo "make test-server  the server-profile suite on real servers (installs them if missing)"
+	@echo "make test-spark  the window transforms on PySpark (local mode) vs DuckDB (installs PySpark, and Java if missing)"
+	@echo "make bench-scale  benchmarks/scale.py: daily job, training set, training at 100k/1M/3M rows a day"
 	@echo "make clean     delete all platform state ($(FRAUD_HOME))"
 
 setup: $(VENV)/.synced
@@ -73,6 +77,10 @@ serve-bento: setup
 bench-serving: setup
 	$(BIN)/python -m benchmarks.serving_load
 
+# `make bench-soak SOAK_ARGS="--minutes 1"` for a short trial.
+bench-soak: setup
+	$(BIN)/python -m benchmarks.soak $(SOAK_ARGS)
+
 images: setup
 	$(BIN)/fraud-platform images build
 
@@ -111,6 +119,17 @@ server-packages:
 test-server: setup server-packages
 	$(BIN)/pytest -m server
 
+# The Spark suite: not part of `make test` (a JVM start and Spark jobs). PySpark comes from
+# the lock's `spark` group; Java 17+ from Debian when missing.
+test-spark: setup
+	@command -v java >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq openjdk-17-jre-headless)
+	$(UV) sync --frozen --python 3.11 --group spark
+	$(BIN)/pytest -m spark tests/features/test_spark.py
+
+bench-scale: setup
+	$(BIN)/python -m benchmarks.scale
+
 lint: setup
 	$(BIN)/ruff check .
 
@@ -120,3 +139,7 @@ test: setup
 
 clean:
 	rm -rf "$(FRAUD_HOME)"
+
+# kill -9 mid-run and rerun, on real instances: not part of `make test` (minutes).
+test-reliability: setup
+	$(BIN)/pytest -m reliability tests/reliability

@@ -182,6 +182,8 @@ def batch_timing(url: str, bodies: list[bytes], items: int = BATCH_ITEMS,
 
 
 def prepare_state(home: Path) -> None:
+    """A champion (version 1) in the SQLite MLflow registry of `home`, and a materialized
+    Feast online store: what a served API needs (tests.serving.support builds both)."""
     from tests.serving.support import add_version, build_feature_store
     from tests.support import registry_at
 
@@ -189,7 +191,8 @@ def prepare_state(home: Path) -> None:
     build_feature_store(home)
 
 
-def _running(server: Server) -> Server:
+def running(server: Server) -> Server:
+    """Start `server` and wait until ready; stopped again if it never gets there."""
     server.start()
     try:
         server.wait_ready()
@@ -199,14 +202,21 @@ def _running(server: Server) -> Server:
     return server
 
 
+def fraud_server(home: Path, work: Path, port: int | None = None, poll_seconds: float = 30,
+                 registry_uri: str | None = None) -> Server:
+    """`bentoml serve` of the fraud API on the state of `home` (not started): the registry
+    `registry_uri`, else the SQLite one of `home`; BentoML's home and the log in `work`."""
+    env = {"FRAUD_HOME": str(home), "BENTOML_HOME": str(work / "bentoml"),
+           "MLFLOW_TRACKING_URI": registry_uri or settings.mlflow_tracking_uri(home),
+           "FRAUD_CHAMPION_POLL_SECONDS": f"{poll_seconds:g}"}
+    return api_server(port or free_port(), env=env, log_path=work / "fraud.log")
+
+
 def run_fraud(home: Path, work: Path, bodies: list[bytes], seconds: float,
               args: argparse.Namespace) -> list[Result]:
     # The registry: $MLFLOW_TRACKING_URI if set (a server), else the SQLite one of `home`.
     uri = os.environ.get("MLFLOW_TRACKING_URI") if args.fraud_home else None
-    env = {"FRAUD_HOME": str(home), "BENTOML_HOME": str(work / "bentoml"),
-           "MLFLOW_TRACKING_URI": uri or settings.mlflow_tracking_uri(home),
-           "FRAUD_CHAMPION_POLL_SECONDS": "30"}
-    server = _running(api_server(free_port(), env=env, log_path=work / "fraud.log"))
+    server = running(fraud_server(home, work, registry_uri=uri))
     try:
         batch_timing(server.url, bodies, runs=args.batch_runs)
         return measure("fraud", f"{server.url}/predict", bodies, seconds, args.levels)
@@ -227,7 +237,7 @@ def run_ceiling(home: Path, work: Path, bodies: list[bytes], seconds: float,
 def _measured(server: Server, bodies: list[bytes], seconds: float,
               args: argparse.Namespace) -> list[Result]:
     """Start `server`, measure its /predict, stop it."""
-    _running(server)
+    running(server)
     try:
         return measure(server.name, f"{server.url}/predict", bodies, seconds, args.levels)
     finally:

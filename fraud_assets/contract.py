@@ -72,6 +72,19 @@ LABEL = IS_FRAUD.name
 DAY_RULE_FIELDS: tuple[Field, ...] = (EVENT_TIMESTAMP, HOUR, DAY_OF_WEEK)
 
 
+def is_json_number(value: object) -> bool:
+    """Whether a JSON value of a scoring request may stand for a number (`float` and
+    `int` fields), before its text is parsed and its value rules apply.
+
+    A JSON number, or a string holding one (`"150.0"`, `"14"`): FastAPI's default (lax)
+    reading, which the handbook's clients rely on; the text is parsed as pydantic's lax
+    mode parses it (`serving.schemas`). Never a boolean: JSON's `true` is not 1, although
+    Python's `True` is an int. Never null, a list or an object. The one rule for
+    /predict and every item of /predict_batch.
+    """
+    return not isinstance(value, bool) and isinstance(value, int | float | str)
+
+
 # A time of day followed by an offset (Z, +05:30, -0100): the row says which zone it is in.
 _OFFSET = re.compile(r"[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)\s*$",
                      re.IGNORECASE)

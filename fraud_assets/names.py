@@ -40,6 +40,7 @@ RETRAINING_JOB = "retraining_job"
 LANDING_SENSOR = "landing_sensor"
 DRIFT_RETRAINING_SENSOR = "drift_retraining"
 FEATURE_AUTOMATION_SENSOR = "feature_automation"
+RUN_FAILURE_ALERT_SENSOR = "run_failure_alert"
 
 # What retraining materializes, upstream first.
 RETRAINING_ASSETS: tuple[str, ...] = (TRAINING_SET, FRAUD_MODEL, CHAMPION, FRAUD_BENTO)
@@ -50,3 +51,8 @@ DRIFT_REPORTS: tuple[str, ...] = (DRIFT_REPORT, PREDICTION_DRIFT_REPORT)
 LANDING_FILE_TAG = "fraud/landing_file"
 LANDING_FINGERPRINT_TAG = "fraud/landing_fingerprint"
 LANDING_MTIME_TAG = "fraud/landing_mtime_ns"
+# The process a run executes in (host, pid, process start time), so a run whose process
+# died (kill -9, OOM, a power cut) can be told from one still going.
+RUN_HOST_TAG = "fraud/run_host"
+RUN_PID_TAG = "fraud/run_pid"
+RUN_PROCESS_START_TAG = "fraud/run_process_start"

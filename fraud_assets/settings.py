@@ -62,6 +62,7 @@ STATE_FOLDERS: dict[str, str] = {
     "logs": "logs of the servers `fraud-platform up` starts",
     "servers": "the server profile's PostgreSQL and Redis data, MLflow server artifacts, "
                "and their generated passwords (0600), unless $FRAUD_SERVERS_HOME says otherwise",
+    "engine": "spill and scratch files of the window transforms' engine (DuckDB or Spark)",
 }
 
 
@@ -275,3 +276,35 @@ def mask_url(text: str) -> str:
 
     text = re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
     return re.sub(r"(password=)[^,\s]+", r"\1***", text)
+
+
+# The engine of the heavy per-day and window transforms (features/engine.py): DuckDB in
+# process by default, Spark by configuration. Memory is DuckDB's limit (it spills past it).
+ENGINE_ENV = "FRAUD_ENGINE"
+ENGINES = ("duckdb", "spark")
+ENGINE_MEMORY_ENV = "FRAUD_ENGINE_MEMORY"
+DEFAULT_ENGINE_MEMORY = "3GB"
+SPARK_MASTER_ENV = "FRAUD_SPARK_MASTER"
+DEFAULT_SPARK_MASTER = "local[2]"
+
+
+def engine_name() -> str:
+    """$FRAUD_ENGINE (duckdb | spark), default duckdb; ValueError naming the variable."""
+    name = (os.environ.get(ENGINE_ENV) or ENGINES[0]).strip().lower()
+    if name not in ENGINES:
+        raise ValueError(f"{ENGINE_ENV}={name!r} is not one of {', '.join(ENGINES)}")
+    return name
+
+
+def engine_memory() -> str:
+    """$FRAUD_ENGINE_MEMORY (e.g. 3GB): DuckDB's memory limit, Spark's driver memory."""
+    return os.environ.get(ENGINE_MEMORY_ENV) or DEFAULT_ENGINE_MEMORY
+
+
+def spark_master() -> str:
+    """$FRAUD_SPARK_MASTER, default local[2] (a cluster URL on the server profile)."""
+    return os.environ.get(SPARK_MASTER_ENV) or DEFAULT_SPARK_MASTER
+
+
+def engine_dir(home: Path | None = None) -> Path:
+    return state_dir("engine", home)

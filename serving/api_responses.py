@@ -8,15 +8,17 @@ import os
 import re
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from serving.scorer import Answered
+if TYPE_CHECKING:  # scorer -> http_contract -> this module: only the types are needed
+    from serving.scorer import Answered, Scored
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Unique per process start, then a counter: uuid4 costs ~70 us of os.urandom per call here,
@@ -32,6 +34,40 @@ class ApiResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
         return json.dumps(content, ensure_ascii=True, allow_nan=False,
                           separators=(",", ":")).encode("ascii")
+
+
+# -- the error bodies, documented in the OpenAPI schema (/docs) ---------------------------
+class Problem(BaseModel):
+    """An unusable request: what is wrong with it, in words."""
+
+    detail: str = Field(description="What is wrong with the request, naming the field or "
+                                    "header where there is one")
+
+
+class ValidationFailed(BaseModel):
+    """Well-typed values that break the transaction contract."""
+
+    message: Literal["Validation failed"]
+    errors: list[str] = Field(description="Every broken rule, one message per field")
+    input: Any = Field(description="The request body as sent")
+
+
+class BadRequest(BaseModel):
+    """400: a body that is not usable JSON (a string), or values outside the contract."""
+
+    detail: str | ValidationFailed
+
+
+# What a route reading a JSON body may answer besides 200 and FastAPI's own 422 (which
+# FastAPI documents itself); attached to every such route by `http_contract.GuardedRoute`.
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": BadRequest, "description": "Not usable JSON (empty, malformed, a number "
+                                              "not finite or too long), or values outside "
+                                              "the transaction contract"},
+    413: {"model": Problem, "description": "Body or batch too large"},
+    415: {"model": Problem, "description": "A Content-Type other than JSON"},
+    503: {"model": Problem, "description": "No champion model loaded yet"},
+}
 
 
 def ok(body: dict[str, Any], request: Request) -> ApiResponse:
@@ -95,7 +131,15 @@ def prediction(answered: Answered, row: int) -> dict[str, Any]:
     assert scored is not None
     return {"is_fraud": bool(scored.is_fraud[row]),
             "fraud_probability": float(scored.probability[row]),
-            "model_version": scored.champion.version, "threshold": scored.champion.threshold}
+            "model_version": scored.champion.version, "threshold": scored.champion.threshold,
+            **_reasons(scored, row)}
+
+
+def _reasons(scored: Scored, row: int) -> dict[str, Any]:
+    """`reasons`: the top contributions in log-odds (absent when not asked for)."""
+    if scored.reasons is None:
+        return {}
+    return {"reasons": scored.reasons[row]}
 
 
 def batch_results(answered: Answered, n_items: int) -> list[dict[str, Any]]:
@@ -106,8 +150,10 @@ def batch_results(answered: Answered, n_items: int) -> list[dict[str, Any]]:
     scored = answered.scored
     if scored is not None:
         version, threshold = scored.champion.version, scored.champion.threshold
-        for item, fraud, proba in zip(answered.checked.rows, scored.is_fraud.tolist(),
-                                      scored.probability.tolist(), strict=True):
+        for row, (item, fraud, proba) in enumerate(zip(
+                answered.checked.rows, scored.is_fraud.tolist(), scored.probability.tolist(),
+                strict=True)):
             results[item] = {"is_fraud": fraud, "fraud_probability": proba,
-                             "model_version": version, "threshold": threshold}
+                             "model_version": version, "threshold": threshold,
+                             **_reasons(scored, row)}
     return results

@@ -73,7 +73,8 @@ class ChampionHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._status: dict[str, Any] = {"reachable": None, "last_check": None,
-                                        "last_error": None, "champion_version": None}
+                                        "last_error": None, "champion_version": None,
+                                        "loaded_version_registered": None}
 
     @property
     def current(self) -> LoadedModel | None:
@@ -110,6 +111,7 @@ class ChampionHolder:
         self._record(reachable=True, error=None if seen else "no version has the alias",
                      champion_version=seen)
         current = self._current
+        self._check_loaded(current, seen)
         if seen is None or (current is not None and current.source == REGISTRY
                             and current.version == seen):
             return
@@ -119,6 +121,45 @@ class ChampionHolder:
             log.exception("could not load version %s; keeping the current model", seen)
             self._record(reachable=True, error=f"loading version {seen} failed: {exc}",
                          champion_version=seen)
+
+    def _check_loaded(self, current: LoadedModel | None, seen: str | None) -> None:
+        """Is the version being served still registered? Deleting a version in MLflow
+        drops its aliases too, so an alias that moved or vanished prompts the question;
+        an alias still on the loaded version answers it without another call."""
+        registered: bool | None = None
+        if current is not None and current.source == REGISTRY:
+            registered = current.version == seen
+            if not registered:
+                try:
+                    registered = self.registry.version_exists(current.version)
+                except Exception as exc:  # the registry went away between two calls
+                    self._record(reachable=False, error=f"{type(exc).__name__}: {exc}")
+                    return
+        with self._lock:
+            self._status["loaded_version_registered"] = registered
+
+    def problems(self) -> list[str]:
+        """What is not as it should be with the model being served, for /health's
+        warnings (empty when all is well or when serving a packaged Bento model)."""
+        if self.registry is None:
+            return []
+        status, current = self.status(), self._current
+        if status["reachable"] is False:
+            return [f"model registry unreachable ({status['last_error']}); "
+                    "serving the model already loaded"]
+        found: list[str] = []
+        serving = f"serving version {current.version}" if current else "no model loaded"
+        if current is not None and status["loaded_version_registered"] is False:
+            found.append(f"version {current.version}, which this service answers with, was "
+                         f"deleted from the registry; {serving} until the alias "
+                         f"{self.alias!r} points at a registered version")
+        if status["reachable"] and status["champion_version"] is None and current:
+            found.append(f"no version carries the alias {self.alias!r} in the registry; "
+                         f"{serving} (loaded before); `fraud-platform rollback` restores "
+                         "the previous champion")
+        elif status["last_error"] and status["last_error"].startswith("loading version"):
+            found.append(f"{status['last_error']}; {serving}")
+        return found
 
     def _install(self, champion: LoadedModel) -> None:
         self._warm_up(champion)  # a model that cannot score our frames never goes live

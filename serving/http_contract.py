@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from fraud_assets import contract
+from serving.api_responses import BODY_ERRORS
 from serving.schemas import MAX_BATCH_ITEMS, validate_item
 
 FIELDS: tuple[contract.Field, ...] = contract.REQUEST_FIELDS
@@ -93,7 +95,13 @@ class GuardedRequest(Request):
 
 class GuardedRoute(APIRoute):
     """Routes whose handler reads the request through `GuardedRequest`, with the body
-    limit of the route's path (`BODY_LIMITS`, else MAX_PREDICT_BYTES)."""
+    limit of the route's path (`BODY_LIMITS`, else MAX_PREDICT_BYTES). A route that reads a
+    body documents the errors reading it may answer (`api_responses.BODY_ERRORS`)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if "POST" in {m.upper() for m in kwargs.get("methods") or ()}:
+            kwargs["responses"] = {**BODY_ERRORS, **(kwargs.get("responses") or {})}
+        super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -131,44 +139,86 @@ def _too_large(limit: int) -> str:
     return f"Request body is too large: the limit is {limit:,} bytes"
 
 
-class _NonFinite(ValueError):
-    pass
+@dataclass(frozen=True)
+class _BadNumber:
+    """Stands in for a number the body may not hold, until the walk finds its field."""
 
-
-def _reject_constant(name: str) -> float:
-    raise _NonFinite(f"{name} is not a valid JSON number; send a finite number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e999 parses to inf: as bad as Infinity itself
-        raise _NonFinite(f"{text} is out of range for a JSON number; send a finite number")
-    return value
+    problem: str
 
 
 def parse_json(body: bytes) -> Any:
-    """The decoded body; 400 with the parser's own position for anything not strict JSON."""
+    """The decoded body; 400 for anything not strict JSON: the parser's own position for
+    broken syntax, the field's path for a number that is not finite (NaN, Infinity, 1e999)
+    or has more digits than Python reads (4,300: `sys.get_int_max_str_digits`)."""
+    bad: list[_BadNumber] = []
+
+    def mark(problem: str) -> _BadNumber:
+        bad.append(_BadNumber(problem))
+        return bad[-1]
+
+    def constant(name: str) -> Any:
+        return mark(f"{name} is not a valid JSON number; send a finite number")
+
+    def finite(text: str) -> Any:
+        value = float(text)
+        if math.isfinite(value):
+            return value
+        return mark(f"{_shown(text)} is out of range for a JSON number; send a finite number")
+
+    def integer(text: str) -> Any:  # only after the scanner refused an integer's length
+        digits = len(text.lstrip("-"))
+        if digits <= sys.get_int_max_str_digits():
+            return int(text)
+        return mark(f"the number is too long ({digits:,} digits; the limit is "
+                    f"{sys.get_int_max_str_digits():,})")
+
     try:
-        return json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
-    except _NonFinite as exc:
-        raise HTTPException(400, str(exc)) from None
+        try:
+            value = json.loads(body, parse_constant=constant, parse_float=finite)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise
+        except ValueError:  # an integer longer than int() reads: find which one
+            value = json.loads(body, parse_constant=constant, parse_float=finite,
+                               parse_int=integer)
     except RecursionError:
         raise HTTPException(400, "Malformed JSON: nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise HTTPException(400, f"Malformed JSON: {exc}") from None
+    if bad:
+        raise HTTPException(400, f"{_path_of(value, bad[0])}: {bad[0].problem}")
+    return value
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def _path_of(document: Any, target: _BadNumber) -> str:
+    """Where `target` sits in the parsed body (`transactions[3].amount`), found without
+    recursion: a body may be nested as deeply as the parser allows."""
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        node, path = stack.pop()
+        if node is target:
+            return path or "the body"
+        if isinstance(node, dict):
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node))
+    return "the body"
 
 
 # -- items: JSON types (pydantic), then value rules (the contract, vectorised) -----------
-def type_errors(item: Any) -> list[str]:
-    """Readable errors for one item's missing or wrongly typed fields (empty when none),
-    from the request's field types (`schemas.validate_item`)."""
+def typed_item(item: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    """One item's request fields as their types (numbers sent as text parsed), or None
+    and readable errors for its missing or wrongly typed fields, from the request's field
+    types (`schemas.validate_item`, the same as /predict's model)."""
     if not isinstance(item, dict):
-        return [f"item: Input should be a JSON object (got {item!r})"]
+        return None, [f"item: Input should be a JSON object (got {item!r})"]
     try:
-        validate_item(item)
+        return validate_item(item), []
     except ValidationError as exc:
-        return [_describe_type_error(e) for e in exc.errors(include_url=False)]
-    return []
+        return None, [_describe_type_error(e) for e in exc.errors(include_url=False)]
 
 
 def _describe_type_error(error: Any) -> str:
@@ -185,13 +235,13 @@ def check_items(items: list[Any]) -> Checked:
     ids: list[str | None] = []
     checked = Checked(frame=pd.DataFrame(), rows=rows)
     for i, item in enumerate(items):
-        bad = type_errors(item)
-        if bad:
+        typed, bad = typed_item(item)
+        if typed is None:
             checked.errors[i] = bad
             continue
         rows.append(i)
         for name in NAMES:
-            columns[name].append(item[name])
+            columns[name].append(typed[name])
         tid = item.get(contract.TRANSACTION_ID.name)
         ids.append(tid if isinstance(tid, str) else None)
     # JSON types are checked already, so `contract.coerce` (which parses text from

@@ -6,11 +6,14 @@ types only: every value rule (ranges, categories) stays in `contract.violations`
 by `serving.http_contract.check_items`, and answers 400.
 
 JSON types, as the handbook's FastAPI server and its clients know them:
-* a number field takes a JSON number, never a string ("150"), a bool or null;
-* an integer field takes a whole number (23 or 23.0), not 14.5 (`int_from_float`);
+* a number field takes a JSON number or a string holding one ("150.0", "14"), as
+  FastAPI's default (lax) mode reads it; never a bool, null, a list or an object
+  (`contract.is_json_number`, the one rule for both routes);
+* an integer field takes a whole number (23, 23.0, "23"), not 14.5 (`int_from_float`);
 * a category takes a JSON string.
 An integer too large for a float (10**400) is not a type error: it is out of every range,
-so it passes to the value rules and gets their 400, as before.
+so it passes to the value rules and gets their 400, as before. A number with more digits
+than Python reads (4,300) never gets here: `http_contract.parse_json` refuses it (400).
 
 `BatchRequest.transactions` is a list of `TransactionRequest` in the schema, but FastAPI
 does not validate its items (`SkipValidation`): one bad item must get its own errors in a
@@ -47,22 +50,28 @@ BATCH_KEY = "transactions"
 MAX_BATCH_ITEMS = 10_000
 
 
+_NOT_A_NUMBER = "Input should be a valid {kind} (a JSON number, or a string holding one)"
+
+
 def _json_number(value: Any) -> Any:
-    """A JSON number (bool is an int in Python, not a number in JSON)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PydanticCustomError("float_type", "Input should be a valid number")
+    """A number field's JSON value (`contract.is_json_number`); text is left to pydantic's
+    lax parsing. Ints become floats here so one with hundreds of digits is infinite (out
+    of every range: a 400 later) instead of a type error."""
+    if not contract.is_json_number(value):
+        raise PydanticCustomError("float_type", _NOT_A_NUMBER.format(kind="number"))
     if isinstance(value, int):
         try:
             return float(value)
-        except OverflowError:  # hundreds of digits: out of every range, a 400 later
+        except OverflowError:
             return math.inf if value > 0 else -math.inf
     return value
 
 
 def _json_integer(value: Any) -> Any:
-    """A JSON number; pydantic then refuses a fractional one (`int_from_float`)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    """An integer field's JSON value (`contract.is_json_number`); pydantic then refuses a
+    fractional one (`int_from_float`, `int_parsing`)."""
+    if not contract.is_json_number(value):
+        raise PydanticCustomError("int_type", _NOT_A_NUMBER.format(kind="integer"))
     return value
 
 
@@ -75,11 +84,28 @@ _TYPES: dict[str, Any] = {
 
 
 def _description(f: contract.Field) -> str:
-    return f"{f.description[0].upper()}{f.description[1:]}; {f.rule()}."
+    text = f"{f.description[0].upper()}{f.description[1:]}; {f.rule()}."
+    if f.kind in ("float", "int"):
+        text += " A JSON number, or a string holding one; never a boolean."
+    return text
+
+
+def _documented_rule(f: contract.Field) -> dict[str, Any]:
+    """The field's value rule as JSON Schema keywords: documented for clients (and the
+    fuzz tests' generators), not enforced by pydantic, which would make a value outside
+    the contract a 422; `contract.violations` enforces them (400 naming every rule)."""
+    if f.allowed is not None:
+        return {"enum": list(f.allowed)}
+    rule: dict[str, Any] = {}
+    if f.low is not None:
+        rule["exclusiveMinimum" if f.low_exclusive else "minimum"] = f.low
+    if f.high is not None:
+        rule["maximum"] = f.high
+    return rule
 
 
 def _field(f: contract.Field) -> tuple[Any, Any]:
-    extra = {"enum": list(f.allowed)} if f.allowed is not None else None
+    extra = _documented_rule(f) or None
     example = f.allowed[0] if f.allowed else (f.high or 1) / 2 if f.kind == "float" else f.low
     return (_TYPES[f.kind], Field(description=_description(f), examples=[example],
                                   json_schema_extra=extra))

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from fraud_assets import contract
+from fraud_assets.model.explain import ExplainError, Reason, explainer_for
 from fraud_assets.model.loaded import LoadedModel
 from fraud_assets.model.training import model_input
 from fraud_assets.monitoring import prediction_log as plog
@@ -42,20 +43,30 @@ class Scored:
     champion: LoadedModel
     feature_source: np.ndarray  # per row: feast, feast_prior or imputed
     scored_at: dt.datetime
+    reasons: list[list[Reason]] | None = None  # per row, the top contributions (explain)
 
 
 def score(champion: LoadedModel | None, requests: pd.DataFrame,
-          lookup: FeatureLookup) -> Scored:
+          lookup: FeatureLookup, explain: bool = False) -> Scored:
     """Score valid request rows with one feature lookup and one model call; the model's
-    input is built by `training.model_input`, the builder training itself uses."""
+    input is built by `training.model_input`, the builder training itself uses.
+    `explain`: add each row's reason codes (`model.explain`, one more matrix product)."""
     if champion is None:
         raise NoModel("no champion model is loaded yet")
     features, source = lookup.lookup(requests[contract.MERCHANT_CATEGORY.name])
     frame = model_input(pd.concat([requests.reset_index(drop=True), features], axis=1))
-    probability = champion.model.predict_proba(frame)[:, 1].astype("float64")
+    reasons = None
+    try:
+        explainer = explainer_for(champion.model) if explain else None
+    except ExplainError:  # a model family without exact reasons: answered without them
+        explainer = None
+    if explainer is not None:
+        probability, reasons = explainer.score_and_explain(frame)
+    else:
+        probability = champion.model.predict_proba(frame)[:, 1].astype("float64")
     return Scored(frame=frame, probability=probability,
                   is_fraud=probability >= champion.threshold, champion=champion,
-                  feature_source=source, scored_at=dt.datetime.now(dt.UTC))
+                  feature_source=source, scored_at=dt.datetime.now(dt.UTC), reasons=reasons)
 
 
 def example_requests() -> pd.DataFrame:
@@ -83,10 +94,11 @@ class Answered:
         return {item: row for row, item in enumerate(self.checked.rows)}
 
 
-def answer(items: list[Any], champion: LoadedModel | None, lookup: FeatureLookup) -> Answered:
+def answer(items: list[Any], champion: LoadedModel | None, lookup: FeatureLookup,
+           explain: bool = True) -> Answered:
     """Check every item against the contract, then score the valid ones in one call."""
     checked = check_items(items)
-    scored = score(champion, checked.frame, lookup) if checked.rows else None
+    scored = score(champion, checked.frame, lookup, explain) if checked.rows else None
     return Answered(checked=checked, scored=scored)
 
 
@@ -195,9 +207,10 @@ class Answerer:
         """Answer one item; returns the batch it went in and its position there."""
         return await self.batcher.submit(item, request_id)
 
-    async def batch(self, items: list[Any], request_id: str) -> Answered:
+    async def batch(self, items: list[Any], request_id: str, explain: bool = True) -> Answered:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self._batch, items, request_id)
+        return await loop.run_in_executor(self.executor, self._batch, items, request_id,
+                                          explain)
 
     def close(self) -> None:
         """Finish in-flight calls (their rows get logged), then flush the log."""
@@ -210,8 +223,8 @@ class Answerer:
         self._log(answered, [ids[i] for i in rows], [0] * len(rows), "predict")
         return answered
 
-    def _batch(self, items: list[Any], request_id: str) -> Answered:
-        answered = answer(items, self._current(), self.lookup)
+    def _batch(self, items: list[Any], request_id: str, explain: bool) -> Answered:
+        answered = answer(items, self._current(), self.lookup, explain)
         rows = answered.checked.rows
         self._log(answered, [request_id] * len(rows), list(rows), "predict_batch")
         return answered

@@ -137,15 +137,16 @@ class FraudService:
         return api_responses.ok({**body, "request_id": rid}, request)
 
     @app.post("/predict_batch")
-    async def predict_batch(self, batch: BatchRequest,
-                            request: Request) -> api_responses.ApiResponse:
-        """Score up to 10,000 transactions; answers in order, a bad item gets its errors."""
+    async def predict_batch(self, batch: BatchRequest, request: Request,
+                            explain: bool = True) -> api_responses.ApiResponse:
+        """Score up to 10,000 transactions; answers in order, a bad item gets its errors.
+        `?explain=false` leaves out each answer's `reasons` (bulk scoring)."""
         rid = api_responses.request_id(request)
         items = check_batch_size(batch.transactions)
         if items:
             self._require_model()
         try:
-            answered = await self.answerer.batch(items, rid)
+            answered = await self.answerer.batch(items, rid, explain)
         except NoModel as exc:
             raise HTTPException(503, str(exc)) from None
         results = api_responses.batch_results(answered, len(items))
@@ -159,10 +160,7 @@ class FraudService:
         """200 while a model is loaded (even if the registry is down: see `warnings`)."""
         champion = self.holder.current
         registry = self.holder.status()
-        warnings = []
-        if registry.get("reachable") is False:
-            warnings.append(f"model registry unreachable ({registry['last_error']}); "
-                            "serving the model already loaded")
+        warnings = self.holder.problems()
         features = self.answerer.lookup.status()
         problem = self.answerer.lookup.problem()
         if problem:
@@ -186,4 +184,7 @@ class FraudService:
         if champion is None:
             return api_responses.ApiResponse({"detail": "no champion model is loaded yet"},
                                              status_code=503)
-        return api_responses.ApiResponse(champion.info())
+        registered = self.holder.status().get("loaded_version_registered")
+        return api_responses.ApiResponse({**champion.info(),
+                                          "registered": registered is not False,
+                                          "warnings": self.holder.problems()})

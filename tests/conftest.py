@@ -107,3 +107,46 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> support.Platform:
     """A small trained platform (validated days, Feast features, a champion) plus three
     days after its window. Read-only for tests, apart from days and caches they add."""
     return support.landed_platform(tmp_path_factory.mktemp("platform"))
+
+
+class AlertReceiver:
+    """A local HTTP server standing in for a chat's incoming webhook: keeps every JSON body
+    posted to it and answers `status` (set 500 to play a broken receiver)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+
+        received = self.received = []
+        receiver = self
+        self.status = 200
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append(json.loads(body))
+                self.send_response(receiver.status)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/alerts"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def kinds(self) -> list[str]:
+        return [body["fraud_alert"]["kind"] for body in self.received]
+
+
+@pytest.fixture
+def alert_receiver(monkeypatch: pytest.MonkeyPatch):
+    """A running receiver, with FRAUD_ALERT_WEBHOOK_URL pointing at it."""
+    receiver = AlertReceiver()
+    monkeypatch.setenv("FRAUD_ALERT_WEBHOOK_URL", receiver.url)
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()

@@ -170,10 +170,10 @@ def registry_at(home: Path) -> MlflowRegistry:
 
 
 def register(registry: MlflowRegistry, trained: training.TrainedModel, sample: pd.DataFrame,
-             dagster_run_id: str = "test-run") -> LoggedVersion:
+             dagster_run_id: str = "test-run", fingerprint: str = "") -> LoggedVersion:
     """Log and register without metrics or plots (the asset test covers those)."""
     return registry.log_training(trained, metrics={}, plots={}, dagster_run_id=dagster_run_id,
-                                 sample=sample)
+                                 sample=sample, fingerprint=fingerprint)
 
 
 def train_and_register(registry: MlflowRegistry, frame: pd.DataFrame,

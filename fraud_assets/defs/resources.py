@@ -13,6 +13,7 @@ from dagster import (
     ConfigurableIOManager,
     ConfigurableResource,
     Definitions,
+    InitResourceContext,
     InputContext,
     MetadataValue,
     OutputContext,
@@ -22,6 +23,7 @@ from dagster import (
 )
 
 from fraud_assets import lake, settings
+from fraud_assets.orchestration import runs
 
 
 class FraudHome(ConfigurableResource):
@@ -55,6 +57,12 @@ class LakeIOManager(ConfigurableIOManager):
     multi-partition inputs are concatenated."""
 
     root: str = ""
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        # Every run that touches the lake records its process: a run whose process dies
+        # can then be failed and retried (orchestration/runs.py).
+        if context.instance is not None and context.run_id:
+            runs.record_run_process(context.instance, context.run_id)
 
     def _root(self) -> Path:
         return Path(self.root) if self.root else settings.lake_dir()

@@ -4,9 +4,10 @@ ENTITY = "merchant_category"
 FEATURE_VIEW = "merchant_stats"
 FEATURE_SERVICE = "fraud_model_features"
 # Trailing-window aggregates per merchant category, from days strictly before the day used.
+# None depends on how many days of the window are present (a volume is per day present).
 FEATURES: tuple[str, ...] = (
     "merchant_avg_amount",
-    "merchant_txn_count",
+    "merchant_txn_per_day",
     "merchant_fraud_rate",
 )
 DEFAULT_WINDOW_DAYS = 28
@@ -18,3 +19,5 @@ FALLBACK_COLUMN = "merchant_features_fallback"
 # The training_set's time-ordered split column and its values.
 SPLIT = "split"
 TRAIN, HOLDOUT = "train", "holdout"
+# The training_set's sample weight: 1 / the share of its class kept by the sampling.
+WEIGHT = "sample_weight"

@@ -54,3 +54,45 @@ def read_rows(feast_dir: Path) -> pd.DataFrame:
     if not files:
         return pd.DataFrame()
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+# The point-in-time join out of core (issue 14). Feast's file offline store (and its DuckDB
+# store) take the entity rows as one pandas frame; a 30 x 1M window does not fit that way.
+# Our feature rows are one per category and day at midnight, so "the latest feature row at
+# or before the transaction, no older than the ttl" (Feast's semantics) is an equality join
+# on (category, day) for each possible age 0..ttl days, the youngest match winning: hash
+# joins against a few hundred rows, which DuckDB and Spark stream over any window.
+FEATURE_VIEW_PREFIX = "features_age"
+
+
+def feature_files_by_age(feast_dir: Path, ttl_days: int) -> dict[int, dict[str, Path]]:
+    """For each age k in 0..ttl_days: {day D: the feature file of day D-k} (the rows a
+    transaction of partition day D may use at age k)."""
+    files = {day: source_dir(feast_dir) / f"{day}.parquet" for day in stored_days(feast_dir)}
+    return {age: {(dt.date.fromisoformat(day) + dt.timedelta(days=age)).isoformat(): path
+                  for day, path in files.items()}
+            for age in range(ttl_days + 1)}
+
+
+def point_in_time_select(transactions: str, ages: list[int], ttl_days: int,
+                         features: tuple[str, ...], entity: str, day_column: str,
+                         columns: tuple[str, ...]) -> str:
+    """SQL (DuckDB and Spark) of `transactions` (a view with `columns` and `day_column`)
+    left-joined to the feature views `features_age<k>`: each feature column as of the row's
+    own timestamp (NULL without a row inside the ttl) and `_has_features`."""
+    joins, cases, has = [], {name: [] for name in features}, []
+    for age in ages:
+        alias = f"f{age}"
+        joins.append(
+            f"LEFT JOIN {FEATURE_VIEW_PREFIX}{age} {alias} ON {alias}.{entity} = t.{entity} "
+            f"AND {alias}.{day_column} = t.{day_column} "
+            f"AND {alias}.{TIMESTAMP} <= t.{TIMESTAMP} "
+            f"AND t.{TIMESTAMP} <= {alias}.{TIMESTAMP} + INTERVAL '{ttl_days}' DAY")
+        matched = f"{alias}.{day_column} IS NOT NULL"
+        has.append(matched)
+        for name in features:
+            cases[name].append(f"WHEN {matched} THEN {alias}.{name}")
+    selected = [f"t.{c}" for c in (*columns, day_column)]
+    selected += [f"CASE {' '.join(whens)} END AS {name}" for name, whens in cases.items()]
+    selected.append(f"({' OR '.join(has)}) AS _has_features")
+    return f"SELECT {', '.join(selected)} FROM {transactions} t {' '.join(joins)}"

@@ -3,7 +3,7 @@
 Fallback: a category the online store has no row for (never materialized, or a
 category new to the store) gets what `features.aggregates` writes for a category
 without transactions in its window: the average amount and fraud rate of the
-all-merchant row (`names.ALL_MERCHANTS`) and a count of 0, so the model sees the same
+all-merchant row (`names.ALL_MERCHANTS`) and a volume of 0 per day, so the model sees the same
 "no evidence" vector it was trained on. `names.FALLBACK_COLUMN` is True on such rows
 and a warning names the category. An online store without even the all-merchant row raises
 `FeatureStoreError`: there is nothing honest to answer with.
@@ -24,7 +24,7 @@ from fraud_assets.features.schema import FEATURE_DTYPES
 from fraud_assets.features.store import FeatureStoreError, MerchantFeatureStore
 
 _log = logging.getLogger(__name__)
-COUNT = "merchant_txn_count"
+VOLUME = "merchant_txn_per_day"
 
 
 def online_features(frame: pd.DataFrame,
@@ -55,7 +55,7 @@ def _lookup(store: MerchantFeatureStore,
         raise FeatureStoreError(
             f"the online store under {store.feast_dir} has no merchant features (not even "
             f"the {ALL_MERCHANTS!r} row); materialize the online_features asset")
-    prior[COUNT] = 0  # a category without a row has seen no transactions, as in aggregates
+    prior[VOLUME] = 0.0  # a category without a row has seen no transactions, as in aggregates
     fallback = np.array([any(values[name][i] is None for name in FEATURES)
                          for i in range(len(keys))], dtype=bool)
     if fallback.any():

@@ -6,10 +6,10 @@ import pandas as pd
 
 from fraud_assets.features.names import FEATURES
 
-# A count is an int everywhere; Feast would otherwise hand back whatever the source held.
+# Declared once: Feast would otherwise hand back whatever the source held.
 FEATURE_DTYPES: dict[str, str] = {
     "merchant_avg_amount": "float64",
-    "merchant_txn_count": "int64",
+    "merchant_txn_per_day": "float64",
     "merchant_fraud_rate": "float64",
 }
 if tuple(FEATURE_DTYPES) != FEATURES:  # names.py and this table must list the same features

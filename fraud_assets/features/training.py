@@ -10,6 +10,7 @@ give one training and one holdout day; fewer are refused before any training.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +19,18 @@ import numpy as np
 import pandas as pd
 
 from fraud_assets import contract, names
-from fraud_assets.features.names import ENTITY, FEATURES, HOLDOUT, SPLIT, TRAIN
+from fraud_assets.features import offline
+from fraud_assets.features.engine import DAY_COLUMN, Engine
+from fraud_assets.features.names import ENTITY, FEATURES, HOLDOUT, SPLIT, TRAIN, WEIGHT
+from fraud_assets.features.repo import FEATURE_TTL
 from fraud_assets.features.schema import cast_features
 from fraud_assets.features.store import MerchantFeatureStore
-from fraud_assets.lake import read_partitions
+from fraud_assets.lake import partition_path, read_partitions
 
 TIMESTAMP = contract.EVENT_TIMESTAMP.name
 KEYS = [ENTITY, TIMESTAMP]
 _DAY = "_partition_day"  # working column: each row's landed day
-COLUMNS: tuple[str, ...] = (*contract.COLUMNS, *FEATURES, SPLIT)
+COLUMNS: tuple[str, ...] = (*contract.COLUMNS, *FEATURES, SPLIT, WEIGHT)
 CHUNK_ROWS = 250_000
 # The holdout's default share of the days with features, and the fewest days that can be
 # split into training and holdout (one each).
@@ -41,9 +45,28 @@ class TrainingSetError(ValueError):
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """The training rows' sampling: every fraud row, a uniform sample of the legitimate ones
+    (each kept with probability `rate`, weight 1/rate), so a weighted fit sees the full
+    window's class balance and its probabilities stay calibrated. The holdout is whole."""
+
+    legit_sample_rows: int  # the configured size (0: keep every row)
+    legit_train_rows: int  # legitimate training rows with features in the window
+    fraud_train_rows: int
+    rate: float  # the share of legitimate training rows kept
+    weight: float  # 1 / rate
+
+    @property
+    def scheme(self) -> str:
+        return ("every fraud row + uniform sample of legitimate rows (md5 of transaction_id), "
+                "weight 1/rate" if self.rate < 1 else "none: every row")
+
+
+@dataclass(frozen=True)
 class TrainingSet:
     frame: pd.DataFrame  # COLUMNS, sorted by event time
     rows_without_history: int  # transactions with no feature row within the ttl, left out
+    sampling: Sampling | None = None  # None: built in memory, every row kept
 
 
 def select_days(days: list[str], last: int = 0) -> list[str]:
@@ -149,5 +172,110 @@ def build_training_set(validated: pd.DataFrame, store: MerchantFeatureStore,
     # (Scoring asks no holdout and may get no rows at all: that is an answer, not an error.)
     no_split_needed = holdout_days == 0 and kept.empty
     kept[SPLIT] = [] if no_split_needed else split_by_day(kept[_DAY], holdout_days).to_numpy()
+    kept[WEIGHT] = 1.0
     ordered = kept.sort_values([TIMESTAMP, contract.TRANSACTION_ID.name], kind="stable")
     return TrainingSet(ordered[list(COLUMNS)].reset_index(drop=True), missing)
+
+
+# -- The window out of core (issue 14) --------------------------------------------------
+# The `training_set` asset's path: the lake's validated days and the offline feature files
+# are joined by the engine (DuckDB or Spark, `features.engine`), never held whole in pandas.
+# Only the training sample and the holdout come back as a frame.
+DEFAULT_LEGIT_SAMPLE_ROWS = 1_000_000
+_HASH_DIGITS = 8  # the sample keeps rows whose md5(transaction_id) starts below a cut
+VALIDATED_VIEW = "window_validated"
+
+
+def _joined_sql(ttl_days: int, ages: list[int]) -> str:
+    return offline.point_in_time_select(
+        VALIDATED_VIEW, ages, ttl_days, FEATURES, ENTITY, DAY_COLUMN, tuple(contract.COLUMNS))
+
+
+def _sample_cut(rate: float) -> tuple[str, float]:
+    """(hex prefix cut, the exact rate it keeps) for keeping `rate` of the rows."""
+    space = 16 ** _HASH_DIGITS
+    cut = max(1, min(space, int(np.ceil(rate * space))))
+    return f"{cut:0{_HASH_DIGITS}x}" if cut < space else "", cut / space
+
+
+def build_window_training_set(days: list[str], lake_root: Path, feast_dir: Path,
+                              engine: Engine, work_dir: Path,
+                              holdout_days: int | None = None,
+                              legit_sample_rows: int = DEFAULT_LEGIT_SAMPLE_ROWS,
+                              ) -> TrainingSet:
+    """The training set of the validated `days`: COLUMNS with the holdout whole and the
+    training rows sampled (`Sampling`; `legit_sample_rows` 0 keeps every row).
+
+    Two passes of the engine over the window: per-day counts (which days have features,
+    how many legitimate training rows), then the join writing the kept rows as parquet
+    under `work_dir`, read back sorted by event time. Raises TrainingSetError with the
+    reason (no validated day, no feature rows, too few days to split)."""
+    if legit_sample_rows < 0:
+        raise TrainingSetError(f"training_set: legit_sample_rows must be >= 0, got "
+                               f"{legit_sample_rows}")
+    files = {day: partition_path(lake_root, names.TRANSACTIONS_VALIDATED, day) for day in days}
+    files = {day: path for day, path in files.items() if path.exists()}
+    if not files:
+        raise TrainingSetError("training_set: the window has no validated transactions")
+    ttl_days = int(FEATURE_TTL / dt.timedelta(days=1))
+    by_age = offline.feature_files_by_age(feast_dir, ttl_days)
+    if not by_age[0]:
+        raise TrainingSetError(
+            f"training_set: {offline.source_dir(feast_dir)}: no merchant feature rows yet; "
+            "materialize merchant_features for the days before the training window")
+    engine.register(VALIDATED_VIEW, files)
+    ages = [age for age, found in by_age.items() if found]
+    for age in ages:
+        engine.register(f"{offline.FEATURE_VIEW_PREFIX}{age}", by_age[age])
+    joined = _joined_sql(ttl_days, ages)
+    counts = engine.frame(
+        f"SELECT {DAY_COLUMN}, COUNT(*) AS rows_, "
+        f"SUM(CASE WHEN _has_features THEN 1 ELSE 0 END) AS kept, "
+        f"SUM(CASE WHEN _has_features AND {contract.LABEL} = 1 THEN 1 ELSE 0 END) AS fraud "
+        f"FROM ({joined}) j GROUP BY {DAY_COLUMN}").sort_values(DAY_COLUMN)
+    counts = counts.astype({"rows_": "int64", "kept": "int64", "fraud": "int64"})
+    missing = int((counts["rows_"] - counts["kept"]).sum())
+    if missing:
+        _log.warning("training_set: %d transaction(s) have no merchant feature row within the "
+                     "ttl and are left out", missing)
+    with_features = counts[counts["kept"] > 0]
+    present = list(with_features[DAY_COLUMN])
+    if holdout_days is None:
+        holdout_days = default_holdout_days(len(present))
+    if not 0 < holdout_days < len(present):
+        raise TrainingSetError(
+            f"training_set: holdout_days={holdout_days} must be >= 1 and leave at least one "
+            f"training day, but the window has {len(present)} day(s) with features")
+    first_holdout = present[-holdout_days]
+    train_counts = with_features[with_features[DAY_COLUMN] < first_holdout]
+    fraud_train = int(train_counts["fraud"].sum())
+    legit_train = int(train_counts["kept"].sum()) - fraud_train
+    wanted = legit_sample_rows / legit_train if legit_sample_rows and legit_train else 1.0
+    cut, rate = _sample_cut(min(1.0, wanted))
+    sampling = Sampling(legit_sample_rows, legit_train, fraud_train, rate, 1.0 / rate)
+    split = f"CASE WHEN {DAY_COLUMN} >= '{first_holdout}' THEN '{HOLDOUT}' ELSE '{TRAIN}' END"
+    legit_train_row = f"({contract.LABEL} = 0 AND {DAY_COLUMN} < '{first_holdout}')"
+    keep = (f"NOT {legit_train_row} OR substr(md5({contract.TRANSACTION_ID.name}), 1, "
+            f"{_HASH_DIGITS}) < '{cut}'") if cut else "TRUE"
+    weight = f"CASE WHEN {legit_train_row} THEN {sampling.weight!r} ELSE 1.0 END"
+    columns = ", ".join([*contract.COLUMNS, *FEATURES])
+    target = engine.write(
+        f"SELECT {columns}, {split} AS {SPLIT}, CAST({weight} AS DOUBLE) AS {WEIGHT} "
+        f"FROM ({joined}) j WHERE _has_features AND ({keep})", work_dir / "training_set.parquet")
+    _log.info("training_set: %s; %d of %d legitimate training rows kept (rate %.4f)",
+              sampling.scheme, int(round(legit_train * rate)), legit_train, rate)
+    frame = _typed(pd.read_parquet(target))
+    ordered = frame.sort_values([TIMESTAMP, contract.TRANSACTION_ID.name], kind="stable")
+    return TrainingSet(ordered[list(COLUMNS)].reset_index(drop=True), missing, sampling)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The lake's dtypes back on a frame the engine wrote (timestamps in ns UTC, ints)."""
+    out = cast_features(frame)
+    out[TIMESTAMP] = pd.to_datetime(out[TIMESTAMP], utc=True).astype("datetime64[ns, UTC]")
+    for f in contract.FIELDS:
+        if f.kind == "int":
+            out[f.name] = out[f.name].astype("int64")
+        elif f.kind in ("string", "category"):
+            out[f.name] = out[f.name].astype("string")
+    return out

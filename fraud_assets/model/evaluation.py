@@ -40,27 +40,35 @@ def _check_labels(y_true: np.ndarray, proba: np.ndarray) -> None:
                               "ROC-AUC and PR-AUC need both fraud and legit rows")
 
 
-def best_f1_threshold(y_true: np.ndarray, proba: np.ndarray) -> float:
-    """The score threshold (predict fraud when proba >= it) that maximises F1."""
+def best_f1_threshold(y_true: np.ndarray, proba: np.ndarray,
+                      sample_weight: np.ndarray | None = None) -> float:
+    """The score threshold (predict fraud when proba >= it) that maximises F1.
+
+    `sample_weight`: each row's weight (a sampled training slice: 1 / the share kept of its
+    class), so the threshold is the best on the population the sample stands for."""
     _check_labels(y_true, proba)
-    precision, recall, thresholds = precision_recall_curve(y_true, proba)
+    precision, recall, thresholds = precision_recall_curve(y_true, proba,
+                                                           sample_weight=sample_weight)
     # The last PR point (recall 0) has no threshold; drop it.
     p, r = precision[:-1], recall[:-1]
     f1 = np.divide(2 * p * r, p + r, out=np.zeros_like(p), where=(p + r) > 0)
     return float(thresholds[int(np.argmax(f1))])
 
 
-def score(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
-    """ROC-AUC, PR-AUC (average precision) and the threshold metrics."""
+def score(y_true: np.ndarray, proba: np.ndarray, threshold: float,
+          sample_weight: np.ndarray | None = None) -> dict[str, float]:
+    """ROC-AUC, PR-AUC (average precision) and the threshold metrics (weighted by
+    `sample_weight` when given; `rows` is always the number of rows scored)."""
     _check_labels(y_true, proba)
     predicted = (proba >= threshold).astype(int)
+    w = {"sample_weight": sample_weight}
     return {
-        "roc_auc": float(roc_auc_score(y_true, proba)),
-        "pr_auc": float(average_precision_score(y_true, proba)),
-        "f1": float(f1_score(y_true, predicted, zero_division=0)),
-        "precision": float(precision_score(y_true, predicted, zero_division=0)),
-        "recall": float(recall_score(y_true, predicted, zero_division=0)),
-        "fraud_rate": float(np.mean(y_true)),
+        "roc_auc": float(roc_auc_score(y_true, proba, **w)),
+        "pr_auc": float(average_precision_score(y_true, proba, **w)),
+        "f1": float(f1_score(y_true, predicted, zero_division=0, **w)),
+        "precision": float(precision_score(y_true, predicted, zero_division=0, **w)),
+        "recall": float(recall_score(y_true, predicted, zero_division=0, **w)),
+        "fraud_rate": float(np.average(y_true, weights=sample_weight)),
         "rows": float(len(y_true)),
     }
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +48,7 @@ TAG_TRAINING_START = "training_start"
 TAG_TRAINING_END = "training_end"
 TAG_FEATURES = "features"
 TAG_DAGSTER_RUN = "dagster_run_id"
+TAG_TRAINING_FINGERPRINT = "training_fingerprint"  # training.fingerprint of rows + params
 SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
 _URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 _FLUENT_LOCK = threading.RLock()
@@ -156,10 +157,11 @@ class MlflowRegistry:
     # -- logging a training run ---------------------------------------------------------
     def log_training(self, trained: training.TrainedModel, metrics: Mapping[str, float],
                      plots: Mapping[str, Path], dagster_run_id: str,
-                     sample: pd.DataFrame) -> LoggedVersion:
+                     sample: pd.DataFrame, fingerprint: str = "") -> LoggedVersion:
         """Log the run, register a new version, tag it and point `challenger` at it.
 
         `sample`: rows of training data; a few complete ones become the input example.
+        `fingerprint`: `training.fingerprint` of the training, kept as a version tag.
         """
         experiment_id = self.experiment_id()
         with self._fluent():
@@ -181,14 +183,55 @@ class MlflowRegistry:
                     # SimpleImputer keeps the fitted numpy dtype, which skops does not trust
                     # by default; a dtype carries no code.
                     skops_trusted_types=SKOPS_TRUSTED_TYPES)
-            version = mlflow.register_model(info.model_uri, self.model_name,
-                                            tags=_version_tags(trained, dagster_run_id))
+            tags = {**_version_tags(trained, dagster_run_id),
+                    TAG_TRAINING_FINGERPRINT: fingerprint}
+            version = mlflow.register_model(info.model_uri, self.model_name, tags=tags)
         self.client().set_registered_model_alias(self.model_name, CHALLENGER_ALIAS,
                                                  version.version)
         return LoggedVersion(run_id=run.info.run_id, experiment_id=experiment_id,
                              version=str(version.version),
                              model_uri=f"models:/{self.model_name}/{version.version}",
                              artifact_uri=run.info.artifact_uri)
+
+    def reuse_unfinished(self, fingerprint: str, finished: Callable[[str], bool],
+                         dagster_run_id: str) -> LoggedVersion | None:
+        """The version an interrupted attempt of the same training registered, handed to
+        `dagster_run_id` (its tag) and made the `challenger` again; None if there is none.
+
+        `finished(run_id)`: True if that Dagster run succeeded. Versions of runs that
+        finished are never reused: each successful training keeps its own version.
+        """
+        if not fingerprint:
+            return None
+        found = self.client().search_model_versions(
+            f"name='{self.model_name}' and tags.{TAG_TRAINING_FINGERPRINT} = '{fingerprint}'")
+        for version in sorted(found, key=lambda v: int(v.version)):
+            if finished(version.tags.get(TAG_DAGSTER_RUN, "")):
+                continue
+            run = self.client().get_run(version.run_id).info
+            self.tag_version(version.version, {TAG_DAGSTER_RUN: dagster_run_id})
+            self.client().set_registered_model_alias(self.model_name, CHALLENGER_ALIAS,
+                                                     version.version)
+            return LoggedVersion(run_id=run.run_id, experiment_id=run.experiment_id,
+                                 version=str(version.version),
+                                 model_uri=f"models:/{self.model_name}/{version.version}",
+                                 artifact_uri=run.artifact_uri)
+        return None
+
+    def end_unfinished_runs(self, dagster_run_id: str) -> list[str]:
+        """Mark the MLflow runs a dead Dagster run left RUNNING as KILLED; their ids."""
+        if not self.store_exists():
+            return []
+        client = self.client()
+        experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+        if experiment is None:
+            return []
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            f"tags.{TAG_DAGSTER_RUN} = '{dagster_run_id}' and attributes.status = 'RUNNING'")
+        for run in runs:
+            client.set_terminated(run.info.run_id, status="KILLED")
+        return [run.info.run_id for run in runs]
 
     # -- reading the registry -----------------------------------------------------------
     def version(self, version: str) -> ModelVersion:
@@ -204,6 +247,14 @@ class MlflowRegistry:
             known = ", ".join(self.versions()) or "none"
             raise RegistryError(f"model {self.model_name!r} has no version {version!r} "
                                 f"(known versions: {known})") from None
+
+    def version_exists(self, version: str) -> bool:
+        """True while `version` is registered (False once deleted in MLflow)."""
+        try:
+            self.version(version)
+        except RegistryError:
+            return False
+        return True
 
     def versions(self) -> list[str]:
         """All registered versions, oldest first."""
@@ -289,6 +340,7 @@ def _run_params(trained: training.TrainedModel) -> dict[str, object]:
         "training_fraud_rows": trained.fraud_rows,
         "features": ",".join(FEATURES),
         "model_inputs": ",".join(training.MODEL_INPUTS),
+        **trained.sampling,
     }
 
 

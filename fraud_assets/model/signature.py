@@ -2,8 +2,11 @@
 
 The signature is written out, not inferred from a sample: inference would mark a feature
 optional or a count as a double depending on which rows the sample happened to hold.
-Request fields take their types from the contract, merchant features from the feature
-store's schema, so serving sends exactly what the store and the contract give it.
+The types are those the pipeline is fit on (`training.MODEL_INPUT_DTYPES`): request fields
+in the contract's types, merchant features as doubles whose values may be null (NaN),
+because the pipeline imputes a missing one; the columns themselves must be there. An int
+signature for a count made `mlflow models serve` reject a row without merchant features
+("Failed to convert column merchant_txn_count to type 'int64'") that the model scores.
 """
 
 from __future__ import annotations
@@ -13,29 +16,22 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 
-from fraud_assets import contract
-from fraud_assets.features.names import FEATURES
-from fraud_assets.features.schema import FEATURE_DTYPES
 from fraud_assets.model import training
 
-_CONTRACT_TYPES = {"float": ("double", "float64"), "int": ("long", "int64"),
-                   "category": ("string", "object"), "string": ("string", "object")}
-_DTYPE_TYPES = {"float64": "double", "int64": "long"}
+_MLFLOW_TYPES = {"float64": "double", "int64": "long", "object": "string"}
 
 # pandas dtype per model input column, in the model's column order.
-INPUT_DTYPES: dict[str, str] = {
-    **{f.name: _CONTRACT_TYPES[f.kind][1] for f in contract.REQUEST_FIELDS},
-    **{name: FEATURE_DTYPES[name] for name in FEATURES},
-}
+INPUT_DTYPES: dict[str, str] = {name: str(np.dtype(dtype))
+                                for name, dtype in training.MODEL_INPUT_DTYPES.items()}
 if tuple(INPUT_DTYPES) != training.MODEL_INPUTS:
     raise ImportError(f"signature columns {list(INPUT_DTYPES)} differ from the model's "
                       f"inputs {list(training.MODEL_INPUTS)}")
 
 
 def model_signature() -> ModelSignature:
-    """Inputs: request fields + merchant features; output: [P(legit), P(fraud)] per row."""
-    inputs = [ColSpec(_CONTRACT_TYPES[f.kind][0], f.name) for f in contract.REQUEST_FIELDS]
-    inputs += [ColSpec(_DTYPE_TYPES[FEATURE_DTYPES[name]], name) for name in FEATURES]
+    """Inputs: request fields + merchant features (doubles, null = unknown); output:
+    [P(legit), P(fraud)] per row."""
+    inputs = [ColSpec(_MLFLOW_TYPES[dtype], name) for name, dtype in INPUT_DTYPES.items()]
     return ModelSignature(inputs=Schema(inputs),
                           outputs=Schema([TensorSpec(np.dtype("float64"), (-1, 2))]))
 
@@ -43,7 +39,7 @@ def model_signature() -> ModelSignature:
 def serving_input(frame: pd.DataFrame) -> pd.DataFrame:
     """The model's input columns in the signature's dtypes (what a pyfunc caller sends).
 
-    Fails on missing values in an int column: the store never serves those.
+    Fails on missing values in an int column (a request field: the contract requires it).
     """
     return training.model_input(frame).astype(INPUT_DTYPES)
 

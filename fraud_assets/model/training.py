@@ -13,7 +13,8 @@ reach the data's ceiling from 30 days of data and stays cheap to train and to se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ from sklearn.preprocessing import (
 )
 
 from fraud_assets import contract
-from fraud_assets.features.names import FEATURES, HOLDOUT, SPLIT, TRAIN
+from fraud_assets.features.names import FEATURES, HOLDOUT, SPLIT, TRAIN, WEIGHT
 from fraud_assets.model import evaluation
 
 REQUEST_COLUMNS: tuple[str, ...] = tuple(f.name for f in contract.REQUEST_FIELDS)
@@ -78,6 +79,8 @@ class TrainedModel:
     training_end: pd.Timestamp
     rows: int
     fraud_rows: int
+    # How the training rows were sampled (logged as MLflow params `sampling_*`).
+    sampling: dict[str, object] = field(default_factory=dict)
 
 
 def build_pipeline(params: TrainParams = TrainParams()) -> Pipeline:
@@ -162,30 +165,73 @@ def split_validation(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame
     return fit, validation
 
 
+def weights(frame: pd.DataFrame) -> np.ndarray | None:
+    """The rows' sample weights (column WEIGHT, from `training_set`'s sampling), or None
+    when the frame has none or all are 1 (unsampled: fits exactly as without weights)."""
+    if WEIGHT not in frame.columns:
+        return None
+    values = frame[WEIGHT].to_numpy(dtype="float64")
+    if not np.isfinite(values).all() or (values <= 0).any():
+        raise TrainingDataError(f"column {WEIGHT!r} must be a positive number on every row")
+    return None if (values == 1.0).all() else values
+
+
+def sampling_summary(frame: pd.DataFrame) -> dict[str, object]:
+    """What the weights say about the sampling: legit share kept and its weight."""
+    w = frame[WEIGHT] if WEIGHT in frame.columns else pd.Series(1.0, index=frame.index)
+    legit = w[frame[LABEL] == 0]
+    weight = float(legit.max()) if len(legit) else 1.0
+    return {"sampling_scheme": "all fraud rows + uniform legit sample, weight 1/rate"
+            if weight > 1 else "none (every row)",
+            "sampling_legit_rate": 1.0 / weight, "sampling_legit_weight": weight,
+            "sampling_legit_rows": int(len(legit)),
+            "sampling_legit_rows_represented": int(round(float(legit.sum())))}
+
+
 def train(frame: pd.DataFrame, params: TrainParams = TrainParams()) -> TrainedModel:
     """Fit on the training rows; the threshold is the best F1 on the latest slice of them.
 
     The threshold comes from a model fitted without the validation slice; the returned
     pipeline is then refitted on the whole window (same hyperparameters), which moves the
-    probabilities only slightly, so the threshold stays close to its best.
+    probabilities only slightly, so the threshold stays close to its best. Rows carrying
+    WEIGHT (a sample of the legitimate rows, `features.training`) are fitted and scored
+    with those weights, so probabilities and the threshold stay those of the full data.
     """
     check_training_window(frame)
     fit, validation = split_validation(frame, params.validation_fraction)
-    probe = build_pipeline(params).fit(model_input(fit), fit[LABEL].to_numpy())
-    proba = probe.predict_proba(model_input(validation))[:, 1]
-    threshold = evaluation.best_f1_threshold(validation[LABEL].to_numpy(), proba)
-    scores = evaluation.score(validation[LABEL].to_numpy(), proba, threshold)
-    final = build_pipeline(params).fit(model_input(frame), frame[LABEL].to_numpy())
+    probe = _fit(build_pipeline(params), fit)
+    proba = fraud_probability(probe, validation)
+    truth, w = validation[LABEL].to_numpy(), weights(validation)
+    threshold = evaluation.best_f1_threshold(truth, proba, w)
+    scores = evaluation.score(truth, proba, threshold, w)
+    final = _fit(build_pipeline(params), frame)
     return TrainedModel(
         pipeline=final, threshold=threshold, params=params, validation=scores,
         training_start=frame[TIME].min(), training_end=frame[TIME].max(),
         rows=len(frame), fraud_rows=int(frame[LABEL].sum()),
+        sampling=sampling_summary(frame),
     )
 
 
-def fraud_probability(model: Pipeline, frame: pd.DataFrame) -> np.ndarray:
-    """P(fraud) per row of a frame holding MODEL_INPUTS (extra columns are ignored)."""
-    return model.predict_proba(model_input(frame))[:, 1]
+def _fit(pipeline: Pipeline, frame: pd.DataFrame) -> Pipeline:
+    w = weights(frame)
+    extra = {} if w is None else {"classifier__sample_weight": w}
+    return pipeline.fit(model_input(frame), frame[LABEL].to_numpy(), **extra)
+
+
+# Rows scored per call: the one-hot design matrix of a chunk is ~0.4 KB a row, so a
+# holdout of millions of rows is scored in bounded memory.
+SCORE_CHUNK_ROWS = 500_000
+
+
+def fraud_probability(model: Pipeline, frame: pd.DataFrame,
+                      chunk_rows: int = SCORE_CHUNK_ROWS) -> np.ndarray:
+    """P(fraud) per row of a frame holding MODEL_INPUTS (extra columns are ignored),
+    scored `chunk_rows` at a time."""
+    if len(frame) <= chunk_rows:
+        return model.predict_proba(model_input(frame))[:, 1]
+    return np.concatenate([model.predict_proba(model_input(frame.iloc[i:i + chunk_rows]))[:, 1]
+                           for i in range(0, len(frame), chunk_rows)])
 
 
 def split_training_set(training_set: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -203,3 +249,16 @@ def split_training_set(training_set: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
         raise TrainingDataError("training_set has no holdout rows: the gate needs a holdout "
                                 "to compare challenger and champion")
     return train_rows, holdout
+
+
+def fingerprint(train_rows: pd.DataFrame, params: TrainParams) -> str:
+    """SHA-256 (hex) of the training rows' values and the hyperparameters.
+
+    Training is deterministic (fixed solver, no random state involved), so two trainings
+    with one fingerprint give the same model: a retried run reuses the version an
+    interrupted attempt already registered instead of registering a duplicate.
+    """
+    digest = hashlib.sha256(pd.util.hash_pandas_object(train_rows, index=False).to_numpy()
+                            .tobytes())
+    digest.update(repr(sorted(asdict(params).items())).encode())
+    return digest.hexdigest()

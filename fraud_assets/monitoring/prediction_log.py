@@ -26,6 +26,7 @@ day's traffic.
 from __future__ import annotations
 
 import atexit
+import collections
 import datetime as dt
 import json
 import logging
@@ -254,6 +255,29 @@ def _typed(records: list[dict]) -> tuple[pd.DataFrame, int, str]:
         if f.kind == "int":
             out[f.name] = out[f.name].astype("int64")
     return out, int((~keep).sum()), first
+
+
+def logged_answers(home: Path | None = None) -> collections.Counter[tuple[str, int]]:
+    """How often each answer is in the log, every day folder: (request_id, item) -> lines.
+
+    An answer is one scored item: /predict logs item 0 of its request, /predict_batch one
+    line per scored item. Anything above 1 is a duplicate. Raises PredictionLogError
+    (naming the file and line) for a line without `request_id` or `item`."""
+    counts: collections.Counter[tuple[str, int]] = collections.Counter()
+    root = settings.predictions_dir(home)
+    for path in sorted(root.glob("*/*.jsonl")) if root.is_dir() else []:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                    counts[(obj[REQUEST_ID], int(obj[ITEM]))] += 1
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise PredictionLogError(
+                        f"{path} line {number}: no readable {REQUEST_ID} and {ITEM} "
+                        f"({type(exc).__name__}: {exc})") from None
+    return counts
 
 
 def read_day(day: str, home: Path | None = None, max_rows: int = 50_000, seed: int = 0,

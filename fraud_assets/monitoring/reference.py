@@ -89,18 +89,53 @@ def load_days(days: list[str], max_rows: int, seed: int, lake_root: Path | None 
     """Validated rows of the days that exist, at most ~`max_rows` in all, spread evenly.
 
     Returns the sample, the days found and how many rows they held before sampling.
+    Each day's sample is kept (`_day_sample`), so a daily run reads the whole day only for
+    days it never sampled: the cost per day does not grow with the window.
     """
+    root = lake_root or settings.lake_dir()
     quota = max(1, math.ceil(max_rows / max(len(days), 1)))
     parts, found, available = [], [], 0
     for day in days:
-        frame = lake.read_partitions(VALIDATED, [day], lake_root)
-        if frame.empty:
+        path = lake.partition_path(root, VALIDATED, day)
+        if not path.exists():
+            continue
+        part, rows = _day_sample(path, day, quota, seed, root)
+        if rows == 0:
             continue
         found.append(day)
-        available += len(frame)
-        parts.append(frame.sample(n=min(quota, len(frame)), random_state=seed))
+        available += rows
+        parts.append(part)
     sample = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return sample, tuple(found), available
+
+
+def _day_sample(path: Path, day: str, quota: int, seed: int,
+                lake_root: Path) -> tuple[pd.DataFrame, int]:
+    """(sample of at most `quota` rows of the day's file, the day's row count), cached under
+    FRAUD_HOME/engine/reference_samples by the file's size and mtime (a corrected day is
+    sampled again)."""
+    stat = path.stat()
+    folder = settings.engine_dir(lake_root.parent) / "reference_samples"
+    cached = folder / f"{day}_{stat.st_size}_{stat.st_mtime_ns}_{quota}_{seed}.parquet"
+    if cached.exists():
+        part = pd.read_parquet(cached)
+        return part.drop(columns=[_ROWS]).reset_index(drop=True), _rows_of(part)
+    frame = pd.read_parquet(path)
+    part = frame.sample(n=min(quota, len(frame)), random_state=seed) if len(frame) else frame
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{day}_*.parquet"):
+        old.unlink(missing_ok=True)
+    tmp = cached.with_name(f".{cached.name}.tmp")
+    part.assign(**{_ROWS: len(frame)}).to_parquet(tmp, index=False)
+    tmp.replace(cached)
+    return part, len(frame)
+
+
+_ROWS = "_day_rows"  # the day's row count, kept on each cached sample row
+
+
+def _rows_of(part: pd.DataFrame) -> int:
+    return int(part[_ROWS].iloc[0]) if len(part) else 0
 
 
 def resolve(day: str, window: ChampionWindow | None, fallback_days: int, max_rows: int,

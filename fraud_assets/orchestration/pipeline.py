@@ -8,9 +8,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    DagsterRunStatus,
+    Definitions,
+    ExecuteInProcessResult,
+    RunsFilter,
+)
 
 from fraud_assets import landing, names, settings, simulator
+from fraud_assets.orchestration import runs
 from fraud_assets.orchestration.instance import ensure_dagster_home
 
 # Step-level progress, not Dagster's full DEBUG event stream, on the terminal.
@@ -62,6 +70,7 @@ def run_pipeline(start: dt.date, days: int, rows: int,
     report = PipelineReport(days_landed=land_days(start, days, rows))
     echo(f"landed {report.days_landed} new day(s) in {settings.landing_dir()}")
     instance = DagsterInstance.get()
+    runs.fail_orphaned_runs(instance, echo)  # a killed earlier pipeline: retry its work
     daily = defs.resolve_job_def(names.DAILY_JOB)
     # A failed day is retried here even if its file was not touched since.
     todo = pending(instance, landed_files(settings.landing_dir())[0], retry_failed=True)
@@ -118,7 +127,15 @@ def _status(result: ExecuteInProcessResult) -> str:
 
 
 def _whole_history_done(instance: DagsterInstance) -> bool:
-    return instance.get_latest_materialization_event(AssetKey(names.CHAMPION)) is not None
+    """A champion decision exists and the last whole-history runs succeeded (a killed or
+    failed retraining is run again)."""
+    if instance.get_latest_materialization_event(AssetKey(names.CHAMPION)) is None:
+        return False
+    for job in (names.ONLINE_FEATURES_JOB, names.RETRAINING_JOB):
+        last = instance.get_run_records(RunsFilter(job_name=job), limit=1)
+        if last and last[0].dagster_run.status != DagsterRunStatus.SUCCESS:
+            return False
+    return True
 
 
 @functools.cache

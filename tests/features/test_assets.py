@@ -64,7 +64,8 @@ def test_daily_features_online_store_and_training_set(fraud_home, instance):
     result = _run([features.training_set], instance, run_config=run_config)
 
     frame = pd.read_parquet(fraud_home / "lake" / "training_set" / "data.parquet")
-    assert list(frame.columns) == [*contract.COLUMNS, *FEATURES, "split"]
+    assert list(frame.columns) == [*contract.COLUMNS, *FEATURES, "split", "sample_weight"]
+    assert (frame["sample_weight"] == 1.0).all()  # a small window is not sampled
     assert len(frame) == ROWS * (len(DAYS) - 1)  # the first day has no earlier day
     assert frame["event_timestamp"].is_monotonic_increasing
     assert set(frame.loc[frame["split"] == "holdout", "event_timestamp"].dt.date) == {

@@ -43,7 +43,7 @@ def test_apply_list_and_materialize_incremental_from_the_command_line(fraud_home
     assert loaded.returncode == 0, loaded.stderr
     got = online.online_features(pd.DataFrame({"merchant_category": ["grocery"]}), store)
     assert not got["merchant_features_fallback"].any()
-    assert got.loc[0, "merchant_txn_count"] > 0
+    assert got.loc[0, "merchant_txn_per_day"] > 0
 
 
 def test_the_command_line_without_fraud_home_says_what_to_set(tmp_path):

@@ -88,10 +88,11 @@ def test_a_day_is_never_visible_at_its_own_time_or_earlier(fraud_home, store):
     without_d = aggregates.merchant_stats(history, day).set_index("merchant_category")
     with_d = aggregates.merchant_stats(history, day + dt.timedelta(days=1)).set_index(
         "merchant_category")
-    assert got.loc[0, "merchant_txn_count"] == without_d.loc["online", "merchant_txn_count"]
-    assert got.loc[1, "merchant_txn_count"] == with_d.loc["online", "merchant_txn_count"]
-    assert with_d.loc["online", "merchant_txn_count"] > without_d.loc["online",
-                                                                       "merchant_txn_count"]
+    for name in FEATURES:
+        assert got.loc[0, name] == without_d.loc["online", name]
+        assert got.loc[1, name] == with_d.loc["online", name]
+    assert with_d.loc["online", "merchant_avg_amount"] != without_d.loc["online",
+                                                                          "merchant_avg_amount"]
 
 
 def test_holdout_is_the_last_days():

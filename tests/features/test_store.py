@@ -89,7 +89,7 @@ def test_a_category_missing_from_the_store_gets_the_prior_flagged_and_logged(sto
     assert list(got[FALLBACK_COLUMN]) == [False, True, True]
     for name in ("merchant_avg_amount", "merchant_fraud_rate"):
         assert (got.loc[1:, name] == prior[name]).all()
-    assert (got.loc[1:, "merchant_txn_count"] == 0).all()  # as aggregates write "no evidence"
+    assert (got.loc[1:, "merchant_txn_per_day"] == 0).all()  # as aggregates write "no evidence"
     assert got[list(FEATURES)].notna().all().all()
     assert "no online merchant features for ['crypto']" in caplog.text
 

@@ -56,7 +56,8 @@ def test_dg_checks_and_lists_the_project(fraud_home):
     assert {j["name"] for j in found["jobs"]} == {
         names.DAILY_JOB, names.ONLINE_FEATURES_JOB, names.RETRAINING_JOB}
     assert {s["name"] for s in found["sensors"]} == {
-        names.LANDING_SENSOR, names.DRIFT_RETRAINING_SENSOR, names.FEATURE_AUTOMATION_SENSOR}
+        names.LANDING_SENSOR, names.DRIFT_RETRAINING_SENSOR, names.FEATURE_AUTOMATION_SENSOR,
+        names.RUN_FAILURE_ALERT_SENSOR}
     assert {r["name"] for r in found["resources"]} == {
         "fraud_home", "lake", "feast_store", "mlflow_registry"}
 

@@ -51,7 +51,7 @@ def instance():
         yield inst
 
 
-def test_assets_train_register_and_promote(registry, training_set, instance):
+def test_assets_train_register_and_promote(registry, training_set, instance, alert_receiver):
     result = run(training_set, registry, instance)
     assert result.success
     model = metadata(result, "fraud_model")
@@ -66,6 +66,9 @@ def test_assets_train_register_and_promote(registry, training_set, instance):
     assert gate["decision"] == "promoted" and gate["champion_version"] == "1"
     assert gate["challenger_pr_auc"] == pytest.approx(model["holdout_pr_auc"], abs=1e-6)
     assert registry.alias_version(CHAMPION_ALIAS) == "1"
+    [posted] = alert_receiver.received  # the gate's decision reaches the team's chat
+    assert posted["fraud_alert"]["kind"] == "gate_decision"
+    assert posted["fraud_alert"]["facts"]["champion now"] == "v1"
 
 
 def test_a_failed_training_run_leaves_the_champion(registry, training_set, instance):

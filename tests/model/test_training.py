@@ -52,7 +52,7 @@ def test_threshold_comes_from_training_rows_only(split, good_model):
 def test_model_takes_raw_request_fields_and_features(good_model):
     request = pd.DataFrame([{"amount": 812.5, "hour": 2, "day_of_week": 5,
                              "merchant_category": "online", "merchant_avg_amount": 70.0,
-                             "merchant_txn_count": 3000, "merchant_fraud_rate": 0.05}])
+                             "merchant_txn_per_day": 3000.0, "merchant_fraud_rate": 0.05}])
     proba = training.fraud_probability(good_model.pipeline, request)
     assert proba.shape == (1,) and 0.0 <= proba[0] <= 1.0
 
@@ -61,7 +61,7 @@ def test_missing_merchant_features_are_imputed(good_model):
     """The first days of a window have no history: the model still answers."""
     request = pd.DataFrame([{"amount": 20.0, "hour": 14, "day_of_week": 1,
                              "merchant_category": "grocery", "merchant_avg_amount": np.nan,
-                             "merchant_txn_count": np.nan, "merchant_fraud_rate": np.nan}])
+                             "merchant_txn_per_day": np.nan, "merchant_fraud_rate": np.nan}])
     assert np.isfinite(training.fraud_probability(good_model.pipeline, request)).all()
 
 

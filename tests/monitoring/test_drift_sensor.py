@@ -64,6 +64,17 @@ def test_each_scenario_requests_retraining_with_key_and_reason(fraud_home, insta
     assert drift_retraining.job_name == "retraining_job"
 
 
+def test_an_alarm_is_posted_once_normal_days_are_not(fraud_home, instance, alert_receiver):
+    report(instance, fraud_home, DAY)
+    report(instance, fraud_home, NEXT_DAY, "amount_x2")
+    result = tick(instance)
+    assert alert_receiver.kinds() == ["drift_alarm"]
+    alert = alert_receiver.received[0]["fraud_alert"]
+    assert alert["facts"]["day"] == NEXT_DAY and "amount" in alert["facts"]["drifted columns"]
+    tick(instance, cursor=result.cursor)  # the report was read: no second post
+    assert len(alert_receiver.received) == 1
+
+
 def test_cool_down_holds_a_second_trigger_until_it_expires(fraud_home, instance):
     now = [1_750_000_000.0]
     sensor = build_drift_retraining_sensor(cooldown=24, clock=lambda: now[0])

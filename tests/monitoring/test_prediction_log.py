@@ -138,3 +138,18 @@ def test_a_batch_missing_a_schema_column_is_refused():
     with pytest.raises(KeyError, match="model_version"):
         prediction_log.batch_frame(prediction_log.Batch(
             dt.datetime(2025, 1, 11, tzinfo=dt.UTC), {prediction_log.REQUEST_ID: ["x"]}))
+
+
+def test_logged_answers_count_each_answer_across_days(tmp_path):
+    """The soak benchmark's check: every answer once, from the writer's own lines."""
+    rows = day_frame(day_key(10), rows=3).reset_index(drop=True)
+    log = prediction_log.PredictionLog(tmp_path / "predictions")
+    log.append(_batch(dt.datetime(2025, 1, 10, 23, 59, tzinfo=dt.UTC), rows))
+    log.append(_batch(dt.datetime(2025, 1, 11, 0, 1, tzinfo=dt.UTC), rows.iloc[:1]))
+    log.close()
+    counts = prediction_log.logged_answers(tmp_path)
+    assert counts == {("rid-0", 0): 2, ("rid-1", 1): 1, ("rid-2", 2): 1}
+    broken = prediction_log.day_folder(DAY, tmp_path) / "broken.jsonl"
+    broken.write_text('{"request_id": "x"}\n')
+    with pytest.raises(prediction_log.PredictionLogError, match="broken.jsonl line 1"):
+        prediction_log.logged_answers(tmp_path)

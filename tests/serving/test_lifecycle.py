@@ -164,6 +164,37 @@ def test_registry_outage_keeps_serving_and_says_so(server: BentoServer, lifecycl
     wait_until(lambda: httpx.get(f"{server.url}/health").json()["registry"]["reachable"])
 
 
+def model_warnings(url: str) -> list[str]:
+    """/health's warnings about the model (this module's server has no feature store, so
+    it also warns that merchant features are imputed)."""
+    health = httpx.get(f"{url}/health").json()
+    return [w for w in health["warnings"] if "merchant features" not in w]
+
+
+def test_deleted_champion_version_degrades_health_and_rollback_restores(
+        server: BentoServer, lifecycle_home: Path) -> None:
+    registry = registry_at(lifecycle_home)
+    assert version_answering(server.url) == "2" and model_warnings(server.url) == []
+    # Someone deletes the serving version in the MLflow UI: its aliases go with it.
+    registry.client().delete_model_version(registry.model_name, "2")
+    wait_until(lambda: model_warnings(server.url))
+    warnings = model_warnings(server.url)
+    assert any("version 2" in w and "deleted from the registry" in w for w in warnings)
+    assert any("no version carries the alias 'champion'" in w for w in warnings)
+    assert httpx.get(f"{server.url}/health").json()["status"] == "degraded"
+    info = httpx.get(f"{server.url}/model-info").json()
+    assert info["version"] == "2" and info["registered"] is False and info["warnings"]
+    r = httpx.post(f"{server.url}/predict", json=GOOD)  # the loaded model keeps answering
+    assert r.status_code == 200 and r.json()["model_version"] == "2"
+    ANSWERED.append(r.json()["request_id"])
+
+    move = deploy.rollback(registry)
+    assert move.before is None and move.after == "1"
+    wait_until(lambda: version_answering(server.url) == "1")
+    wait_until(lambda: model_warnings(server.url) == [])
+    assert httpx.get(f"{server.url}/model-info").json()["registered"] is True
+
+
 def test_shutdown_flushes_every_answer_to_the_log(server: BentoServer,
                                                   lifecycle_home: Path) -> None:
     burst = [httpx.post(f"{server.url}/predict", json=GOOD) for _ in range(20)]

@@ -52,3 +52,21 @@ def test_predict_batch_documents_its_items(openapi: dict[str, Any]) -> None:
 def test_validation_errors_are_documented(openapi: dict[str, Any]) -> None:
     for path in ("/predict", "/predict_batch"):
         assert "422" in openapi["paths"][path]["post"]["responses"]
+
+
+def test_value_rules_are_documented_as_json_schema(openapi: dict[str, Any]) -> None:
+    props = _body_schema(openapi, "/predict")["properties"]
+    assert props["amount"]["exclusiveMinimum"] == 0 and props["amount"]["maximum"] == 50_000
+    assert (props["hour"]["minimum"], props["hour"]["maximum"]) == (0, 23)
+    assert "string holding one" in props["amount"]["description"]
+
+
+def test_every_error_a_body_route_answers_is_documented(openapi: dict[str, Any]) -> None:
+    schemas = openapi["components"]["schemas"]
+    for path in ("/predict", "/predict_batch"):
+        responses = openapi["paths"][path]["post"]["responses"]
+        assert {"400", "413", "415", "422", "503"} <= set(responses), path
+        ref = responses["400"]["content"]["application/json"]["schema"]["$ref"]
+        detail = schemas[ref.rsplit("/", 1)[-1]]["properties"]["detail"]
+        assert {"type": "string"} in detail["anyOf"]  # an unusable body
+        assert any(s.get("$ref", "").endswith("/ValidationFailed") for s in detail["anyOf"])

@@ -68,11 +68,27 @@ def test_batch_items_get_the_request_models_type_errors() -> None:
     checked = check_items([GOOD, {**GOOD, "hour": "x"}, {"amount": 1}, "oops",
                            {**GOOD, "amount": True}])
     assert checked.rows == [0]
-    assert checked.errors[1] == ["hour: Input should be a valid integer (got 'x')"]
+    assert checked.errors[1] == ["hour: Input should be a valid integer, unable to parse "
+                                 "string as an integer (got 'x')"]
     assert checked.errors[2] == [f"{f.name}: Field required"
                                  for f in contract.REQUEST_FIELDS[1:]]
     assert checked.errors[3] == ["item: Input should be a JSON object (got 'oops')"]
-    assert checked.errors[4] == ["amount: Input should be a valid number (got True)"]
+    assert checked.errors[4] == ["amount: Input should be a valid number (a JSON number, or "
+                                 "a string holding one) (got True)"]
+
+
+def test_batch_items_sent_as_text_are_typed_columns() -> None:
+    """Numbers as text become the numbers: the frame the model and the log get is typed."""
+    checked = check_items([{**GOOD, "amount": "150.0", "hour": "14", "day_of_week": "3.0"}])
+    assert checked.rows == [0] and checked.errors == {}
+    assert checked.frame.iloc[0].to_dict() == GOOD
+    assert checked.frame["amount"].dtype == "float64"
+
+
+@pytest.mark.parametrize("value", [True, False, None, [1.0], {"a": 1}])
+def test_contract_says_what_json_stands_for_a_number(value: object) -> None:
+    assert not contract.is_json_number(value)
+    assert all(contract.is_json_number(v) for v in (1, 1.5, "150.0", 10**400))
 
 
 def test_feature_lookup_is_one_call_for_distinct_categories() -> None:

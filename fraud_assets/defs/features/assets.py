@@ -25,14 +25,14 @@ from dagster import (
 )
 from pydantic import Field
 
-from fraud_assets import contract, names
+from fraud_assets import contract, names, settings
 from fraud_assets.defs.features.resources import FeastStore
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome, table_metadata
-from fraud_assets.features import aggregates, offline, online, training
+from fraud_assets.features import aggregates, daily_sums, engine, offline, online, training
 from fraud_assets.features.names import DEFAULT_WINDOW_DAYS, ENTITY, FEATURE_SERVICE, FEATURES
-from fraud_assets.features.store import FeatureStoreError, MerchantFeatureStore
-from fraud_assets.lake import read_partitions, stored_partitions
+from fraud_assets.features.store import MerchantFeatureStore
+from fraud_assets.lake import stored_partitions
 
 VALIDATED_NAME = names.TRANSACTIONS_VALIDATED
 VALIDATED = AssetKey(VALIDATED_NAME)
@@ -69,8 +69,13 @@ def merchant_features(context: AssetExecutionContext, fraud_home: FraudHome,
     wanted = aggregates.window_days(day, WINDOW_DAYS)
     landed = set(stored_partitions(VALIDATED_NAME, fraud_home.lake))
     present = [d for d in wanted if d in landed]
-    history = read_partitions(VALIDATED_NAME, present, fraud_home.lake)
-    rows = aggregates.merchant_stats(history, day, WINDOW_DAYS)
+    try:
+        # Each validated day is reduced once to per-category sums (cached, redone when the
+        # day is corrected): the window is then a few rows per day, whatever its length.
+        sums = daily_sums.window_sums(present, fraud_home.lake, engine.open_engine)
+    except engine.EngineError as exc:
+        raise Failure(description=str(exc)) from None
+    rows = aggregates.window_stats(sums, day, WINDOW_DAYS)
     path = offline.write_day(feast_store.feast_dir, day, rows)
     _log_history(context, wanted, present)
     return MaterializeResult(metadata={
@@ -79,7 +84,7 @@ def merchant_features(context: AssetExecutionContext, fraud_home: FraudHome,
         "event_timestamp": str(aggregates.day_start(day)),
         "window_days": WINDOW_DAYS,
         "history_days": len(present),
-        "history_transactions": len(history),
+        "history_transactions": int(sums["txn_count"].sum()),
         "preview": MetadataValue.md(rows.to_markdown(index=False) if len(rows)
                                     else "no earlier validated day: no feature rows"),
     })
@@ -141,6 +146,11 @@ class TrainingSetConfig(Config):
         default=None, ge=1,
         description="The rows of the last N landed days with features are the holdout; "
                     "unset: a fifth of those days, at least one.")
+    legit_sample_rows: int = Field(
+        default=training.DEFAULT_LEGIT_SAMPLE_ROWS, ge=0,
+        description="Training rows: every fraud row plus a uniform sample of about this many "
+                    "legitimate ones, weighted 1/rate so probabilities stay calibrated "
+                    "(0: every row). The holdout is never sampled.")
 
 
 @asset(name=names.TRAINING_SET, group_name=names.FEATURES, io_manager_key="lake",
@@ -149,18 +159,32 @@ def training_set(context: AssetExecutionContext, config: TrainingSetConfig,
                  fraud_home: FraudHome, feast_store: FeastStore) -> Output[pd.DataFrame]:
     """Validated transactions + merchant features at each one's own time + train/holdout."""
     days = training.select_days(stored_partitions(VALIDATED_NAME, fraud_home.lake), config.days)
-    validated, partition_days = training.read_window(days, fraud_home.lake)
-    store = feast_store.open()
-    store.apply()  # the join reads the feature service from the registry
     try:
-        result = training.build_training_set(validated, store, config.holdout_days,
-                                             partition_days)
-    except (training.TrainingSetError, FeatureStoreError) as exc:
+        with engine.open_engine() as eng:
+            result = training.build_window_training_set(
+                days, fraud_home.lake, feast_store.feast_dir, eng,
+                settings.engine_dir(fraud_home.root) / "training_set",
+                config.holdout_days, config.legit_sample_rows)
+    except (training.TrainingSetError, engine.EngineError) as exc:
         raise Failure(description=str(exc)) from None
     if result.rows_without_history:
         context.log.warning(f"{result.rows_without_history:,} transaction(s) without a "
                             "merchant feature row within the ttl were left out")
-    return Output(result.frame, metadata=_training_metadata(result, days))
+    sampling = result.sampling
+    context.log.info(f"training rows: {sampling.scheme}; legitimate rows kept at rate "
+                     f"{sampling.rate:.4f} (weight {sampling.weight:.3f}) of "
+                     f"{sampling.legit_train_rows:,}, fraud rows {sampling.fraud_train_rows:,}")
+    return Output(result.frame, metadata={**_training_metadata(result, days),
+                                          **_sampling_metadata(sampling)})
+
+
+def _sampling_metadata(sampling: training.Sampling) -> dict:
+    return {"sampling_scheme": sampling.scheme,
+            "sampling_legit_sample_rows": sampling.legit_sample_rows,
+            "sampling_legit_train_rows": sampling.legit_train_rows,
+            "sampling_fraud_train_rows": sampling.fraud_train_rows,
+            "sampling_legit_rate": sampling.rate,
+            "sampling_legit_weight": sampling.weight}
 
 
 def _training_metadata(result: training.TrainingSet, days: list[str]) -> dict:

@@ -15,9 +15,10 @@ from dagster import (
     multi_asset,
 )
 
-from fraud_assets import contract, landing, names
+from fraud_assets import contract, lake, landing, names
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
+from fraud_assets.validation import judged
 
 QUARANTINE_REASON = "quarantine_reason"
 # Metadata key of transactions_raw: the content hash of the file it read (the landing
@@ -28,6 +29,11 @@ FINGERPRINT = "fingerprint"
 def landing_path(home: FraudHome, partition_key: str) -> Path:
     """The landing file behind a daily partition (one naming rule: `landing.landing_file`)."""
     return landing.landing_file(home.landing, dt.date.fromisoformat(partition_key))
+
+
+def raw_partition(home: FraudHome, partition_key: str) -> Path:
+    """The stored (lake) copy of a day's transactions_raw."""
+    return lake.partition_path(home.lake, names.TRANSACTIONS_RAW, partition_key)
 
 
 @asset(name=names.TRANSACTIONS_RAW, partitions_def=daily_partitions, io_manager_key="lake",
@@ -59,14 +65,17 @@ def transactions_raw(context: AssetExecutionContext, fraud_home: FraudHome) -> O
             description="Rows that break the contract, as landed, with the reason for each."),
     },
 )
-def transactions_validated(context: AssetExecutionContext, transactions_raw: pd.DataFrame):
+def transactions_validated(context: AssetExecutionContext, transactions_raw: pd.DataFrame,
+                           fraud_home: FraudHome):
     """Split the raw day: every raw row ends up in exactly one of the two outputs.
 
     The rules are those of a landed file of this partition day (`contract.landed_reasons`):
     field rules, timestamps on the day, hour/day_of_week of the timestamp, and duplicates
     (an exact copy keeps one row; rows sharing an id with other values are all refused).
     """
-    typed, why = contract.landed_reasons(transactions_raw, context.partition_key)
+    day = judged.judge(transactions_raw, context.partition_key,
+                       raw_partition(fraud_home, context.partition_key))
+    typed, why = day.typed, day.why
     bad = why != ""
     good = _typed_good_rows(typed[~bad])
     quarantined = transactions_raw[bad].assign(**{QUARANTINE_REASON: why[bad]})

@@ -17,10 +17,15 @@ from dagster import (
 )
 
 from fraud_assets import contract, names
-from fraud_assets.defs.ingest.assets import landing_path
+from fraud_assets.defs.ingest.assets import landing_path, raw_partition
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
-from fraud_assets.validation import plausibility, runner, suites
+from fraud_assets.validation import judged, plausibility, runner, suites
+
+
+def _judged(raw: pd.DataFrame, day: str, fraud_home: FraudHome) -> judged.JudgedDay:
+    """The day judged once per stored raw partition (the checks and the split share it)."""
+    return judged.judge(raw, day, raw_partition(fraud_home, day))
 
 
 def _rules_table(result: runner.SuiteResult) -> str:
@@ -53,8 +58,8 @@ def _metadata(result: runner.SuiteResult, file: str) -> dict:
 def contract_structure(context: AssetCheckExecutionContext, transactions_raw: pd.DataFrame,
                        fraud_home: FraudHome) -> AssetCheckResult:
     file = str(landing_path(fraud_home, context.partition_key))
-    result = runner.run_suite(suites.structure_suite(),
-                              runner.for_ge(contract.coerce(transactions_raw)), transactions_raw)
+    judged = _judged(transactions_raw, context.partition_key, fraud_home)
+    result = runner.run_suite(suites.structure_suite(), judged.ge, transactions_raw)
     missing = [r.column for r in result.failed if r.expectation == "expect_column_to_exist"]
     if missing:
         description = (f"{file}: missing required column(s) {', '.join(missing)}; re-land the "
@@ -78,8 +83,9 @@ def contract_values(context: AssetCheckExecutionContext, transactions_raw: pd.Da
                     fraud_home: FraudHome) -> AssetCheckResult:
     file = str(landing_path(fraud_home, context.partition_key))
     day = context.partition_key
-    typed, why = contract.landed_reasons(transactions_raw, day)
-    result = runner.run_suite(suites.values_suite(day), runner.for_ge(typed), transactions_raw)
+    judged = _judged(transactions_raw, day, fraud_home)
+    typed, why = judged.typed, judged.why
+    result = runner.run_suite(suites.values_suite(day), judged.ge, transactions_raw)
     bad_rows = int((why != "").sum())
     meta = _metadata(result, file) | {"bad_rows": bad_rows,
                                       "bad_share": bad_rows / max(len(typed), 1)}
@@ -110,12 +116,13 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series | None:
                          "large day = labels possibly missing).")
 def fraud_rate_sane(context: AssetCheckExecutionContext, transactions_raw: pd.DataFrame,
                     fraud_home: FraudHome) -> AssetCheckResult:
-    typed = contract.coerce(transactions_raw)
+    judged = _judged(transactions_raw, context.partition_key, fraud_home)
+    typed = judged.typed
     recent = plausibility.history(fraud_home.lake, context.partition_key)
     verdict = plausibility.fraud_rate(_column(typed, contract.LABEL), recent)
     meta = dict(verdict.metadata)
     if contract.LABEL in typed.columns:
-        bounds = runner.run_suite(suites.fraud_rate_suite(), runner.for_ge(typed))
+        bounds = runner.run_suite(suites.fraud_rate_suite(), judged.ge)
         meta["ge_bounds_passed"] = bounds.success
     return AssetCheckResult(passed=verdict.passed, severity=AssetCheckSeverity.WARN,
                             metadata=meta, description=verdict.description)

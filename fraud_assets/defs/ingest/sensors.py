@@ -35,6 +35,7 @@ from fraud_assets import landing, names
 from fraud_assets.defs.ingest.assets import FINGERPRINT
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
+from fraud_assets.orchestration import runs
 
 RAW = AssetKey(names.TRANSACTIONS_RAW)
 UNFINISHED = {DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
@@ -192,6 +193,8 @@ def explain(verdicts: list[Verdict], ignored: list[landing.Ignored], folder: Pat
 def landing_sensor(context: SensorEvaluationContext, fraud_home: FraudHome) -> SensorResult:
     seen: dict[str, dict] = json.loads(context.cursor) if context.cursor else {}
     files, ignored = landed_files(fraud_home.landing)
+    # A run whose process died shows as failed (the UI, the skip reason), not as running.
+    runs.fail_orphaned_runs(context.instance, context.log.warning)
     verdicts = evaluate(context.instance, files, seen)
     if ignored:
         context.log.warning(f"{len(ignored)} file(s) in {fraud_home.landing} not taken: "

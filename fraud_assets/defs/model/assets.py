@@ -15,6 +15,7 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     Config,
+    DagsterRunStatus,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -26,6 +27,7 @@ from fraud_assets.defs.model.resources import MlflowRegistryResource
 from fraud_assets.features.names import FEATURES
 from fraud_assets.model import evaluation, gate, training
 from fraud_assets.model.registry import LoggedVersion, MlflowRegistry, RegistryError
+from fraud_assets.monitoring import alerts
 
 TRAINING_SET = names.TRAINING_SET
 
@@ -64,10 +66,14 @@ def fraud_model(context: AssetExecutionContext, config: FraudModelConfig,
         raise Failure(description=f"no model was trained or registered: {exc}") from None
     metrics = {**{f"validation_{k}": v for k, v in trained.validation.items()},
                **{f"holdout_{k}": v for k, v in holdout_scores.items()}}
+    fingerprint = training.fingerprint(train_rows, params)
     with tempfile.TemporaryDirectory() as tmp:
         plots = evaluation.save_plots(labels, proba, trained.threshold, Path(tmp))
-        logged = registry.log_training(trained, metrics, plots, context.run_id,
-                                              sample=train_rows)
+        # A retry after a crash between registering and finishing reuses that version.
+        logged = (registry.reuse_unfinished(
+                      fingerprint, lambda run_id: _succeeded(context, run_id), context.run_id)
+                  or registry.log_training(trained, metrics, plots, context.run_id,
+                                           sample=train_rows, fingerprint=fingerprint))
     context.log.info(f"registered version {logged.version} of {registry.model_name} "
                      f"(holdout PR-AUC {holdout_scores['pr_auc']:.4f})")
     return MaterializeResult(metadata=_model_metadata(registry, logged, trained,
@@ -88,6 +94,7 @@ def champion(context: AssetExecutionContext, config: ChampionConfig, training_se
     except (training.ModelInputError, RegistryError, evaluation.EvaluationError) as exc:
         raise Failure(description=f"the gate could not decide: {exc}") from None
     context.log.info(f"gate: {decision.decision}, {decision.reason}")
+    alerts.post(gate_alert(decision, registry))
     metadata: dict[str, object] = {
         "decision": decision.decision,
         "reason": decision.reason,
@@ -102,6 +109,27 @@ def champion(context: AssetExecutionContext, config: ChampionConfig, training_se
     if decision.champion_after:
         metadata["champion_model"] = _link(registry.version_link(decision.champion_after))
     return MaterializeResult(metadata=metadata)
+
+
+def gate_alert(decision: gate.GateDecision, registry: MlflowRegistry) -> alerts.Alert:
+    """The gate's decision as an alert: what moved (or not), why, both PR-AUCs."""
+    facts = {"decision": decision.decision, "challenger": f"v{decision.challenger}",
+             "champion before": f"v{decision.champion_before}" if decision.champion_before
+             else "none",
+             "champion now": f"v{decision.champion_after}" if decision.champion_after
+             else "none",
+             "challenger PR-AUC": f"{decision.challenger_scores.get('pr_auc', float('nan')):.4f}"}
+    if decision.champion_scores:
+        facts["champion PR-AUC"] = f"{decision.champion_scores.get('pr_auc', float('nan')):.4f}"
+    link = registry.version_link(decision.champion_after or decision.challenger)
+    return alerts.Alert(alerts.GATE_DECISION, f"Gate: challenger v{decision.challenger} "
+                        f"{decision.decision}", decision.reason, facts, link)
+
+
+def _succeeded(context: AssetExecutionContext, run_id: str) -> bool:
+    """True if Dagster run `run_id` finished successfully (unknown ids: False)."""
+    run = context.instance.get_run_by_id(run_id) if run_id else None
+    return run is not None and run.status == DagsterRunStatus.SUCCESS
 
 
 def _model_metadata(registry: MlflowRegistry, logged: LoggedVersion,

@@ -32,7 +32,7 @@ from dagster import (
 )
 
 from fraud_assets import names
-from fraud_assets.monitoring import drift, performance
+from fraud_assets.monitoring import alerts, drift, performance
 from fraud_assets.monitoring.trigger import (
     PERFORMANCE,
     RUN_KEY_TAG,
@@ -102,6 +102,18 @@ def new_events(instance: DagsterInstance, state: TriggerState,
         else:
             events.extend(_event(asset, r) for r in records)
     return sorted(events, key=lambda e: e.storage_id)
+
+
+def alarm_alert(event: DriftEvent) -> alerts.Alert:
+    """The alert for an alarming drift report or a day below the performance floor."""
+    if event.kind == PERFORMANCE:
+        return alerts.Alert(alerts.PERFORMANCE_BREACH,
+                            f"Model performance below the floor on {event.day}",
+                            event.reason, {"day": event.day, "measured": event.summary})
+    return alerts.Alert(alerts.DRIFT_ALARM, f"Drift alarm on {event.day} ({event.asset})",
+                        event.reason, {"day": event.day, "report": event.asset,
+                                       "drift share": f"{event.drift_share:.2f}",
+                                       "drifted columns": event.drifted_columns})
 
 
 def cursor_after_latest(instance: DagsterInstance, watched: Sequence[str] = WATCHED) -> str:
@@ -203,6 +215,9 @@ def build_drift_retraining_sensor(cooldown: float | None = None,
     def _drift_sensor(context: SensorEvaluationContext) -> SensorResult:
         state = TriggerState.from_cursor(context.cursor)
         events = new_events(context.instance, state, f1_floor=floor)
+        for event in events:  # each report is read once: each alarm is posted once
+            if event.alarm:
+                alerts.post(alarm_alert(event))
         decision = decide(events, state, clock(), hours * 3600,
                           lambda day: failed_blocking_checks(context.instance, day))
         for note in decision.notes:

@@ -1,0 +1,66 @@
+"""What reason codes cost: scoring a 10,000-row batch with and without `reasons`.
+
+In-process, on the path `/predict_batch` takes (`serving.scorer.score` with the lookup's
+imputed features, no HTTP), a model trained on simulated days. Prints the median of
+`--repeats` timings per variant and the added cost per batch and per row.
+
+    python -m benchmarks.reason_codes [--rows 10000] [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import time
+
+from benchmarks.model_quality import simulate, with_features
+from fraud_assets.model import training
+from fraud_assets.model.loaded import REGISTRY, LoadedModel
+from serving import api_responses
+from serving.feature_lookup import FeatureLookup
+from serving.http_contract import check_items
+from serving.scorer import Answered, score
+
+
+def timed(call, repeats: int) -> float:
+    """Median seconds of `repeats` calls (after one warm-up call)."""
+    call()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000, help="rows per batch")
+    parser.add_argument("--repeats", type=int, default=20, help="timed calls per variant")
+    args = parser.parse_args()
+    frame = with_features(simulate(dt.date(2025, 1, 1), 8, 5_000, seed=7))
+    trained = training.train(frame, training.TrainParams())
+    champion = LoadedModel(model=trained.pipeline, name="bench", version="1", alias=None,
+                           run_id=None, threshold=trained.threshold, training_start=None,
+                           training_end=None, features=(), source=REGISTRY)
+    items = simulate(dt.date(2025, 2, 1), 1, args.rows, seed=8)[
+        list(training.REQUEST_COLUMNS)].to_dict("records")
+    checked = check_items(items)
+    lookup = FeatureLookup(use_store=False)
+
+    def run(explain: bool) -> None:
+        scored = score(champion, checked.frame, lookup, explain)
+        api_responses.batch_results(Answered(checked, scored), len(items))
+
+    plain, explained = timed(lambda: run(False), args.repeats), timed(lambda: run(True),
+                                                                     args.repeats)
+    print(f"{args.rows:,}-row batch, median of {args.repeats} (score + answer bodies):")
+    print(f"  without reasons: {plain * 1000:8.1f} ms")
+    print(f"  with reasons:    {explained * 1000:8.1f} ms")
+    print(f"  added:           {(explained - plain) * 1000:8.1f} ms per batch, "
+          f"{(explained - plain) / args.rows * 1e6:.2f} us per row")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The training window out of core: the engine's point-in-time join is Feast's, and the
+sampling keeps every fraud row and a weighted uniform share of the legitimate ones."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraud_assets import lake
+from fraud_assets.features import daily_sums, training
+from fraud_assets.features.engine import DuckDBEngine
+from fraud_assets.features.names import HOLDOUT, TRAIN, WEIGHT
+from fraud_assets.features.store import MerchantFeatureStore
+from tests.support import build_store, days, read_validated, validated_day, write_validated
+
+N_DAYS = 5
+
+
+@pytest.fixture
+def store(fraud_home) -> MerchantFeatureStore:
+    return build_store(fraud_home, N_DAYS)
+
+
+def _window(home, store, engine, **kwargs) -> training.TrainingSet:
+    keys = [d.isoformat() for d in days(N_DAYS)]
+    return training.build_window_training_set(keys, home / "lake", store.feast_dir, engine,
+                                              home / "engine" / "work", **kwargs)
+
+
+def test_the_engine_join_is_feasts_point_in_time_join(fraud_home, store):
+    # A row exactly at midnight and one a second before it: the edges of the ttl and of
+    # "at or before the transaction".
+    day = days(N_DAYS)[3]
+    frame = validated_day(day, 400)
+    midnight = pd.Timestamp(day, tz="UTC")
+    frame.loc[0, "event_timestamp"] = midnight
+    frame.loc[1, "event_timestamp"] = midnight + pd.Timedelta(hours=24) - pd.Timedelta(seconds=1)
+    write_validated(fraud_home, frame, day)
+    feast = training.build_training_set(read_validated(fraud_home), store, holdout_days=1)
+    with DuckDBEngine(spill_dir=fraud_home / "engine") as engine:
+        ours = _window(fraud_home, store, engine, holdout_days=1, legit_sample_rows=0)
+    assert ours.rows_without_history == feast.rows_without_history == 400
+    pd.testing.assert_frame_equal(ours.frame, feast.frame, check_dtype=False)
+    assert ours.sampling.rate == 1.0 and (ours.frame[WEIGHT] == 1.0).all()
+
+
+def test_training_rows_are_sampled_with_weights_and_the_holdout_is_whole(fraud_home, store):
+    with DuckDBEngine(spill_dir=fraud_home / "engine") as engine:
+        full = _window(fraud_home, store, engine, holdout_days=1, legit_sample_rows=0)
+        sampled = _window(fraud_home, store, engine, holdout_days=1, legit_sample_rows=300)
+    split = sampled.frame["split"]
+    pd.testing.assert_frame_equal(sampled.frame[split == HOLDOUT].reset_index(drop=True),
+                                  full.frame[full.frame["split"] == HOLDOUT]
+                                  .reset_index(drop=True))
+    train, full_train = sampled.frame[split == TRAIN], full.frame[full.frame["split"] == TRAIN]
+    assert train["is_fraud"].sum() == full_train["is_fraud"].sum()  # every fraud row
+    assert (train.loc[train["is_fraud"] == 1, WEIGHT] == 1.0).all()
+    legit = train[train["is_fraud"] == 0]
+    s = sampled.sampling
+    assert s.legit_train_rows == (full_train["is_fraud"] == 0).sum()
+    assert s.rate == pytest.approx(300 / s.legit_train_rows, rel=1e-6)
+    assert np.allclose(legit[WEIGHT], 1 / s.rate)
+    # Uniform: about the rate, and the weighted count stands for the whole.
+    assert abs(len(legit) - 300) < 4 * np.sqrt(300)
+    assert legit[WEIGHT].sum() == pytest.approx(s.legit_train_rows, rel=0.25)
+    assert set(legit["transaction_id"]) <= set(full_train["transaction_id"])
+
+
+def test_a_corrected_day_is_reduced_again_and_an_unchanged_one_is_not(fraud_home, store):
+    root = fraud_home / "lake"
+    keys = [d.isoformat() for d in days(N_DAYS)]
+    opened = []
+
+    def engine():
+        opened.append(1)
+        return DuckDBEngine(spill_dir=fraud_home / "engine")
+
+    first = daily_sums.window_sums(keys, root, engine)
+    assert daily_sums.window_sums(keys, root, engine).equals(first) and len(opened) == 1
+    write_validated(fraud_home, validated_day(days(N_DAYS)[2], 50, seed=9), days(N_DAYS)[2])
+    again = daily_sums.window_sums(keys, root, engine)
+    assert len(opened) == 2
+    day = again[again["day"] == keys[2]]
+    assert day["txn_count"].sum() == 50
+    pd.testing.assert_frame_equal(again[again["day"] != keys[2]].reset_index(drop=True),
+                                  first[first["day"] != keys[2]].reset_index(drop=True))
+
+
+def test_days_without_features_or_a_window_too_short_are_refused(fraud_home):
+    write_validated(fraud_home, validated_day(days(1)[0], 100), days(1)[0])
+    store = MerchantFeatureStore(fraud_home)
+    with DuckDBEngine(spill_dir=fraud_home / "engine") as engine, \
+            pytest.raises(training.TrainingSetError, match="no merchant feature rows"):
+        _window(fraud_home, store, engine)
+    assert lake.stored_partitions("transactions_validated", fraud_home / "lake") == [
+        days(1)[0].isoformat()]

@@ -1,0 +1,56 @@
+"""Reason codes are exact for the linear model: they add up to the score's log-odds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import Pipeline
+
+from fraud_assets.features.names import FEATURES
+from fraud_assets.model import explain, training
+
+
+def test_contributions_plus_intercept_are_the_log_odds(split, good_model):
+    frame = training.model_input(split[1].head(500))
+    explainer = explain.explainer_for(good_model.pipeline)
+    contributions = explainer.contributions(frame)
+    assert contributions.shape == (500, len(training.MODEL_INPUTS))
+    log_odds = good_model.pipeline.decision_function(frame)
+    np.testing.assert_allclose(contributions.sum(axis=1) + explainer.intercept, log_odds,
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_scoring_with_reasons_gives_the_pipelines_probabilities(split, good_model):
+    frame = training.model_input(split[1].head(500))
+    probability, reasons = explain.explainer_for(good_model.pipeline).score_and_explain(frame)
+    np.testing.assert_allclose(probability, good_model.pipeline.predict_proba(frame)[:, 1],
+                               rtol=1e-12)
+    assert len(reasons) == 500 and all(len(r) == explain.TOP_REASONS for r in reasons)
+    sizes = [[abs(r["contribution"]) for r in row] for row in reasons]
+    assert all(row == sorted(row, reverse=True) for row in sizes)
+    first = reasons[0][0]
+    assert first["value"] == frame.loc[0, first["feature"]]
+    contributions = explain.explainer_for(good_model.pipeline).contributions(frame)
+    column = training.MODEL_INPUTS.index(first["feature"])
+    assert first["contribution"] == round(contributions[0, column], 4)
+    assert first["direction"] == ("towards_fraud" if contributions[0, column] > 0
+                                  else "towards_legit")
+
+
+def test_a_reason_reads_like_a_fraud_analysts_note(split, good_model):
+    frame = training.model_input(split[1].head(50)).assign(hour=3)
+    frame.loc[0, FEATURES[0]] = float("nan")  # imputed by the pipeline
+    rows = explain.explainer_for(good_model.pipeline).top(frame, k=len(training.MODEL_INPUTS))
+    hour = next(r for r in rows[1] if r["feature"] == "hour")
+    assert hour["text"] == f"hour=3: {hour['contribution']:+.2f} log-odds"
+    imputed = next(r for r in rows[0] if r["feature"] == FEATURES[0])
+    assert imputed["value"] is None
+    assert imputed["text"].startswith(f"{FEATURES[0]}=missing (imputed): ")
+
+
+def test_a_model_without_coefficients_is_refused_by_name():
+    forest = Pipeline([("columns", training.build_pipeline().steps[0][1]),
+                       ("classifier", RandomForestClassifier(n_estimators=2))])
+    with pytest.raises(explain.ExplainError, match="LogisticRegression"):
+        explain.explainer_for(forest)
