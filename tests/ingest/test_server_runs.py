@@ -65,7 +65,7 @@ def test_the_instance_takes_two_runs_at_once(server_home: Path) -> None:
         assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs >= 2
     days = [day_key(0), day_key(1)]
     for day in days:
-        land(server_home, day, rows=3_000)
+        land(server_home, day, rows=1_000)
     processes = [start_day(day) for day in days]
     outputs = [finished(p) for p in processes]
     for code, output in outputs:
@@ -80,7 +80,7 @@ def test_the_instance_takes_two_runs_at_once(server_home: Path) -> None:
 def test_the_database_restarted_mid_run_fails_clearly_or_resumes_and_a_retry_completes(
         server_home: Path, test_servers: TestServers) -> None:
     day = day_key(0)
-    land(server_home, day, rows=60_000)  # a run of several seconds
+    land(server_home, day, rows=40_000)  # a run of several seconds
     process = start_day(day)
     # Restart PostgreSQL once the run is under way (starting the process alone takes a
     # minute on a busy machine: it imports the code location).
@@ -112,4 +112,4 @@ def test_the_database_restarted_mid_run_fails_clearly_or_resumes_and_a_retry_com
     validated = pd.read_parquet(lake / names.TRANSACTIONS_VALIDATED / f"{day}.parquet")
     quarantine = lake / names.TRANSACTIONS_QUARANTINE / f"{day}.parquet"
     quarantined = len(pd.read_parquet(quarantine)) if quarantine.exists() else 0
-    assert len(validated) + quarantined == 60_000
+    assert len(validated) + quarantined == 40_000
