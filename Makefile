@@ -57,7 +57,7 @@ up: setup
 
 # `dg dev` on the platform's instance (the same Dagster part as `make up`).
 dev: setup
-	DAGSTER_HOME="$$($(BIN)/fraud-platform dagster-home)" $(BIN)/dg dev --host 127.0.0.1 --port 3000
+	$(BIN)/fraud-platform dev --port 3000
 
 check-defs: setup
 	$(BIN)/dg check defs

@@ -218,7 +218,8 @@ def run_fraud(home: Path, work: Path, bodies: list[bytes], seconds: float,
     uri = os.environ.get("MLFLOW_TRACKING_URI") if args.fraud_home else None
     server = running(fraud_server(home, work, registry_uri=uri))
     try:
-        batch_timing(server.url, bodies, runs=args.batch_runs)
+        if args.batch_runs:
+            batch_timing(server.url, bodies, runs=args.batch_runs)
         return measure("fraud", f"{server.url}/predict", bodies, seconds, args.levels)
     finally:
         server.stop()

@@ -222,6 +222,18 @@ def images_run_platform(
                                                 mlflow_port, volume, name, image), name)
 
 
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="Dagster UI port.")] = 3000,
+) -> None:
+    """Only the Dagster UI, through `dg dev`, on the platform's instance (either profile)."""
+    from fraud_assets.orchestration import servers
+
+    _ensure_servers()
+    raise typer.Exit(servers.run_until_interrupted([servers.dg_dev_server(port)],
+                                                   echo=typer.echo))
+
+
 @app.command("dagster-home")
 def dagster_home() -> None:
     """Print the platform's DAGSTER_HOME, creating it with its dagster.yaml if needed

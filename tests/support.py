@@ -416,7 +416,7 @@ class TestServers:
 
     def isolate(self, mlflow: bool = True) -> dict[str, str]:
         """The environment of a fresh server-profile state: new Dagster and Feast databases,
-        a flushed Redis database and (with `mlflow`) an empty MLflow registry."""
+        a flushed Redis database and an empty MLflow registry (without `mlflow`: none)."""
         self.count += 1
         env = {**self.base, "FRAUD_DB_PREFIX": f"t{self.count}_",
                "FRAUD_REDIS_DB": str(self.count % 15 + 1)}
@@ -426,6 +426,10 @@ class TestServers:
         if mlflow:
             self._wait_for_mlflow()
             self._fresh_mlflow_database()
+        else:  # no registry: a port nothing listens on, never another test's registry
+            from fraud_assets.orchestration.processes import free_port
+
+            env["FRAUD_MLFLOW_PORT"] = str(free_port())
         return env
 
     @contextlib.contextmanager

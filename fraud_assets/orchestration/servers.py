@@ -47,6 +47,16 @@ def dagster_servers(port: int = 3000, host: str = HOST) -> list[Server]:
                    "", None, _log("dagster-daemon"), env=env)]
 
 
+def dg_dev_server(port: int = 3000, host: str = HOST) -> Server:
+    """`dg dev` (the dg project's own command) on the platform's instance; under the server
+    profile it gets the storage URL through the environment like every other process."""
+    env = {"DAGSTER_HOME": str(ensure_dagster_home())}
+    return Server("Dagster UI (dg dev)", [str(BIN / "dg"), "dev", "--host", host,
+                                          "--port", str(port)],
+                  _url(host, port), "/server_info", _log("dg-dev"), env=env,
+                  after_ready=_dismiss_nux)
+
+
 def mlflow_server(port: int = 5000, host: str = HOST) -> Server:
     # One worker and no job consumer: the defaults spawn many processes and orphan some.
     return Server("MLflow UI", [str(BIN / "mlflow"), "server",
