@@ -117,10 +117,13 @@ class ChampionHolder:
         except RegistryUnavailable as exc:
             self._record(reachable=False, error=str(exc))
             return
+        current = self._current
+        # Whether the served version still exists is known before the alias state is
+        # published, so /health never shows one without the other.
+        if not self._check_loaded(current, seen):
+            return
         self._record(reachable=True, error=None if seen else "no version has the alias",
                      champion_version=seen)
-        current = self._current
-        self._check_loaded(current, seen)
         if seen is None and not self.keep_when_unset and current is not None:
             log.info("alias %r removed: dropping version %s", self.alias, current.version)
             self._current = None
@@ -135,10 +138,11 @@ class ChampionHolder:
             self._record(reachable=True, error=f"loading version {seen} failed: {exc}",
                          champion_version=seen)
 
-    def _check_loaded(self, current: LoadedModel | None, seen: str | None) -> None:
+    def _check_loaded(self, current: LoadedModel | None, seen: str | None) -> bool:
         """Is the version being served still registered? Deleting a version in MLflow
         drops its aliases too, so an alias that moved or vanished prompts the question;
-        an alias still on the loaded version answers it without another call."""
+        an alias still on the loaded version answers it without another call. False when
+        the registry could not be asked (recorded as unreachable)."""
         registered: bool | None = None
         if current is not None and current.source == REGISTRY:
             registered = current.version == seen
@@ -147,9 +151,10 @@ class ChampionHolder:
                     registered = self.registry.version_exists(current.version)
                 except Exception as exc:  # the registry went away between two calls
                     self._record(reachable=False, error=f"{type(exc).__name__}: {exc}")
-                    return
+                    return False
         with self._lock:
             self._status["loaded_version_registered"] = registered
+        return True
 
     def problems(self) -> list[str]:
         """What is not as it should be with the model being served, for /health's

@@ -205,7 +205,7 @@ def test_deleted_champion_version_degrades_health_and_rollback_restores(
     assert version_answering(server.url) == "2" and model_warnings(server.url) == []
     # Someone deletes the serving version in the MLflow UI: its aliases go with it.
     registry.client().delete_model_version(registry.model_name, "2")
-    wait_until(lambda: model_warnings(server.url))
+    wait_until(lambda: len(model_warnings(server.url)) == 2)
     warnings = model_warnings(server.url)
     assert any("version 2" in w and "deleted from the registry" in w for w in warnings)
     assert any("no version carries the alias 'champion'" in w for w in warnings)
