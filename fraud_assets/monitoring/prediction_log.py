@@ -35,7 +35,7 @@ import os
 import queue
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -268,6 +268,24 @@ def _typed(records: list[dict]) -> tuple[pd.DataFrame, int, str]:
     return out, int((~keep).sum()), first
 
 
+def _objects(paths: list[Path]) -> Iterator[tuple[Path, int, dict]]:
+    """(file, line number, object) for every non-empty line; PredictionLogError naming
+    the file and line for a line that is not a JSON object."""
+    for path in paths:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise PredictionLogError(
+                        f"{path} line {number}: not valid JSON ({exc.msg})") from None
+                if not isinstance(obj, dict):
+                    raise PredictionLogError(f"{path} line {number}: expected a JSON object")
+                yield path, number, obj
+
+
 def logged_answers(home: Path | None = None) -> collections.Counter[tuple[str, int]]:
     """How often each answer is in the log, every day folder: (request_id, item) -> lines.
 
@@ -276,18 +294,13 @@ def logged_answers(home: Path | None = None) -> collections.Counter[tuple[str, i
     (naming the file and line) for a line without `request_id` or `item`."""
     counts: collections.Counter[tuple[str, int]] = collections.Counter()
     root = settings.predictions_dir(home)
-    for path in sorted(root.glob("*/*.jsonl")) if root.is_dir() else []:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                    counts[(obj[REQUEST_ID], int(obj[ITEM]))] += 1
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise PredictionLogError(
-                        f"{path} line {number}: no readable {REQUEST_ID} and {ITEM} "
-                        f"({type(exc).__name__}: {exc})") from None
+    for path, number, obj in _objects(sorted(root.glob("*/*.jsonl")) if root.is_dir() else []):
+        try:
+            counts[(obj[REQUEST_ID], int(obj[ITEM]))] += 1
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PredictionLogError(
+                f"{path} line {number}: no readable {REQUEST_ID} and {ITEM} "
+                f"({type(exc).__name__}: {exc})") from None
     return counts
 
 
@@ -310,19 +323,7 @@ def read_shadow(day: str, home: Path | None = None) -> pd.DataFrame:
     (no such column) are skipped; a line that is not a JSON object is a PredictionLogError
     naming the file and line."""
     wanted = (TRANSACTION_ID, *SHADOW_COLUMNS)
-    rows: list[dict] = []
-    for path in sorted(day_folder(day, home).glob("*.jsonl")):
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise PredictionLogError(
-                        f"{path} line {number}: not valid JSON ({exc.msg})") from None
-                if not isinstance(obj, dict):
-                    raise PredictionLogError(f"{path} line {number}: expected a JSON object")
-                if obj.get(CHALLENGER_VERSION) is not None:
-                    rows.append({c: obj.get(c) for c in wanted})
+    rows = [{c: obj.get(c) for c in wanted}
+            for _, _, obj in _objects(sorted(day_folder(day, home).glob("*.jsonl")))
+            if obj.get(CHALLENGER_VERSION) is not None]
     return pd.DataFrame.from_records(rows, columns=list(wanted))
