@@ -66,4 +66,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=90s \
 # chosen ports); with the host network, set FRAUD_BIND_HOST=127.0.0.1.
 ENV FRAUD_BIND_HOST=0.0.0.0
 STOPSIGNAL SIGTERM
-CMD ["fraud-platform", "up", "--no-api"]
+# The Evidently UI is left out: the image publishes the Dagster and MLflow UIs only.
+CMD ["fraud-platform", "up", "--no-api", "--no-evidently"]

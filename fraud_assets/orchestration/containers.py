@@ -151,7 +151,8 @@ def platform_run_args(engine: Engine, dagster_port: int, mlflow_port: int, volum
     network, bind = engine.network_args(dagster_port, mlflow_port)
     return ["run", "--rm", "--name", name, *network, "-e", f"FRAUD_BIND_HOST={bind}",
             "-v", f"{volume}:{PLATFORM_HOME}", image,
-            "fraud-platform", "up", "--no-api", "--dagster-port", str(dagster_port),
+            "fraud-platform", "up", "--no-api", "--no-evidently",
+            "--dagster-port", str(dagster_port),
             "--mlflow-port", str(mlflow_port)]
 
 
