@@ -42,6 +42,7 @@ class ModelScores:
     probability: np.ndarray
     is_fraud: np.ndarray
     reasons: list[list[Reason]] | None  # per row, the top contributions (explain)
+    decision: np.ndarray  # per row: approve / review / block, at the model's bands
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,11 @@ class Scored:
         return self._pick("is_fraud")
 
     @property
+    def decision(self) -> np.ndarray:
+        """approve / review / block per row, at the answering model's bands."""
+        return self._pick("decision")
+
+    @property
     def reasons(self) -> list[list[Reason]] | None:
         mine = self.champion_scores.reasons
         if mine is None or self.challenger_scores is None or not self.canary.any():
@@ -102,7 +108,8 @@ def _model_scores(model: LoadedModel, frame: pd.DataFrame, explain: bool) -> Mod
         probability, reasons = explainer.score_and_explain(frame)
     else:
         probability = model.model.predict_proba(frame)[:, 1].astype("float64")
-    return ModelScores(model, probability, probability >= model.threshold, reasons)
+    return ModelScores(model, probability, probability >= model.threshold, reasons,
+                       model.bands.decide(probability))
 
 
 def canary_rows(keys: list[str], percent: float) -> np.ndarray:
@@ -211,7 +218,8 @@ def log_batch(answered: Answered, request_ids: list[str], items: list[int],
         plog.REQUEST_ID: request_ids, plog.ITEM: items, plog.ENDPOINT: endpoint,
         plog.TRANSACTION_ID: answered.checked.transaction_ids, **dict(scored.frame.items()),
         plog.FEATURE_SOURCE: scored.feature_source, plog.SCORE: scored.probability,
-        plog.IS_FRAUD: scored.is_fraud, plog.MODEL_NAME: champion.name, **answering,
+        plog.IS_FRAUD: scored.is_fraud, plog.DECISION: scored.decision,
+        plog.MODEL_NAME: champion.name, **answering,
         plog.CHAMPION_VERSION: champion.version, plog.CHAMPION_SCORE: mine.probability,
         plog.CHAMPION_IS_FRAUD: mine.is_fraud, **shadow})
 
