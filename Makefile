@@ -9,7 +9,7 @@ export FRAUD_HOME ?= $(CURDIR)/.fraud
 
 .PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving bench-soak \
 	check-defs images base-image run-api-image run-platform-image test-containers test-reliability test lint clean \
-	servers servers-stop server-packages test-server test-spark bench-scale test-ui
+	servers servers-stop server-packages test-server test-spark bench-scale bench-decisions test-ui
 
 help:
 	@echo "make demo      set up, run the whole pipeline, start the Dagster and MLflow UIs"
@@ -36,6 +36,7 @@ help:
 	@echo "make test-spark  the window transforms on PySpark (local mode) vs DuckDB (installs PySpark, and Java if missing)"
 	@echo "make test-ui  screenshots of the Evidently dashboards in headless Chromium (installs chromium if missing)"
 	@echo "make bench-scale  benchmarks/scale.py: daily job, training set, training at 100k/1M/3M rows a day"
+	@echo "make bench-decisions  benchmarks/decision_costs.py: cost and review load of the bands vs best F1, calibration"
 	@echo "make clean     delete all platform state ($(FRAUD_HOME))"
 
 setup: $(VENV)/.synced
@@ -130,6 +131,9 @@ test-spark: setup
 
 bench-scale: setup
 	$(BIN)/python -m benchmarks.scale
+
+bench-decisions: setup
+	$(BIN)/python -m benchmarks.decision_costs
 
 lint: setup
 	$(BIN)/ruff check .

@@ -276,6 +276,11 @@ def decide_on_validation(model: Pipeline, validation: pd.DataFrame, proba: np.nd
     return policy, metrics
 
 
+def fit_pipeline(frame: pd.DataFrame, params: TrainParams = TrainParams()) -> Pipeline:
+    """A new pipeline fitted on `frame` (with its WEIGHT column, if any), as `train` fits."""
+    return _fit(build_pipeline(params), frame)
+
+
 def _fit(pipeline: Pipeline, frame: pd.DataFrame) -> Pipeline:
     w = weights(frame)
     extra = {} if w is None else {"classifier__sample_weight": w}
