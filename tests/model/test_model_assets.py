@@ -108,3 +108,17 @@ def test_assets_load_into_definitions(registry):
     assert graph.get(AssetKey("champion")).parent_keys == {AssetKey("fraud_model"),
                                                            AssetKey("training_set")}
     assert graph.get(AssetKey("fraud_model")).parent_keys == {AssetKey("training_set")}
+
+
+def test_costs_and_criterion_are_configured_per_run(registry, training_set, instance):
+    config = {"ops": {"fraud_model": {"config": {"costs": {
+                  "review": 2.0, "review_capacity_per_day": 7}}},
+              "champion": {"config": {"criterion": "pr_auc"}}}}
+    result = materialize([stub_training_set(training_set), fraud_model, champion],
+                         instance=instance, run_config=config,
+                         resources={"mlflow_registry": registry_resource(registry)})
+    model = metadata(result, "fraud_model")
+    assert model["decision_costs"] == {"review": 2.0, "blocked_legit": 25.0,
+                                       "review_capacity_per_day": 7, "fraud_loss_share": 1.0,
+                                       "fraud_loss_fixed": 0.0}
+    assert metadata(result, "champion")["criterion"] == "pr_auc"
