@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import functools
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +43,11 @@ class ModelScores:
     probability: np.ndarray
     is_fraud: np.ndarray
     reasons: list[list[Reason]] | None  # per row, the top contributions (explain)
-    decision: np.ndarray  # per row: approve / review / block, at the model's bands
+
+    @functools.cached_property
+    def decision(self) -> np.ndarray:
+        """Per row: approve / review / block, at the model's bands."""
+        return self.model.bands.decide(self.probability)
 
 
 @dataclass(frozen=True)
@@ -108,8 +113,7 @@ def _model_scores(model: LoadedModel, frame: pd.DataFrame, explain: bool) -> Mod
         probability, reasons = explainer.score_and_explain(frame)
     else:
         probability = model.model.predict_proba(frame)[:, 1].astype("float64")
-    return ModelScores(model, probability, probability >= model.threshold, reasons,
-                       model.bands.decide(probability))
+    return ModelScores(model, probability, probability >= model.threshold, reasons)
 
 
 def canary_rows(keys: list[str], percent: float) -> np.ndarray:

@@ -42,6 +42,9 @@ CHALLENGER_ALIAS = "challenger"
 PREVIOUS_CHAMPION_ALIAS = "previous-champion"
 EXPERIMENT_NAME = "fraud-detection"
 MODEL_ARTIFACT = "model"
+# The decision policy (bands, costs, calibration, score -> FPR table) as a run artifact;
+# the same as version tags `decisions.POLICY_TAGS`.
+DECISIONS_ARTIFACT = "decisions.json"
 # Version tags the gate and serving read back.
 TAG_THRESHOLD = "threshold"
 TAG_TRAINING_START = "training_start"
@@ -49,9 +52,6 @@ TAG_TRAINING_END = "training_end"
 TAG_FEATURES = "features"
 TAG_DAGSTER_RUN = "dagster_run_id"
 TAG_TRAINING_FINGERPRINT = "training_fingerprint"  # training.fingerprint of rows + params
-# The decision policy (bands, costs, calibration, score -> FPR table) as a run artifact;
-# the same as version tags `decisions.POLICY_TAGS`.
-DECISIONS_ARTIFACT = "decisions.json"
 SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
 _URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 _FLUENT_LOCK = threading.RLock()

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlparse
 
 import numpy as np
@@ -69,15 +70,16 @@ class CostsConfig(Config):
 class FraudModelConfig(Config):
     """Training knobs (logged as MLflow params) and the costs the bands are chosen by."""
 
+    costs: CostsConfig = Field(default_factory=CostsConfig)
     validation_fraction: float = training.TrainParams.validation_fraction
     C: float = training.TrainParams.C
-    costs: CostsConfig = Field(default_factory=CostsConfig)
 
 
 class ChampionConfig(Config):
     """Floors the first champion must clear on the holdout, and what decides."""
 
-    criterion: str = Field(
+    # A Literal: Dagster's config schema refuses any other value at launch.
+    criterion: Literal["cost_saved", "transaction_precision_at_k", "pr_auc"] = Field(
         default=gate.COST_SAVED,
         description=f"Primary gate criterion, one of {', '.join(gate.CRITERIA)} (all three "
                     "are recorded); the costs are those stored with the challenger.")
