@@ -24,7 +24,7 @@ from fraud_assets.features.online import online_features
 from fraud_assets.features.store import MerchantFeatureStore
 from fraud_assets.model import training
 from fraud_assets.orchestration.processes import Server as BentoServer
-from tests.serving.support import GOOD, build_feature_store, running_server
+from tests.serving.support import GOOD, build_feature_store, running_server, wait_for_log
 
 
 @pytest.fixture(scope="module")
@@ -388,17 +388,6 @@ def test_answered_requests_are_logged(client: httpx.Client, served_home: Path) -
     stored = online_features(pd.DataFrame([GOOD]), store=MerchantFeatureStore(served_home))
     assert [single[f] for f in FEATURES] == pytest.approx(stored.iloc[0][list(FEATURES)])
     assert sorted(x["item"] for x in lines if x["request_id"] == "log-check-batch") == [0, 2]
-
-
-def wait_for_log(home: Path, ids: set[str], count: int, timeout: float = 10) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [json.loads(line) for path in (home / "predictions").glob("*/*.jsonl")
-                 for line in path.read_text().splitlines()]
-        found = [x for x in found if x["request_id"] in ids]
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
 
 
 # -- documentation ------------------------------------------------------------------------------
