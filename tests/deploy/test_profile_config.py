@@ -85,6 +85,28 @@ def test_environment_passwords_win_over_the_file(server_home: Path, monkeypatch)
         "postgresql+psycopg2://fraud:from-a-secret@postgres.fraud.svc:5432/fraud_dagster")
 
 
+def test_passwords_from_files_as_a_container_gets_them(server_home: Path, tmp_path: Path,
+                                                      monkeypatch) -> None:
+    """FRAUD_*_PASSWORD_FILE (a mounted secret) wins over secrets.json, loses to the value
+    itself; an unreadable or empty file is an error naming the variable."""
+    pg, redis = tmp_path / "pg", tmp_path / "redis"
+    pg.write_text("pg-from-file\n")
+    redis.write_text("redis-from-file")
+    monkeypatch.setenv("FRAUD_PG_PASSWORD_FILE", str(pg))
+    assert settings.server_secrets() == {"postgres": "pg-from-file", "redis": "redis-secret-2"}
+    monkeypatch.setenv("FRAUD_REDIS_PASSWORD_FILE", str(redis))
+    monkeypatch.setenv("FRAUD_REDIS_PASSWORD", "r")
+    assert settings.server_secrets() == {"postgres": "pg-from-file", "redis": "r"}
+    monkeypatch.setenv("FRAUD_PG_PASSWORD_FILE", str(tmp_path / "missing"))
+    with pytest.raises(settings.ServerProfileError,
+                       match="FRAUD_PG_PASSWORD_FILE=.*missing: cannot read the password file"):
+        settings.server_secrets()
+    pg.write_text("\n")
+    monkeypatch.setenv("FRAUD_PG_PASSWORD_FILE", str(pg))
+    with pytest.raises(settings.ServerProfileError, match="password file is empty"):
+        settings.server_secrets()
+
+
 def test_dagster_yaml_follows_the_profile_and_keeps_a_users_own(server_home: Path,
                                                                 monkeypatch) -> None:
     folder = instance.ensure_dagster_home()
