@@ -3,9 +3,9 @@ profile, on real PostgreSQL, Redis and MLflow servers, through the user's own co
 (`fraud-platform images run-api --replicas 2`).
 
 `make test-topology` runs this module (`make test-containers` too); marker `containers`.
-Skipped with the reason without a container engine, or without the PostgreSQL and Redis
-binaries (the `test_servers` fixture). The servers are the session's `TestServers` (free
-ports, their own folder), this test's state is its own (`profile_env`).
+Skipped with the reason without podman (Docker cannot reach the host's loopback), or without the
+PostgreSQL and Redis binaries (the `test_servers` fixture). The servers are the session's
+`TestServers` (free ports, their own folder), this test's state is its own (`profile_env`).
 """
 
 from __future__ import annotations
@@ -57,8 +57,17 @@ def champions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Champi
         yield Champions(registry, first, second)
 
 
+@pytest.fixture(scope="session")
+def podman(engine: containers.Engine) -> containers.Engine:
+    """The engine, if podman (skipped before any image is built otherwise)."""
+    if engine.name != "podman":
+        pytest.skip(f"the server-profile topology runs on podman (slirp4netns reaches the "
+                    f"host's loopback, podman secrets); the engine here is {engine.name}")
+    return engine
+
+
 @pytest.fixture
-def topology(engine: containers.Engine, api_image: str, champions: Champions,
+def topology(podman: containers.Engine, api_image: str, champions: Champions,
              tmp_path: Path) -> Iterator[tuple[subprocess.Popen, list[str], str, Path]]:
     """`fraud-platform images run-api --replicas 2` running (process, replica URLs, the
     prediction-log volume, its output file); whatever it leaves is removed afterwards."""
@@ -78,10 +87,10 @@ def topology(engine: containers.Engine, api_image: str, champions: Champions,
     finally:
         if process.poll() is None:
             process.kill()
-        engine.run("rm", "-f", *names, check=False)
+        podman.run("rm", "-f", *names, check=False)
         for key in settings.SECRET_ENV:
-            engine.run("secret", "rm", f"fraud-api-{port}-{key}-password", check=False)
-        engine.run("volume", "rm", "-f", volume, check=False)
+            podman.run("secret", "rm", f"fraud-api-{port}-{key}-password", check=False)
+        podman.run("volume", "rm", "-f", volume, check=False)
 
 
 def wait_ready(process: subprocess.Popen, urls: list[str], output: Path,
@@ -123,7 +132,7 @@ def logged(engine: containers.Engine, volume: str, request_ids: set[str]) -> lis
 
 
 def test_two_replicas_serve_one_champion_from_redis_and_hot_swap_together(
-        engine, champions: Champions, topology) -> None:
+        podman: containers.Engine, champions: Champions, topology) -> None:
     process, urls, volume, output = topology
     before = listening_ports()
     started = time.monotonic()
@@ -131,7 +140,7 @@ def test_two_replicas_serve_one_champion_from_redis_and_hot_swap_together(
     print(f"both replicas ready in {time.monotonic() - started:.1f}s")
     names = [f"fraud-api-{u.rsplit(':', 1)[1]}" for u in urls]
     ports = {int(u.rsplit(":", 1)[1]) for u in urls}
-    extra = container_side_ports(engine, names) - before - ports
+    extra = container_side_ports(podman, names) - before - ports
     assert not extra, f"the replicas listen on the host beyond their ports: {sorted(extra)}"
 
     # Both answer from the same champion, with merchant features from Redis, the registry
@@ -150,14 +159,14 @@ def test_two_replicas_serve_one_champion_from_redis_and_hot_swap_together(
         answers.append(answer.json())
     assert {a["model_version"] for a in answers} == {champions.first}
     assert answers[0]["fraud_probability"] == answers[1]["fraud_probability"]
-    first_log = logged(engine, volume, {f"topology-{i}" for i in range(REPLICAS)})
+    first_log = logged(podman, volume, {f"topology-{i}" for i in range(REPLICAS)})
     assert sorted(x["feature_source"] for x in first_log) == ["feast", "feast"]
     assert len({x["file"] for x in first_log}) == 2  # one writer per replica, one volume
 
     # The passwords reach the containers as files: in no `inspect`, environment or output.
     secrets = settings.server_secrets()
     for name in names:
-        seen = engine.run("inspect", name).stdout + engine.run("exec", name, "env").stdout
+        seen = podman.run("inspect", name).stdout + podman.run("exec", name, "env").stdout
         assert not [key for key, value in secrets.items() if value in seen]
 
     # The alias moves: both replicas swap without a restart.
@@ -180,8 +189,8 @@ def test_two_replicas_serve_one_champion_from_redis_and_hot_swap_together(
     text = output.read_text()
     assert all(f"{name} (exit 0)" in text for name in names), text[-2000:]
     assert not [key for key, value in secrets.items() if value in text]
-    left = engine.run("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    left = podman.run("ps", "-a", "--format", "{{.Names}}").stdout.split()
     assert not set(names) & set(left), f"containers left: {left}"
-    assert not engine.run("secret", "ls", "--format", "{{.Name}}").stdout.count(
+    assert not podman.run("secret", "ls", "--format", "{{.Name}}").stdout.count(
         f"fraud-api-{min(ports)}-")
     assert not ports & listening_ports(), "a replica's port still listens"
