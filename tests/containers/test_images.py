@@ -20,7 +20,7 @@ import pytest
 from fraud_assets import settings
 from fraud_assets.orchestration import containers
 from fraud_assets.orchestration.processes import free_port
-from tests.containers.support import BEFORE, listening_ports, stop_timed, wait_ok
+from tests.containers.support import BEFORE, container_side_ports, stop_timed, wait_ok
 from tests.serving.support import GOOD
 
 pytestmark = pytest.mark.containers
@@ -53,13 +53,15 @@ def test_api_image_serves_real_features_and_logs_to_the_mount(engine, api_contai
     name, url = api_container
     print(f"API image ready in {wait_ok(f'{url}/readyz'):.1f}s")
     port = int(url.rsplit(":", 1)[1])
-    assert listening_ports() - BEFORE <= {port}, "the API container listens beyond its port"
+    extra = container_side_ports(engine, [name]) - BEFORE - {port}
+    assert not extra, f"the API container listens beyond its port: {sorted(extra)}"
     answer = httpx.post(f"{url}/predict", json=GOOD, headers={"X-Request-ID": "ctr-1"})
     assert answer.status_code == 200, answer.text
     health = httpx.get(f"{url}/health").json()
     assert health["features"]["source"] == "feast" and not health["features"]["failing"]
     took, code = stop_timed(engine, name)
-    assert took < 10 and code != 137, f"stopped in {took:.1f}s with exit code {code}"
+    # `stop -t 10` kills after 10 s (exit 137): any other code stopped in time by itself.
+    assert code != 137, f"killed after {took:.1f}s"
     logged = [json.loads(line) for path in settings.predictions_dir(state).glob("*/*.jsonl")
               for line in path.read_text().splitlines()]
     mine = [x for x in logged if x["request_id"] == "ctr-1"]
@@ -96,13 +98,13 @@ def test_platform_image_runs_a_landed_day_as_non_root_and_keeps_state(engine, pl
         engine.run(*args[:1], "-d", *args[1:])
         ready = wait_ok(f"http://127.0.0.1:{dagster}/server_info")
         time.sleep(5)  # the daemon and the code servers are up too by now
-        extra = listening_ports() - BEFORE - {dagster, mlflow}
+        extra = container_side_ports(engine, [name]) - BEFORE - {dagster, mlflow}
         assert not extra, f"the platform container listens beyond its ports: {sorted(extra)}"
         assert engine.run("exec", name, "id", "-u").stdout.strip() != "0"
         engine.run("exec", name, "fraud-platform", "simulate", "--days", "1", "--rows", "500")
         assert _wait_for_run(f"http://127.0.0.1:{dagster}", "daily_job") == "SUCCESS"
         took, code = stop_timed(engine, name)
-        assert took < 10 and code != 137, f"stopped in {took:.1f}s with exit code {code}"
+        assert code != 137, f"killed after {took:.1f}s"
         engine.run("start", name)
         wait_ok(f"http://127.0.0.1:{dagster}/server_info")
         assert _wait_for_run(f"http://127.0.0.1:{dagster}", "daily_job") == "SUCCESS"
