@@ -20,6 +20,21 @@ and the store). Needs podman and the API image (`make bento images`).
 Usage: .venv/bin/python -m benchmarks.topology [--image localhost/fraud-api:latest]
            [--replicas 1,2] [--clients 32] [--seconds 15] [--swaps 3] [--port 8200]
            [--poll-seconds 5]
+
+Measured (issue 13, `--replicas 1,2,1,2 --seconds 15 --swaps 2 --port 8410`, 2 cores shared
+with other sessions, load average about 5):
+
+| replicas | run -> ready      | /predict, 32 clients         | alias move -> first / all | stop  |
+| -------- | ----------------- | ---------------------------- | ------------------------- | ----- |
+| 1        | 22.3 s            | 267.7 req/s, p99 327 ms      | 3.5 / 3.5 s, 5.2 / 5.2 s  | 2.5 s |
+| 2        | 61.3, 61.1 s      | 205.7 req/s, p99 367 ms      | 0.6 / 2.9 s, 3.1 / 5.5 s  | 5.2 s |
+| 1        | 24.0 s            | 157.8 req/s, p99 381 ms      | 2.9 / 2.9 s, 5.3 / 5.3 s  | 3.1 s |
+| 2        | 52.7, 52.1 s      | 199.7 req/s, p99 659 ms      | 2.1 / 2.9 s, 4.3 / 5.4 s  | 3.7 s |
+
+No errors; every stop exit code 0. On 2 cores a second replica adds no throughput (one
+replica and the load generator already use both); it adds a second answerer on the same
+champion. An earlier run at load 6-8: 1 replica 245.6 req/s (p99 261 ms), 2 replicas 137.4
+req/s (p99 1,076 ms).
 """
 
 from __future__ import annotations
