@@ -8,7 +8,8 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export FRAUD_HOME ?= $(CURDIR)/.fraud
 
 .PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving bench-soak bench-decisions \
-	check-defs images base-image run-api-image run-platform-image test-containers test-reliability test lint clean \
+	check-defs images base-image run-api-image run-platform-image run-topology container-engine test-containers \
+	test-topology test-reliability test lint clean \
 	servers servers-stop server-packages test-server test-spark bench-scale test-ui
 
 help:
@@ -29,7 +30,9 @@ help:
 	@echo "make base-image  build python:3.11-slim from Debian packages (no Docker Hub)"
 	@echo "make run-api-image  the API image on 127.0.0.1:\$${API_IMAGE_PORT:-8200}, local store mounted"
 	@echo "make run-platform-image  the platform image on the volume fraud-state"
+	@echo "make run-topology  \$${API_REPLICAS:-2} API image replicas on the server profile (ports \$${API_IMAGE_PORT:-8200}+i)"
 	@echo "make test-containers  build both images and test them (installs podman if missing)"
+	@echo "make test-topology  two API replicas on real servers: shared champion, hot swap, clean stop"
 	@echo "make test-reliability  kill -9 in the middle of runs, rerun, compare (minutes)"
 	@echo "make servers   start PostgreSQL, Redis and the MLflow server for FRAUD_PROFILE=server"
 	@echo "make servers-stop  stop them (their data stays under $(FRAUD_HOME)/servers)"
@@ -98,12 +101,25 @@ run-api-image: setup
 run-platform-image: setup
 	$(BIN)/fraud-platform images run-platform
 
+# The production topology on one machine: API image replicas under the server profile
+# (Redis, Feast's SQL registry on PostgreSQL, the MLflow server over HTTP; nothing mounted
+# but the prediction-log volume), servers started if needed. Build the image first.
+run-topology: setup
+	FRAUD_PROFILE=server $(BIN)/fraud-platform images run-api --replicas $${API_REPLICAS:-2}
+
 # The container suite: not part of `make test` (minutes of image builds). Installs the
-# engine on Debian when neither Docker nor podman is there.
-test-containers: setup
+# engine on Debian when neither Docker nor podman is there, and the server profile's
+# packages for the topology test (skipped, saying why, without them).
+container-engine:
 	@command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 || command -v podman >/dev/null 2>&1 \
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap)
+
+test-containers: setup container-engine server-packages
 	$(BIN)/pytest -m containers tests/containers
+
+# The topology test alone (two API replicas on real servers; also part of test-containers).
+test-topology: setup container-engine server-packages
+	$(BIN)/pytest -m containers tests/containers/test_topology.py
 
 # The server profile (FRAUD_PROFILE=server): PostgreSQL, Redis and an MLflow tracking server
 # on 127.0.0.1, data and generated passwords under $(FRAUD_HOME)/servers. With the profile

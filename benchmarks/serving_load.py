@@ -22,6 +22,7 @@ Target (issue 5): fraud >= 10x baseline requests/s at 32 clients, p99 < 100 ms, 
 Usage: .venv/bin/python -m benchmarks.serving_load [--seconds 8] [--fraud-home PATH]
        .venv/bin/python -m benchmarks.serving_load --profile server --only fraud --levels 32
        .venv/bin/python -m benchmarks.serving_load --url http://127.0.0.1:PORT --levels 32
+       .venv/bin/python -m benchmarks.serving_load --url URL1 --url URL2 --levels 32  # replicas
 
 Issue 9 (serving as a package, pydantic request models, one model-input builder, one
 prediction-log module), BEFORE = commit 91cea21 and AFTER = this branch, both served with
@@ -69,6 +70,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,9 +111,11 @@ def request_bodies(n: int = 2_000) -> list[bytes]:
     return [json.dumps(row).encode() for row in frame[fields].to_dict(orient="records")]
 
 
-async def closed_loop(url: str, bodies: list[bytes], clients: int, seconds: float,
-                      ) -> tuple[list[float], int, float]:
-    """(latencies of answered requests, errors, elapsed) for `clients` closed-loop clients."""
+async def closed_loop(url: str | Sequence[str], bodies: list[bytes], clients: int,
+                      seconds: float) -> tuple[list[float], int, float]:
+    """(latencies of answered requests, errors, elapsed) for `clients` closed-loop clients;
+    with several URLs (replicas), client k sends to URL k modulo their number."""
+    urls = [url] if isinstance(url, str) else list(url)
     latencies: list[float] = []
     errors = 0
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
@@ -123,12 +127,13 @@ async def closed_loop(url: str, bodies: list[bytes], clients: int, seconds: floa
 
         async def client(k: int) -> None:
             nonlocal errors
+            target = urls[k % len(urls)]
             while loop.time() < deadline:
                 body = bodies[k % len(bodies)]
                 k += clients
                 sent = time.perf_counter()
                 try:
-                    async with session.post(url, data=body, headers=JSON) as response:
+                    async with session.post(target, data=body, headers=JSON) as response:
                         await response.read()
                         ok = response.status == 200
                 except (aiohttp.ClientError, TimeoutError):
@@ -142,7 +147,7 @@ async def closed_loop(url: str, bodies: list[bytes], clients: int, seconds: floa
         return latencies, errors, loop.time() - started
 
 
-def measure(name: str, url: str, bodies: list[bytes], seconds: float,
+def measure(name: str, url: str | Sequence[str], bodies: list[bytes], seconds: float,
             levels: tuple[int, ...] = LEVELS) -> list[Result]:
     results = []
     for clients in levels:
@@ -274,7 +279,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="per concurrency level")
     parser.add_argument("--fraud-home", help="an existing platform state folder to serve")
     parser.add_argument("--only", choices=("fraud", "ceiling", "baseline"), action="append")
-    parser.add_argument("--url", help="measure this running fraud API instead of starting one")
+    parser.add_argument("--url", action="append",
+                        help="measure this running fraud API instead of starting one; repeat "
+                             "it for replicas (clients spread round-robin over them)")
     parser.add_argument("--levels", type=lambda s: tuple(int(x) for x in s.split(",")),
                         default=LEVELS, help="client counts, comma-separated (default 1,8,32)")
     parser.add_argument("--batch-runs", type=int, default=10,
@@ -298,9 +305,10 @@ def main() -> int:
 def _run(args: argparse.Namespace) -> int:
     bodies = request_bodies()
     if args.url:
+        urls = [url.rstrip("/") for url in args.url]
         if args.batch_runs:
-            batch_timing(args.url.rstrip("/"), bodies, runs=args.batch_runs)
-        measure("fraud", f"{args.url.rstrip('/')}/predict", bodies, args.seconds, args.levels)
+            batch_timing(urls[0], bodies, runs=args.batch_runs)
+        measure("fraud", [f"{url}/predict" for url in urls], bodies, args.seconds, args.levels)
         return 0
     runners = {"fraud": run_fraud, "ceiling": run_ceiling, "baseline": run_baseline}
     selected = args.only or list(runners)

@@ -190,19 +190,42 @@ def images_base() -> None:
         raise typer.Exit(1) from None
 
 
-@images.command("run-api")
+@images.command("run-api", help=(
+    "The fraud API image in the foreground until Ctrl-C or SIGTERM, which stop and remove "
+    "every container.\n\n"
+    "FRAUD_PROFILE=local: the local online store mounted read-only, the prediction log on "
+    "FRAUD_HOME/predictions, the model packaged in the image.\n\n"
+    "FRAUD_PROFILE=server (starts the servers if needed): nothing mounted from the host; "
+    "features from Redis, the Feast registry from PostgreSQL and the champion from the MLflow "
+    "server over HTTP, reached on the host's loopback through slirp4netns (10.0.2.2 inside); "
+    "passwords as podman secrets; every replica swaps models when the champion alias moves; "
+    "the prediction log in VOLUME."))
 def images_run_api(
-    port: Annotated[int, typer.Option(envvar="API_IMAGE_PORT", help="Port on 127.0.0.1.")
-                    ] = 8200,
+    port: Annotated[int, typer.Option(
+        envvar="API_IMAGE_PORT", help="Port on 127.0.0.1 (replica i listens on PORT+i).")
+    ] = 8200,
     image: Annotated[str, typer.Option(help="API image tag.")] = "localhost/fraud-api:latest",
+    replicas: Annotated[int, typer.Option(
+        min=1, max=16, help="Containers to run, each on its own port (more than one needs "
+                            "FRAUD_PROFILE=server).")] = 1,
+    poll_seconds: Annotated[float | None, typer.Option(
+        min=0, help="How often each replica re-reads the champion alias (server profile; "
+                    "default: the image's 30 s).")] = None,
+    volume: Annotated[str, typer.Option(
+        help="Named volume for the prediction log of every replica (server profile).")
+    ] = "fraud-predictions",
 ) -> None:
-    """The fraud API image on 127.0.0.1:PORT, with the local online store mounted read-only
-    and the prediction log on FRAUD_HOME/predictions."""
+    """Run the API image (replicas under the server profile); see the help above."""
     from fraud_assets.orchestration import containers
 
-    name = f"fraud-api-{port}"
-    _run_container(containers.api_run_args(containers.find_engine(), port,
-                                           settings.fraud_home(), name, image), name)
+    _ensure_servers()
+    try:
+        running = containers.ApiReplicas(containers.find_engine(), image, port, replicas,
+                                         poll_seconds, volume)
+    except (containers.ContainerError, settings.ServerProfileError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(containers.run_replicas_until_interrupted(running, echo=typer.echo))
 
 
 @images.command("run-platform")

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from fraud_assets import settings
 from fraud_assets.cli import app
 from fraud_assets.features.store import FEATURE_REPO, config_dict, online_store_type
-from fraud_assets.orchestration import instance, server_profile
+from fraud_assets.orchestration import containers, instance, server_profile
 
 
 @pytest.fixture
@@ -85,6 +85,28 @@ def test_environment_passwords_win_over_the_file(server_home: Path, monkeypatch)
         "postgresql+psycopg2://fraud:from-a-secret@postgres.fraud.svc:5432/fraud_dagster")
 
 
+def test_passwords_from_files_as_a_container_gets_them(server_home: Path, tmp_path: Path,
+                                                      monkeypatch) -> None:
+    """FRAUD_*_PASSWORD_FILE (a mounted secret) wins over secrets.json, loses to the value
+    itself; an unreadable or empty file is an error naming the variable."""
+    pg, redis = tmp_path / "pg", tmp_path / "redis"
+    pg.write_text("pg-from-file\n")
+    redis.write_text("redis-from-file")
+    monkeypatch.setenv("FRAUD_PG_PASSWORD_FILE", str(pg))
+    assert settings.server_secrets() == {"postgres": "pg-from-file", "redis": "redis-secret-2"}
+    monkeypatch.setenv("FRAUD_REDIS_PASSWORD_FILE", str(redis))
+    monkeypatch.setenv("FRAUD_REDIS_PASSWORD", "r")
+    assert settings.server_secrets() == {"postgres": "pg-from-file", "redis": "r"}
+    monkeypatch.setenv("FRAUD_PG_PASSWORD_FILE", str(tmp_path / "missing"))
+    with pytest.raises(settings.ServerProfileError,
+                       match="FRAUD_PG_PASSWORD_FILE=.*missing: cannot read the password file"):
+        settings.server_secrets()
+    pg.write_text("\n")
+    monkeypatch.setenv("FRAUD_PG_PASSWORD_FILE", str(pg))
+    with pytest.raises(settings.ServerProfileError, match="password file is empty"):
+        settings.server_secrets()
+
+
 def test_dagster_yaml_follows_the_profile_and_keeps_a_users_own(server_home: Path,
                                                                 monkeypatch) -> None:
     folder = instance.ensure_dagster_home()
@@ -117,3 +139,53 @@ def test_missing_binaries_say_how_to_install(monkeypatch, tmp_path: Path) -> Non
         server_profile.find_binaries()
     result = CliRunner().invoke(app, ["servers", "start"])
     assert result.exit_code == 1 and "apt-get install postgresql redis-server" in result.output
+
+
+def _flags(args: list[str], flag: str) -> list[str]:
+    return [args[i + 1] for i, a in enumerate(args) if a == flag]
+
+
+def test_api_replicas_reach_the_servers_on_the_hosts_loopback_without_a_password(
+        server_home: Path, monkeypatch) -> None:
+    """`run-api --replicas` under the server profile, as run arguments: the servers at
+    slirp4netns' address of the host's loopback, the registry as model source, passwords as
+    mounted secrets only, nothing from the host mounted, only the replica's port published."""
+    from fraud_assets.model.loaded import REGISTRY
+
+    podman = containers.Engine("podman", "podman")
+    args = containers.ApiReplicas(podman, "img", 8300, count=2, poll_seconds=1).run_args(
+        8301, "fraud-api-8301")
+    assert "pg-secret-1" not in " ".join(args) and "redis-secret-2" not in " ".join(args)
+    env = dict(value.split("=", 1) for value in _flags(args, "-e"))
+    loopback = containers.HOST_LOOPBACK
+    assert env["FRAUD_PG_HOST"] == env["FRAUD_REDIS_HOST"] == loopback
+    assert env["MLFLOW_TRACKING_URI"] == f"http://{loopback}:5000"
+    assert env["FRAUD_MODEL_SOURCE"] == REGISTRY and env["FRAUD_CHAMPION_POLL_SECONDS"] == "1"
+    assert env["FRAUD_PG_PASSWORD_FILE"] == "/run/secrets/fraud-api-8300-postgres-password"
+    assert _flags(args, "--secret") == [
+        "fraud-api-8300-postgres-password,type=mount,target=fraud-api-8300-postgres-password",
+        "fraud-api-8300-redis-password,type=mount,target=fraud-api-8300-redis-password"]
+    assert _flags(args, "--network") == [containers.SLIRP_HOST_LOOPBACK]
+    assert _flags(args, "-p") == ["127.0.0.1:8301:8301"]
+    assert [v.split(":")[0] for v in _flags(args, "-v")] == [containers.PREDICTIONS_VOLUME]
+
+    # Servers elsewhere: reached as they are, on the engine's own network.
+    monkeypatch.setenv("FRAUD_PG_HOST", "postgres.fraud.svc")
+    monkeypatch.setenv("FRAUD_REDIS_HOST", "redis.fraud.svc")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.fraud.svc:5000")
+    args = containers.ApiReplicas(podman, "img", 8300).run_args(8300, "fraud-api-8300")
+    env = dict(value.split("=", 1) for value in _flags(args, "-e"))
+    assert env["FRAUD_PG_HOST"] == "postgres.fraud.svc" and not _flags(args, "--network")
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow.fraud.svc:5000"
+
+
+def test_api_replicas_refuse_what_cannot_work(server_home: Path, monkeypatch) -> None:
+    podman = containers.Engine("podman", "podman")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////tmp/mlflow.db")
+    with pytest.raises(containers.ContainerError, match="is not an http"):
+        containers.ApiReplicas(podman, "img", 8300).run_args(8300, "fraud-api-8300")
+    with pytest.raises(containers.ContainerError, match="podman secrets"):
+        containers.ApiReplicas(containers.Engine("docker", "docker"), "img", 8300)
+    monkeypatch.setenv(settings.PROFILE_ENV, settings.LOCAL)
+    with pytest.raises(containers.ContainerError, match="2 replicas need FRAUD_PROFILE=server"):
+        containers.ApiReplicas(podman, "img", 8300, count=2)
