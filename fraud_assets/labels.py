@@ -90,7 +90,9 @@ def judge(raw: pd.DataFrame, day: str, lake_root: Path,
                       + event[early].map(lambda t: t.isoformat())
                       + ": a verdict cannot precede its transaction")
     refused = why != ""
-    accepted = typed[~refused & ~held].assign(**{TRANSACTION_DAY: transaction_day})
+    ok = ~refused & ~held
+    # Values, not a Series: assigning a Series to an empty frame would adopt its index.
+    accepted = typed[ok].assign(**{TRANSACTION_DAY: transaction_day[ok].to_numpy()})
     accepted = accepted[list(ACCEPTED_COLUMNS)].reset_index(drop=True).astype(
         {LABEL: "int64", TRANSACTION_ID: "string", TRANSACTION_DAY: "string"})
     quarantined = raw[refused].assign(**{REASON: why[refused]}).reset_index(drop=True)

@@ -183,7 +183,8 @@ def day_labels(frame: pd.DataFrame, plan: DayPlan) -> pd.DataFrame:
     out = pd.DataFrame({
         contract.TRANSACTION_ID.name: frame.loc[ok, contract.TRANSACTION_ID.name].to_numpy(),
         contract.LABEL_VALUE.name: label[ok].astype(int).to_numpy(),
-        contract.LABEL_TIMESTAMP.name: (ts[ok] + pd.to_timedelta(seconds, unit="s")).to_numpy(),
+        contract.LABEL_TIMESTAMP.name: (ts[ok] + pd.to_timedelta(seconds, unit="s")
+                                        ).reset_index(drop=True),
     })
     return out.sort_values(contract.LABEL_TIMESTAMP.name, kind="stable").reset_index(drop=True)
 
