@@ -16,7 +16,15 @@ from fraud_assets.defs.labels.checks import label_structure, label_values
 from fraud_assets.defs.labels.sensors import label_sensor
 from fraud_assets.defs.resources import FraudHome
 from fraud_assets.features.engine import DuckDBEngine
-from tests.support import lake_frame, land, resources, validated_day, write_validated
+from tests.support import (
+    checks,
+    lake_frame,
+    land,
+    resources,
+    run_day,
+    validated_day,
+    write_validated,
+)
 
 DAY = "2025-01-02"
 
@@ -156,3 +164,24 @@ def test_a_label_file_is_checked_split_and_sensed_on_a_real_instance(tmp_path):
         tick = label_sensor(build_sensor_context(instance=instance, resources=home,
                                                  cursor=tick.cursor))
         assert tick.run_requests == [] and "1 file(s) up to date" in tick.skip_reason.skip_message
+
+
+def test_transactions_without_labels_pass_the_daily_job(fraud_home):
+    delay = simulator.LabelDelay()
+    for day in ("2025-01-01", "2025-01-02"):
+        land(fraud_home, day, rows=500, label_delay=delay)
+    with DagsterInstance.ephemeral() as instance:
+        for day in ("2025-01-01", "2025-01-02"):
+            result = run_day(instance, day)
+            assert result.success
+        evaluations = checks(result)
+        assert all(evaluations[name].passed for name in (
+            names.CONTRACT_STRUCTURE, names.CONTRACT_VALUES, names.FRAUD_RATE_SANE))
+        assert "labels come later" in evaluations[names.FRAUD_RATE_SANE].description
+    validated = lake_frame(fraud_home, names.TRANSACTIONS_VALIDATED, "2025-01-02")
+    assert len(validated) == 500 and validated[contract.LABEL].isna().all()
+    assert lake_frame(fraud_home, names.TRANSACTIONS_QUARANTINE, "2025-01-02").empty
+    # A value that is there but is no label is still refused (never read as "unknown").
+    raw = pd.DataFrame({**{c: ["x"] for c in contract.COLUMNS}, contract.LABEL: ["maybe"]})
+    assert "is_fraud is not a valid int (got 'maybe')" in contract.reasons(
+        contract.coerce(raw), raw).iloc[0]
