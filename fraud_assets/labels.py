@@ -93,8 +93,10 @@ def judge(raw: pd.DataFrame, day: str, lake_root: Path,
     ok = ~refused & ~held
     # Values, not a Series: assigning a Series to an empty frame would adopt its index.
     accepted = typed[ok].assign(**{TRANSACTION_DAY: transaction_day[ok].to_numpy()})
+    # Microseconds: the unit DuckDB and Spark both read as a timestamp.
     accepted = accepted[list(ACCEPTED_COLUMNS)].reset_index(drop=True).astype(
-        {LABEL: "int64", TRANSACTION_ID: "string", TRANSACTION_DAY: "string"})
+        {LABEL: "int64", TRANSACTION_ID: "string", TRANSACTION_DAY: "string",
+         LABEL_TIMESTAMP: "datetime64[us, UTC]"})
     quarantined = raw[refused].assign(**{REASON: why[refused]}).reset_index(drop=True)
     last = max(lake.stored_partitions(names.TRANSACTIONS_VALIDATED, lake_root) or ["none"])
     kept = raw[held].assign(**{HELD_REASON: (
