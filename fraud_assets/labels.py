@@ -137,6 +137,13 @@ def accepted_files(lake_root: Path, since: str | None = None) -> dict[str, Path]
             if since is None or d >= since}
 
 
+def read_accepted_empty() -> pd.DataFrame:
+    """No accepted labels, typed as `read_accepted`'s answer."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
+        (TRANSACTION_ID, "string"), (LABEL, "int64"),
+        (LABEL_TIMESTAMP, "datetime64[us, UTC]"), (TRANSACTION_DAY, "string"))})
+
+
 def read_accepted(lake_root: Path, transaction_days: list[str] | None = None) -> pd.DataFrame:
     """Accepted labels (ACCEPTED_COLUMNS) of every arrival day, or only those of the
     transactions of `transaction_days` (then only arrival days from the first of them are
@@ -145,9 +152,7 @@ def read_accepted(lake_root: Path, transaction_days: list[str] | None = None) ->
     frames = [pd.read_parquet(path) for path in accepted_files(lake_root, since).values()]
     frames = [f for f in frames if len(f)]
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
-            (TRANSACTION_ID, "string"), (LABEL, "int64"),
-            (LABEL_TIMESTAMP, "datetime64[ns, UTC]"), (TRANSACTION_DAY, "string"))})
+        return read_accepted_empty()
     out = pd.concat(frames, ignore_index=True)
     if transaction_days is not None:
         out = out[out[TRANSACTION_DAY].isin(transaction_days)]
