@@ -7,7 +7,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, build_sensor_context, materialize
+from dagster import AssetMaterialization, DagsterInstance, build_sensor_context, materialize
 
 from fraud_assets import contract, labels, landing, names, simulator
 from fraud_assets.defs.labels.assets import labels as labels_asset
@@ -164,6 +164,13 @@ def test_a_label_file_is_checked_split_and_sensed_on_a_real_instance(tmp_path):
         tick = label_sensor(build_sensor_context(instance=instance, resources=home,
                                                  cursor=tick.cursor))
         assert tick.run_requests == [] and "1 file(s) up to date" in tick.skip_reason.skip_message
+        # Transactions land after the split: the day with a held label is judged again.
+        instance.report_runless_asset_event(AssetMaterialization(
+            names.TRANSACTIONS_VALIDATED, partition="2025-01-02"))
+        tick = label_sensor(build_sensor_context(instance=instance, resources=home,
+                                                 cursor=tick.cursor))
+        [request] = tick.run_requests
+        assert request.partition_key == DAY and request.run_key.startswith("labels-held:")
 
 
 def test_transactions_without_labels_pass_the_daily_job(fraud_home):
