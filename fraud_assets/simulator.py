@@ -127,7 +127,10 @@ def inject_bad_rows(frame: pd.DataFrame, rate: float, kinds: Iterable[str],
                          f"choose from {', '.join(BAD_ROW_KINDS)}")
     out = frame.astype(object)
     picked = rng.choice(len(frame), int(round(len(frame) * rate)), replace=False)
-    nullable = [c for c in contract.COLUMNS if c != contract.TRANSACTION_ID.name]
+    # A defect only where the contract refuses an empty value (an empty is_fraud is a label
+    # still to come, not a defect).
+    nullable = [f.name for f in contract.FIELDS
+                if f is not contract.TRANSACTION_ID and not f.nullable]
     for i, kind in zip(picked, rng.choice(kinds, len(picked)), strict=True):
         if kind == "null":
             out.at[i, nullable[rng.integers(len(nullable))]] = None
