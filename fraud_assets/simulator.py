@@ -148,6 +148,16 @@ def inject_bad_rows(frame: pd.DataFrame, rate: float, kinds: Iterable[str],
 
 
 def _iso(values: pd.Series) -> pd.Series:
+    """UTC timestamps as ISO 8601 text with a `Z` (`2025-01-01T03:00:31Z`); values that are
+    not timestamps (spoiled rows) stay as they are.
+
+    A timestamp column is formatted by numpy in one call: formatting each value with
+    `Timestamp.strftime` took ~10x longer (39 s vs 4 s for 1M rows, loaded machine).
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        seconds = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[s]")
+        return pd.Series(np.datetime_as_string(seconds, unit="s"), index=values.index,
+                         dtype=object) + "Z"
     return values.map(
         lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(t, pd.Timestamp) else t)
 
