@@ -13,7 +13,8 @@ its scored rows with a known label (its label maturity) reaches `min_label_matur
 those rows; before that it is "estimated" and not judged (the drift sensor's alarm reads
 measured values only). The estimate is computed every day, so both series can be compared:
 
-    e_i = y_i where the label is known, else p_i (the champion's probability)
+    e_i = y_i where the label is known, else p_i (the champion's calibrated probability:
+          its stored Platt calibration when the version has one, its raw score before)
     expected TP = sum of e_i over flagged rows (p_i >= threshold)
     estimated precision = expected TP / flagged rows
     estimated recall    = expected TP / sum of e_i over all rows
@@ -128,7 +129,9 @@ def measure_day(day: str, validated: pd.DataFrame, champion: LoadedModel,
                              None)
     scores = frame[SCORE].to_numpy()
     maturity = label_feed.maturity(known)
-    estimated = estimate(known, scores, champion.threshold)
+    calibrated = (champion.policy.calibration.apply(scores) if champion.policy is not None
+                  else scores)
+    estimated = estimate(known, scores, champion.threshold, calibrated)
     has = known.notna().to_numpy()
     labels = known[has].astype(int).to_numpy()
     frauds = int(labels.sum())
@@ -144,12 +147,15 @@ def measure_day(day: str, validated: pd.DataFrame, champion: LoadedModel,
                           estimated=estimated)
 
 
-def estimate(known: pd.Series, scores: np.ndarray, threshold: float) -> dict[str, float]:
+def estimate(known: pd.Series, scores: np.ndarray, threshold: float,
+             proba: np.ndarray | None = None) -> dict[str, float]:
     """Estimated precision, recall and F1 at `threshold` (ESTIMATED_METRICS): each row's
-    expected label is its known label, else its score (module docstring). `known` (n,)
-    Int64 with NA for unknown, `scores` (n,) probabilities. NaN where undefined (no row
-    flagged, no expected fraud)."""
-    expected = known.astype("Float64").fillna(pd.Series(scores, index=known.index))
+    expected label is its known label, else its probability (module docstring). `known`
+    (n,) Int64 with NA for unknown, `scores` (n,) the model's scores (flagged at
+    `threshold`), `proba` (n,) calibrated P(fraud) (default: the scores). NaN where
+    undefined (no row flagged, no expected fraud)."""
+    proba = scores if proba is None else proba
+    expected = known.astype("Float64").fillna(pd.Series(proba, index=known.index))
     expected = expected.to_numpy(dtype="float64")
     flagged = scores >= threshold
     tp = float(expected[flagged].sum())
