@@ -10,7 +10,8 @@ each day of the month is scored at the stored threshold. Per day:
   (what `model_performance` sees that day: `labels.maturity`);
 * measured precision / recall: with every label (they all arrive, the delay is capped);
 * estimated at landing: `monitoring.performance.estimate` with no label known (pure
-  confidence-based estimation from the scores), the value the UI shows on the day itself;
+  confidence-based estimation from the calibrated probabilities, as `model_performance`
+  does with a version that stores a calibration), the value the UI shows on the day itself;
 * estimated at month end: the same with the labels known by then.
 
 "Matured days" are those at or above `model_performance`'s default maturity (95%) at month
@@ -77,9 +78,11 @@ def main() -> None:
         scores = training.fraud_probability(trained.pipeline, part)
         known = truth.where((stamps <= month_end).to_numpy(), pd.NA)
         measured = evaluation.score(truth.to_numpy(int), scores, trained.threshold)
+        proba = (trained.policy.calibration.apply(scores) if trained.policy is not None
+                 else scores)  # what model_performance estimates from
         at_landing = performance.estimate(pd.Series(pd.NA, index=part.index, dtype="Int64"),
-                                          scores, trained.threshold)
-        at_end = performance.estimate(known, scores, trained.threshold)
+                                          scores, trained.threshold, proba)
+        at_end = performance.estimate(known, scores, trained.threshold, proba)
         rows.append({"day": str(day), "maturity": labels.maturity(known),
                      "frauds": int(truth.sum()),
                      "precision": measured["precision"], "est_landing": at_landing["precision"],
