@@ -10,8 +10,9 @@ each day of the month is scored at the stored threshold. Per day:
   (what `model_performance` sees that day: `labels.maturity`);
 * measured precision / recall: with every label (they all arrive, the delay is capped);
 * estimated at landing: `monitoring.performance.estimate` with no label known (pure
-  confidence-based estimation from the calibrated probabilities, as `model_performance`
-  does with a version that stores a calibration), the value the UI shows on the day itself;
+  confidence-based estimation from the model's probabilities, as `model_performance`
+  does), the value the UI shows on the day itself; also from the version's
+  Platt-calibrated probabilities, for comparison;
 * estimated at month end: the same with the labels known by then.
 
 "Matured days" are those at or above `model_performance`'s default maturity (95%) at month
@@ -78,17 +79,19 @@ def main() -> None:
         scores = training.fraud_probability(trained.pipeline, part)
         known = truth.where((stamps <= month_end).to_numpy(), pd.NA)
         measured = evaluation.score(truth.to_numpy(int), scores, trained.threshold)
-        proba = (trained.policy.calibration.apply(scores) if trained.policy is not None
-                 else scores)  # what model_performance estimates from
-        at_landing = performance.estimate(pd.Series(pd.NA, index=part.index, dtype="Int64"),
-                                          scores, trained.threshold, proba)
-        at_end = performance.estimate(known, scores, trained.threshold, proba)
+        calibrated = (trained.policy.calibration.apply(scores) if trained.policy is not None
+                      else scores)  # the version's Platt calibration (decisions)
+        nothing = pd.Series(pd.NA, index=part.index, dtype="Int64")
+        at_landing = performance.estimate(nothing, scores, trained.threshold)
+        at_end = performance.estimate(known, scores, trained.threshold)
+        platt = performance.estimate(nothing, scores, trained.threshold, calibrated)
         rows.append({"day": str(day), "maturity": labels.maturity(known),
                      "frauds": int(truth.sum()),
                      "precision": measured["precision"], "est_landing": at_landing["precision"],
                      "est_month_end": at_end["precision"], "recall": measured["recall"],
                      "recall_est_landing": at_landing["recall"],
-                     "recall_est_month_end": at_end["recall"]})
+                     "recall_est_month_end": at_end["recall"],
+                     "est_landing_platt": platt["precision"]})
     table = pd.DataFrame(rows)
     delays = pd.concat(all_delays)
     print("label delay (days): " + ", ".join(
@@ -103,10 +106,11 @@ def main() -> None:
             ("precision at landing", "est_landing", "precision"),
             ("recall at landing", "recall_est_landing", "recall"),
             ("precision at month end (immature days)", "est_month_end", "precision"),
-            ("precision at landing, every day (all labels)", "est_landing", "precision")):
+            ("precision at landing, every day (all labels)", "est_landing", "precision"),
+            ("same from Platt-calibrated probabilities", "est_landing_platt", "precision")):
         part = matured if "landing" in est else table[
             table["maturity"] < performance.DEFAULT_MIN_LABEL_MATURITY]
-        part = table if "every day" in name else part
+        part = table if "every day" in name or "Platt" in name else part
         if part.empty:
             continue
         error = part[est] - part[measured_name]
