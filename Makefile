@@ -10,7 +10,8 @@ export FRAUD_HOME ?= $(CURDIR)/.fraud
 .PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving bench-soak bench-decisions \
 	check-defs images base-image run-api-image run-platform-image run-topology container-engine test-containers \
 	test-topology test-reliability test lint clean \
-	servers servers-stop server-packages test-server test-spark bench-scale test-ui
+	servers servers-stop server-packages test-server test-spark bench-scale test-ui \
+	bench-late-labels
 
 help:
 	@echo "make demo      set up, run the whole pipeline, start the Dagster and MLflow UIs"
@@ -40,6 +41,7 @@ help:
 	@echo "make test-spark  the window transforms on PySpark (local mode) vs DuckDB (installs PySpark, and Java if missing)"
 	@echo "make test-ui  screenshots of the Evidently dashboards in headless Chromium (installs chromium if missing)"
 	@echo "make bench-scale  benchmarks/scale.py: daily job, training set, training at 100k/1M/3M rows a day"
+	@echo "make bench-late-labels  benchmarks/late_labels.py: label maturity, estimated vs measured precision"
 	@echo "make clean     delete all platform state ($(FRAUD_HOME))"
 
 setup: $(VENV)/.synced
@@ -150,6 +152,9 @@ test-spark: setup
 
 bench-scale: setup
 	$(BIN)/python -m benchmarks.scale
+
+bench-late-labels: setup
+	$(BIN)/python -m benchmarks.late_labels
 
 lint: setup
 	$(BIN)/ruff check .

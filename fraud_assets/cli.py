@@ -38,8 +38,22 @@ def simulate(
         simulator.BAD_ROW_KINDS),
     out: Annotated[str | None, typer.Option(help="Landing folder (default: FRAUD_HOME/landing).")
                    ] = None,
+    label_delay: Annotated[bool, typer.Option(
+        help="Land transactions without is_fraud and send every verdict later through the "
+             "label feed (landing/labels, a file per day of arrival).")] = False,
+    label_median_days: Annotated[float, typer.Option(
+        help="Median label delay in days (log-normal).", min=0.001)] = 3.0,
+    label_sigma: Annotated[float, typer.Option(
+        help="Spread of the label delay (sigma of its log): larger, a longer tail.",
+        min=0.0)] = 1.2,
+    label_max_days: Annotated[float, typer.Option(help="Longest label delay, days.",
+                                                  min=0.001)] = 90.0,
+    labels_until: Annotated[str | None, typer.Option(
+        help="Write only labels arriving on or before this day, YYYY-MM-DD (default: all).")
+                            ] = None,
 ) -> None:
-    """Write one landing CSV per day in the handbook's schema."""
+    """Write one landing CSV per day in the handbook's schema (and, with --label-delay, the
+    label feed's files: most verdicts within days, a tail over weeks)."""
     if scenario not in simulator.SCENARIOS:
         raise typer.BadParameter(f"unknown scenario {scenario!r}; choose from "
                                  f"{', '.join(simulator.SCENARIOS)}", param_hint="--scenario")
@@ -50,11 +64,15 @@ def simulate(
     if unknown:
         raise typer.BadParameter(f"unknown defect(s) {sorted(unknown)}", param_hint="--bad-kinds")
     folder = settings.landing_dir() if out is None else Path(out)
+    delay = simulator.LabelDelay(
+        label_median_days, label_sigma, label_max_days,
+        _parse_day(labels_until, "--labels-until") if labels_until else None,
+    ) if label_delay else None
     for i in range(days):
         day = first + dt.timedelta(days=i)
         plan = simulator.DayPlan(day=day, rows=rows, fraud_ratio=fraud_ratio, seed=seed,
                                  scenario=scenario if day >= switch else "normal",
-                                 bad_rate=bad_rate, bad_kinds=kinds)
+                                 bad_rate=bad_rate, bad_kinds=kinds, label_delay=delay)
         path = simulator.write_day(folder, plan)
         typer.echo(f"wrote {path} ({rows} rows, scenario {plan.scenario})")
 

@@ -3,6 +3,10 @@
 The simulator, the Great Expectations suite, the quarantine rules and the serving
 validation are all derived from the objects in this module; nothing else may restate
 column names, types or ranges.
+
+Two record kinds share the machinery: a transaction (`FIELDS`) and a label of the label
+feed (`LABEL_FIELDS`: a fraud verdict that arrives after its transaction, issue 16). The
+functions below take the fields to judge by; the default is the transaction's.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ class Field:
     """One column of the contract.
 
     `low_exclusive` marks a lower bound that is not itself allowed (amount > 0).
+    `nullable`: an empty value is allowed (it means "not known yet"); a value that is
+    there but does not parse or breaks the rule is still a violation.
     """
 
     name: str
@@ -38,6 +44,7 @@ class Field:
     low_exclusive: bool = False
     allowed: tuple[str | int, ...] | None = None
     is_feature_input: bool = True  # part of a scoring request (not ids or labels)
+    nullable: bool = False
 
     def rule(self) -> str:
         """A human-readable statement of the value rule, used in error messages."""
@@ -59,8 +66,10 @@ HOUR = Field("hour", "int", "hour of day of the event", low=0, high=23)
 DAY_OF_WEEK = Field("day_of_week", "int", "day of week of the event, Monday=0", low=0, high=6)
 MERCHANT_CATEGORY = Field("merchant_category", "category", "merchant category",
                           allowed=MERCHANT_CATEGORIES)
-IS_FRAUD = Field("is_fraud", "int", "label: 1 if the transaction was fraud", allowed=(0, 1),
-                 is_feature_input=False)
+# A landed transaction may carry its label (known at landing) or leave it empty: then it is
+# unknown until the label feed brings it (`LABEL_FIELDS`).
+IS_FRAUD = Field("is_fraud", "int", "label: 1 if the transaction was fraud; empty when not "
+                 "known at landing", allowed=(0, 1), is_feature_input=False, nullable=True)
 
 FIELDS: tuple[Field, ...] = (
     TRANSACTION_ID, EVENT_TIMESTAMP, AMOUNT, HOUR, DAY_OF_WEEK, MERCHANT_CATEGORY, IS_FRAUD,
@@ -72,6 +81,16 @@ REQUEST_FIELDS: tuple[Field, ...] = tuple(f for f in FIELDS if f.is_feature_inpu
 LABEL = IS_FRAUD.name
 # Fields a landed file's partition day constrains (`day_violations`).
 DAY_RULE_FIELDS: tuple[Field, ...] = (EVENT_TIMESTAMP, HOUR, DAY_OF_WEEK)
+
+# The label feed: one row per verdict, in a file per day of arrival. The verdict is
+# required here (a label without a value is no label); `label_timestamp` is when it became
+# known, on the file's day (a label is never known before it arrives).
+LABEL_VALUE = Field("is_fraud", "int", "the verdict: 1 fraud (e.g. a chargeback), 0 legitimate",
+                    allowed=(0, 1), is_feature_input=False)
+LABEL_TIMESTAMP = Field("label_timestamp", "timestamp", "when the verdict became known (UTC)",
+                        is_feature_input=False)
+LABEL_FIELDS: tuple[Field, ...] = (TRANSACTION_ID, LABEL_VALUE, LABEL_TIMESTAMP)
+LABEL_COLUMNS: tuple[str, ...] = tuple(f.name for f in LABEL_FIELDS)
 
 
 def is_json_number(value: object) -> bool:
@@ -195,23 +214,30 @@ def coerce_column(field: Field, values: pd.Series) -> pd.Series:
     return values.astype("string")
 
 
-def coerce(frame: pd.DataFrame) -> pd.DataFrame:
-    """Typed view of a raw frame: every contract column present in `frame`, parsed."""
-    out = {f.name: coerce_column(f, frame[f.name]) for f in FIELDS if f.name in frame.columns}
+def coerce(frame: pd.DataFrame, fields: tuple[Field, ...] = FIELDS) -> pd.DataFrame:
+    """Typed view of a raw frame: every column of `fields` present in `frame`, parsed."""
+    out = {f.name: coerce_column(f, frame[f.name]) for f in fields if f.name in frame.columns}
     return pd.DataFrame(out, index=frame.index)
 
 
-def _base_violations(typed: pd.DataFrame) -> pd.DataFrame:
+def _base_violations(typed: pd.DataFrame, fields: tuple[Field, ...] = FIELDS,
+                     raw: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per field, True where the row breaks its rule. A nullable field's empty value is
+    allowed; with `raw` (the values as landed) a value that is there but does not parse
+    is still refused (without it, only the typed view is known and NA passes)."""
     out = {}
-    for f in FIELDS:
+    for f in fields:
         if f.name not in typed.columns:
             continue
         col = typed[f.name]
         bad = col.isna()
+        if f.nullable:
+            bad = bad & (~is_blank(raw[f.name]) if raw is not None and f.name in raw.columns
+                         else False)
         if f.kind == "string":
             bad |= is_blank(col)
         if f.allowed is not None:
-            bad |= ~col.isin(list(f.allowed))
+            bad |= ~col.isin(list(f.allowed)) & (col.notna() if f.nullable else True)
         if f.low is not None:
             bad |= (col <= f.low) if f.low_exclusive else (col < f.low)
         if f.high is not None:
@@ -242,16 +268,34 @@ def day_violations(typed: pd.DataFrame, day: dt.date | str) -> pd.DataFrame:
     return out
 
 
-def violations(typed: pd.DataFrame, day: dt.date | str | None = None) -> pd.DataFrame:
+def label_day_violations(typed: pd.DataFrame, day: dt.date | str) -> pd.DataFrame:
+    """Rule of a label file of arrival `day` (UTC): `label_timestamp` on that day. A label
+    stamped earlier than its delivery would let a training cut-off between the two "know"
+    it before it arrived; a later one is from the future. False where not comparable."""
+    day = dt.date.fromisoformat(day) if isinstance(day, str) else day
+    out = pd.DataFrame(False, index=typed.index, columns=[LABEL_TIMESTAMP.name])
+    if LABEL_TIMESTAMP.name not in typed.columns:
+        return out
+    ts = typed[LABEL_TIMESTAMP.name]
+    start = pd.Timestamp(day, tz="UTC")
+    out[LABEL_TIMESTAMP.name] = (ts.notna() & ((ts < start) | (ts >= start + pd.Timedelta(days=1)))
+                                 ).astype(bool)
+    return out
+
+
+def violations(typed: pd.DataFrame, day: dt.date | str | None = None,
+               fields: tuple[Field, ...] = FIELDS) -> pd.DataFrame:
     """Boolean frame, one column per field: True where the row breaks that field's rule.
 
     A value that is missing, unparseable or out of range is a violation (`reasons` tells
     which, from the raw text). With `day` (a landed file's partition day) the day rules of
     `day_violations` apply too.
     """
-    out = _base_violations(typed)
+    out = _base_violations(typed, fields)
     if day is not None:
-        out = out | day_violations(typed, day).reindex(columns=out.columns, fill_value=False)
+        on_day = (day_violations(typed, day) if fields is FIELDS
+                  else label_day_violations(typed, day))
+        out = out | on_day.reindex(columns=out.columns, fill_value=False)
     return out
 
 
@@ -261,12 +305,16 @@ def _quoted(values: pd.Series) -> pd.Series:
 
 
 def reasons(typed: pd.DataFrame, raw: pd.DataFrame,
-            day: dt.date | str | None = None) -> pd.Series:
+            day: dt.date | str | None = None, fields: tuple[Field, ...] = FIELDS) -> pd.Series:
     """One readable reason per row ('' for a valid row), naming every broken field and
-    quoting its value as landed. With `day`, the day rules of `day_violations` too."""
-    bad = _base_violations(typed)
-    on_day = (day_violations(typed, day) if day is not None
-              else pd.DataFrame(index=typed.index))
+    quoting its value as landed. With `day`, the day rules of `day_violations` too
+    (`label_day_violations` for the label feed's fields)."""
+    bad = _base_violations(typed, fields, raw)
+    if day is None:
+        on_day = pd.DataFrame(index=typed.index)
+    else:
+        on_day = (day_violations(typed, day) if fields is FIELDS
+                  else label_day_violations(typed, day))
     out = pd.Series("", index=typed.index, dtype=object)
     rows = bad.any(axis=1) | on_day.any(axis=1)
     if not rows.any():
@@ -275,7 +323,7 @@ def reasons(typed: pd.DataFrame, raw: pd.DataFrame,
     messages: list[pd.Series] = []
     day_text = None if day is None else str(day)
     ts = typed[EVENT_TIMESTAMP.name] if EVENT_TIMESTAMP.name in typed.columns else None
-    for f in FIELDS:
+    for f in fields:
         if f.name not in bad.columns:
             continue
         hit = bad.loc[rows, f.name]
@@ -290,14 +338,18 @@ def reasons(typed: pd.DataFrame, raw: pd.DataFrame,
         if f.name in on_day.columns:
             off = on_day.loc[rows, f.name] & ~hit
             if off.any():
-                text[off] = _day_messages(f, got[off], ts.loc[off.index[off]], day_text)
+                text[off] = _day_messages(
+                    f, got[off], None if ts is None else ts.loc[off.index[off]], day_text)
         messages.append(text)
     joined = pd.concat(messages, axis=1).apply(lambda r: "; ".join(r.dropna()), axis=1)
     out.loc[rows] = joined
     return out
 
 
-def _day_messages(f: Field, got: pd.Series, ts: pd.Series, day: str | None) -> pd.Series:
+def _day_messages(f: Field, got: pd.Series, ts: pd.Series | None, day: str | None,
+                  ) -> pd.Series:
+    if f is LABEL_TIMESTAMP:
+        return f"label_timestamp is not on the file's day of arrival {day} (UTC) (got " + got + ")"
     if f is EVENT_TIMESTAMP:
         return f"event_timestamp is not on the file's day {day} (UTC) (got " + got + ")"
     if f is HOUR:
@@ -352,13 +404,15 @@ def _same(a: object, b: object) -> bool:
     return (pd.isna(a) and pd.isna(b)) if (pd.isna(a) or pd.isna(b)) else a == b
 
 
-def landed_reasons(raw: pd.DataFrame, day: dt.date | str) -> tuple[pd.DataFrame, pd.Series]:
+def landed_reasons(raw: pd.DataFrame, day: dt.date | str, fields: tuple[Field, ...] = FIELDS,
+                   ) -> tuple[pd.DataFrame, pd.Series]:
     """A landed file of `day`, judged: its typed view and one reason per row ('' = valid).
 
-    Every rule of a landed row: the field rules, the day rules and duplicates.
+    Every rule of a landed row: the field rules, the day rules and duplicates. `fields`:
+    FIELDS for a transactions file, LABEL_FIELDS for a label file (its day of arrival).
     """
-    typed = coerce(raw)
-    why = reasons(typed, raw, day)
+    typed = coerce(raw, fields)
+    why = reasons(typed, raw, day, fields)
     dup = duplicates(raw)
     both = (why != "") & (dup != "")
     why = why.where(dup == "", dup).where(~both, why + "; " + dup)

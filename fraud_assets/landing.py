@@ -1,9 +1,10 @@
 """Landing files: how they are named, which ones are there, and reading them as they are.
 
 Raw data is immutable: a landed file is never rewritten. Upstream (the simulator, or a
-user) drops one CSV per day named `transactions_YYYY-MM-DD.csv` into the landing folder.
-This module is the one parser of those names: the sensor, the assets and the runners all
-ask it which file belongs to which day.
+user) drops one CSV per day named `transactions_YYYY-MM-DD.csv` into the landing folder,
+and the label feed one CSV per day of arrival named `labels_YYYY-MM-DD.csv` into its
+`labels/` subfolder (`LABELS`). This module is the one parser of those names: the sensors,
+the assets and the runners all ask it which file belongs to which day.
 """
 
 from __future__ import annotations
@@ -18,9 +19,30 @@ import pandas as pd
 
 PREFIX, SUFFIX = "transactions_", ".csv"
 PATTERN = f"{PREFIX}YYYY-MM-DD{SUFFIX}"
-# Strict: `date.fromisoformat` alone also takes the basic form 20250208 (Python 3.11),
-# which would give one day two names.
-_NAME = re.compile(r"^transactions_(\d{4}-\d{2}-\d{2})\.csv$")
+LABEL_PREFIX = "labels_"
+LABEL_PATTERN = f"{LABEL_PREFIX}YYYY-MM-DD{SUFFIX}"
+LABELS_SUBFOLDER = "labels"
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How the files of one feed are named: `<prefix>YYYY-MM-DD.csv`."""
+
+    prefix: str
+
+    @property
+    def pattern(self) -> str:
+        return f"{self.prefix}YYYY-MM-DD{SUFFIX}"
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        # Strict: `date.fromisoformat` alone also takes the basic form 20250208 (Python
+        # 3.11), which would give one day two names.
+        return re.compile(rf"^{re.escape(self.prefix)}(\d{{4}}-\d{{2}}-\d{{2}})\.csv$")
+
+
+TRANSACTIONS = Naming(PREFIX)
+LABELS = Naming(LABEL_PREFIX)
 # A date written in a name that is not a landing file's (for a hint, never to take it).
 _LOOSE_DATE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
 _OTHER_DELIMITERS = {";": "`;`", "\t": "tab", "|": "`|`"}
@@ -30,15 +52,27 @@ class LandingFileError(ValueError):
     """A landing file that cannot be read at all; the message names the file."""
 
 
-def landing_file(folder: Path, day: dt.date) -> Path:
-    """Where the file of `day` lands: `folder/transactions_YYYY-MM-DD.csv`."""
-    return folder / f"{PREFIX}{day.isoformat()}{SUFFIX}"
+def label_folder(landing_folder: Path) -> Path:
+    """Where the label feed lands: the `labels/` subfolder of the landing folder."""
+    return landing_folder / LABELS_SUBFOLDER
 
 
-def day_of_file(path: Path) -> dt.date | None:
+def landing_file(folder: Path, day: dt.date, naming: Naming = TRANSACTIONS) -> Path:
+    """Where the file of `day` lands: `folder/transactions_YYYY-MM-DD.csv` (or the
+    `naming`'s prefix, e.g. `labels_` for the label feed, by day of arrival)."""
+    return folder / f"{naming.prefix}{day.isoformat()}{SUFFIX}"
+
+
+def label_file(folder: Path, day: dt.date) -> Path:
+    """The label feed's file of arrival `day` in `folder` (the label folder)."""
+    return landing_file(folder, day, LABELS)
+
+
+def day_of_file(path: Path, naming: Naming = TRANSACTIONS) -> dt.date | None:
     """The partition day of a landing file, or None if the name is not exactly
-    `transactions_YYYY-MM-DD.csv` with a real date (so `landing_file(day_of_file(p)) == p`)."""
-    match = _NAME.match(path.name)
+    `transactions_YYYY-MM-DD.csv` (or the `naming`'s) with a real date (so
+    `landing_file(day_of_file(p)) == p`)."""
+    match = naming.regex.match(path.name)
     if match is None:
         return None
     try:
@@ -86,17 +120,17 @@ class Ignored:
 
 
 def landed_files(folder: Path, first_day: str, last_day: str | None,
-                 ) -> tuple[list[Landed], list[Ignored]]:
+                 naming: Naming = TRANSACTIONS) -> tuple[list[Landed], list[Ignored]]:
     """Landing files of days in [first_day, last_day] (ISO dates; `last_day` is the last
     complete day, None when no day is complete yet), oldest first, and every other file
-    of the folder with the reason it is not taken."""
+    of the folder with the reason it is not taken (named after `naming`)."""
     if not folder.is_dir():
         return [], []
     paths = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     taken: dict[str, Landed] = {}
     ignored: list[Ignored] = []
     for path in paths:
-        day = day_of_file(path)
+        day = day_of_file(path, naming)
         if day is None:
             continue
         key = day.isoformat()
@@ -109,7 +143,7 @@ def landed_files(folder: Path, first_day: str, last_day: str | None,
         else:
             taken[key] = Landed(key, path)
     for path in paths:
-        if day_of_file(path) is not None:
+        if day_of_file(path, naming) is not None:
             continue
         day = _date_in_name(path.name)
         if day is not None and day.isoformat() in taken:
@@ -117,10 +151,12 @@ def landed_files(folder: Path, first_day: str, last_day: str | None,
                                               f"{taken[day.isoformat()].path.name} is the one "
                                               "taken"))
         elif day is not None:
-            ignored.append(Ignored(path.name, f"the name does not match {PATTERN}; rename it "
-                                              f"to {landing_file(folder, day).name} to land it"))
+            ignored.append(Ignored(path.name, f"the name does not match {naming.pattern}; "
+                                              "rename it to "
+                                              f"{landing_file(folder, day, naming).name} to "
+                                              "land it"))
         else:
-            ignored.append(Ignored(path.name, f"the name does not match {PATTERN}"))
+            ignored.append(Ignored(path.name, f"the name does not match {naming.pattern}"))
     return sorted(taken.values(), key=lambda f: f.day), ignored
 
 

@@ -21,6 +21,11 @@ PREDICTION_DRIFT_REPORT = "prediction_drift_report"
 MODEL_PERFORMANCE = "model_performance"
 SHADOW_REPORT = "shadow_report"
 FRAUD_BENTO = "fraud_bento"
+# The label feed (issue 16), partitioned by day of arrival.
+LABELS_RAW = "labels_raw"
+LABELS = "labels"
+LABELS_QUARANTINE = "labels_quarantine"
+LABELS_HELD = "labels_held"
 
 # Asset checks.
 CONTRACT_STRUCTURE = "contract_structure"
@@ -29,10 +34,13 @@ FRAUD_RATE_SANE = "fraud_rate_sane"
 CATEGORIES_PRESENT = "categories_present"
 NO_SIGNIFICANT_DRIFT = "no_significant_drift"
 PERFORMANCE_ABOVE_FLOOR = "performance_above_floor"
+LABEL_STRUCTURE = "label_structure"
+LABEL_VALUES = "label_values"
 
 # Asset groups: one per domain folder of defs/.
 INGEST, FEATURES, MODEL, MONITORING, SERVING = (
     "ingest", "features", "model", "monitoring", "serving")
+LABELS_GROUP = "labels"
 
 # Jobs and sensors.
 DAILY_JOB = "daily_job"
@@ -42,6 +50,9 @@ LANDING_SENSOR = "landing_sensor"
 DRIFT_RETRAINING_SENSOR = "drift_retraining"
 FEATURE_AUTOMATION_SENSOR = "feature_automation"
 RUN_FAILURE_ALERT_SENSOR = "run_failure_alert"
+LABELS_JOB = "labels_job"
+PERFORMANCE_JOB = "performance_job"
+LABEL_SENSOR = "label_sensor"
 
 # What retraining materializes, upstream first.
 RETRAINING_ASSETS: tuple[str, ...] = (TRAINING_SET, FRAUD_MODEL, CHAMPION, FRAUD_BENTO)

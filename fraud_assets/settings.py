@@ -51,7 +51,8 @@ def fraud_home() -> Path:
 
 # The folders under FRAUD_HOME and what each holds (deleting FRAUD_HOME starts over).
 STATE_FOLDERS: dict[str, str] = {
-    "landing": "where upstream (the simulator, or a user) drops one CSV per day",
+    "landing": "where upstream (the simulator, or a user) drops one CSV per day, and the "
+               "label feed one CSV per day of arrival in landing/labels",
     "lake": "parquet outputs of the daily assets, one folder per asset",
     "dagster": "the Dagster instance (DAGSTER_HOME): dagster.yaml and SQLite storage",
     "mlflow": "the MLflow backend store (SQLite) and artifacts",

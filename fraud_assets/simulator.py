@@ -2,6 +2,10 @@
 
 One CSV per day lands in the landing folder. Every column and allowed value comes from
 `contract`; the distributions below are the handbook generator's.
+
+With a `LabelDelay` (off by default, so the demo is unchanged) the transactions land without
+`is_fraud` and every verdict comes later through the label feed (`landing/labels`, one file
+per day of arrival), after a log-normal delay: most within days, a tail over weeks.
 """
 
 from __future__ import annotations
@@ -30,6 +34,33 @@ BAD_ROW_KINDS = ("null", "negative_amount", "hour_25", "day_9", "unknown_categor
 
 
 @dataclass(frozen=True)
+class LabelDelay:
+    """How long verdicts take: log-normal delay after the transaction (days).
+
+    The defaults (median 3 days, sigma 1.2) put ~76% of labels within a week, ~10% after
+    two weeks and ~3% after a month, capped at `max_days`: chargeback timing is of this
+    shape (most disputes within days, some after the statement cycle). Labels arriving
+    after `until` (a day) are not written: they have not arrived yet.
+    """
+
+    median_days: float = 3.0
+    sigma: float = 1.2
+    max_days: float = 90.0
+    until: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if self.median_days <= 0 or self.sigma < 0 or self.max_days <= 0:
+            raise ValueError(f"label delay: median_days and max_days must be > 0 and sigma "
+                             f">= 0, got {self.median_days}, {self.max_days}, {self.sigma}")
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """`n` delays in seconds (int64)."""
+        days = np.minimum(rng.lognormal(np.log(self.median_days), self.sigma, n),
+                          self.max_days)
+        return np.maximum(np.round(days * 86_400), 1).astype("int64")
+
+
+@dataclass(frozen=True)
 class DayPlan:
     """What to generate for one day."""
 
@@ -40,6 +71,7 @@ class DayPlan:
     bad_rate: float = 0.0
     bad_kinds: tuple[str, ...] = BAD_ROW_KINDS
     seed: int = 42
+    label_delay: LabelDelay | None = None  # None: labels land with the transactions
 
 
 def _rng(seed: int, day: dt.date) -> np.random.Generator:
@@ -95,7 +127,10 @@ def inject_bad_rows(frame: pd.DataFrame, rate: float, kinds: Iterable[str],
                          f"choose from {', '.join(BAD_ROW_KINDS)}")
     out = frame.astype(object)
     picked = rng.choice(len(frame), int(round(len(frame) * rate)), replace=False)
-    nullable = [c for c in contract.COLUMNS if c != contract.TRANSACTION_ID.name]
+    # A defect only where the contract refuses an empty value (an empty is_fraud is a label
+    # still to come, not a defect).
+    nullable = [f.name for f in contract.FIELDS
+                if f is not contract.TRANSACTION_ID and not f.nullable]
     for i, kind in zip(picked, rng.choice(kinds, len(picked)), strict=True):
         if kind == "null":
             out.at[i, nullable[rng.integers(len(nullable))]] = None
@@ -112,7 +147,7 @@ def inject_bad_rows(frame: pd.DataFrame, rate: float, kinds: Iterable[str],
     return out
 
 
-def _iso_utc(values: pd.Series) -> pd.Series:
+def _iso(values: pd.Series) -> pd.Series:
     """UTC timestamps as ISO 8601 text with a `Z` (`2025-01-01T03:00:31Z`); values that are
     not timestamps (spoiled rows) stay as they are.
 
@@ -127,14 +162,66 @@ def _iso_utc(values: pd.Series) -> pd.Series:
         lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(t, pd.Timestamp) else t)
 
 
-def write_day(folder: Path, plan: DayPlan) -> Path:
-    """Write the day's landing file atomically (a reader never sees half a file)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    frame = generate_day(plan)
-    ts = contract.EVENT_TIMESTAMP.name
-    frame[ts] = _iso_utc(frame[ts])
-    target = landing.landing_file(folder, plan.day)
-    tmp = target.with_suffix(".csv.tmp")
+def _write_csv(frame: pd.DataFrame, target: Path) -> Path:
+    """Atomically (a reader never sees half a file)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
     frame.to_csv(tmp, index=False)
     tmp.replace(target)
     return target
+
+
+def write_day(folder: Path, plan: DayPlan) -> Path:
+    """Write the day's landing file; with `plan.label_delay`, its labels go to the label
+    feed instead (`write_labels`) and `is_fraud` lands empty."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = generate_day(plan)
+    ts = contract.EVENT_TIMESTAMP.name
+    if plan.label_delay is not None:
+        write_labels(landing.label_folder(folder), frame, plan)
+        frame[contract.LABEL] = None
+    frame[ts] = _iso(frame[ts])
+    return _write_csv(frame, landing.landing_file(folder, plan.day))
+
+
+def day_labels(frame: pd.DataFrame, plan: DayPlan) -> pd.DataFrame:
+    """The verdicts of the day's transactions (`contract.LABEL_COLUMNS`) with their delayed
+    `label_timestamp`, sorted by it (rows spoiled by `bad_rate` get none)."""
+    delay = plan.label_delay or LabelDelay()
+    ts = pd.to_datetime(frame[contract.EVENT_TIMESTAMP.name], errors="coerce", utc=True)
+    label = pd.to_numeric(frame[contract.LABEL], errors="coerce")
+    ok = ts.notna() & label.isin([0, 1])
+    rng = np.random.default_rng([plan.seed, plan.day.toordinal(), 16])  # not the day's stream
+    seconds = delay.sample(rng, int(ok.sum()))
+    out = pd.DataFrame({
+        contract.TRANSACTION_ID.name: frame.loc[ok, contract.TRANSACTION_ID.name].to_numpy(),
+        contract.LABEL_VALUE.name: label[ok].astype(int).to_numpy(),
+        contract.LABEL_TIMESTAMP.name: (ts[ok] + pd.to_timedelta(seconds, unit="s")
+                                        ).reset_index(drop=True),
+    })
+    return out.sort_values(contract.LABEL_TIMESTAMP.name, kind="stable").reset_index(drop=True)
+
+
+def write_labels(folder: Path, frame: pd.DataFrame, plan: DayPlan) -> list[Path]:
+    """Add the day's verdicts to the label files of their days of arrival in `folder`
+    (each file rewritten atomically; the day's earlier rows in it are replaced, so writing
+    a day twice is the same as once). Labels arriving after `label_delay.until` are not
+    written. Returns the files written."""
+    labels = day_labels(frame, plan)
+    until = (plan.label_delay or LabelDelay()).until
+    stamp = labels[contract.LABEL_TIMESTAMP.name]
+    arrival = stamp.dt.strftime("%Y-%m-%d")
+    mine = set(labels[contract.TRANSACTION_ID.name])
+    written = []
+    for day, rows in labels.groupby(arrival, sort=True):
+        if until is not None and day > until.isoformat():
+            continue
+        target = landing.label_file(folder, dt.date.fromisoformat(day))
+        rows = rows.assign(**{contract.LABEL_TIMESTAMP.name: _iso(stamp[rows.index])})
+        if target.exists():
+            before = pd.read_csv(target, dtype=str, keep_default_na=False)
+            before = before[~before[contract.TRANSACTION_ID.name].isin(mine)]
+            rows = pd.concat([before, rows.astype(str)], ignore_index=True)
+            rows = rows.sort_values(contract.LABEL_TIMESTAMP.name, kind="stable")
+        written.append(_write_csv(rows, target))
+    return written

@@ -44,6 +44,13 @@ class FraudHome(ConfigurableResource):
     def lake(self) -> Path:
         return settings.lake_dir(self.root)
 
+    @property
+    def labels_landing(self) -> Path:
+        """Where the label feed lands (`landing.label_folder`)."""
+        from fraud_assets import landing
+
+        return landing.label_folder(self.landing)
+
 
 def table_metadata(frame: pd.DataFrame) -> dict[str, MetadataValue]:
     """Dagster's standard table keys, so the UI shows row count and schema natively."""

@@ -36,7 +36,9 @@ def sums_sql(view: str = VIEW) -> str:
     return (f"SELECT {DAY_COLUMN} AS {aggregates.DAY}, CAST({ENTITY} AS STRING) AS {ENTITY}, "
             f"CAST(SUM({contract.AMOUNT.name}) AS DOUBLE) AS amount_sum, "
             f"CAST(COUNT(*) AS BIGINT) AS txn_count, "
-            f"CAST(SUM({contract.LABEL}) AS BIGINT) AS fraud_count "
+            # Labels known at landing only (NULL = still to come, counted as no fraud): the
+            # feature never reads a label from the future of its day.
+            f"CAST(COALESCE(SUM({contract.LABEL}), 0) AS BIGINT) AS fraud_count "
             f"FROM {view} GROUP BY {DAY_COLUMN}, {ENTITY}")
 
 

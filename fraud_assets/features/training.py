@@ -11,6 +11,17 @@ of the last landed (partition) days that have merchant features are the holdout,
 random shuffle across time. By default the holdout is a fifth of those days (at least one),
 so short histories train too: 3 landed days (the first has no earlier day, so no features)
 give one training and one holdout day; fewer are refused before any training.
+
+Labels "as of" a time (issue 16; the train / delay / test protocol of the
+Fraud-Detection-Handbook, Le Borgne et al., ch. 5.2): the window's cut-off is the start of
+the holdout, the moment the model would have been put to work. Training rows carry the
+label known at the cut-off (`fraud_assets.labels`: the label feed's latest verdict by
+then, else the label the transaction landed with); rows without one are left out. The
+holdout is judged on every label known now. `gap_days` calendar days before the holdout
+(the delay period) are neither trained nor tested: their labels were the least mature at
+the cut-off. The gap defaults to 0: with labels known at landing (the demo's data) there
+is nothing immature to skip and the numbers stay those of before; with a delayed feed set
+it (the handbook uses 7 days).
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fraud_assets import contract, names
+from fraud_assets import contract, labels, names
 from fraud_assets.features import offline
 from fraud_assets.features.engine import DAY_COLUMN, DuckDBEngine, Engine
 from fraud_assets.features.names import ENTITY, FEATURES, HOLDOUT, SPLIT, TRAIN, WEIGHT
@@ -69,10 +80,33 @@ class Sampling:
 
 
 @dataclass(frozen=True)
+class LabelWindow:
+    """The labels of a window: the cut-off and how mature they were."""
+
+    cutoff: pd.Timestamp  # training labels are those known at this instant (UTC)
+    gap_days: int  # calendar days between the last training day and the holdout
+    train_end: str  # last training day (ISO)
+    train_rows: int  # training rows with features (labelled or not)
+    train_labelled: int  # ... with a label known at the cut-off (the ones trained on)
+    holdout_rows: int
+    holdout_labelled: int  # holdout rows with a label known now (the ones judged)
+
+    @property
+    def train_maturity(self) -> float:
+        """Share of the training window's transactions with a label known at the cut-off."""
+        return self.train_labelled / self.train_rows if self.train_rows else 1.0
+
+    @property
+    def holdout_maturity(self) -> float:
+        return self.holdout_labelled / self.holdout_rows if self.holdout_rows else 1.0
+
+
+@dataclass(frozen=True)
 class TrainingSet:
     frame: pd.DataFrame  # COLUMNS, sorted by event time
     rows_without_history: int  # transactions with no feature row within the ttl, left out
     sampling: Sampling | None = None  # None: built in memory, every row kept
+    labels: LabelWindow | None = None  # None: built in memory, labels as landed
 
 
 def select_days(days: list[str], last: int = 0) -> list[str]:
@@ -204,11 +238,38 @@ def build_training_set(validated: pd.DataFrame, store: MerchantFeatureStore,
 DEFAULT_LEGIT_SAMPLE_ROWS = 1_000_000
 _HASH_DIGITS = 8  # the sample keeps rows whose md5(transaction_id) starts below a cut
 VALIDATED_VIEW = "window_validated"
+LABELS_VIEW = "window_labels"
+_LANDED_LABEL = "_landed_label"
 
 
-def _joined_sql(ttl_days: int, ages: list[int]) -> str:
+def _joined_sql(ttl_days: int, ages: list[int], transactions: str = VALIDATED_VIEW) -> str:
     return offline.point_in_time_select(
-        VALIDATED_VIEW, ages, ttl_days, FEATURES, ENTITY, DAY_COLUMN, tuple(contract.COLUMNS))
+        transactions, ages, ttl_days, FEATURES, ENTITY, DAY_COLUMN, tuple(contract.COLUMNS))
+
+
+def _latest_label_sql(cutoff: pd.Timestamp | None) -> str:
+    """Per transaction id, the feed's latest verdict (known at `cutoff`; None: ever)."""
+    when = "" if cutoff is None else \
+        f"WHERE {contract.LABEL_TIMESTAMP.name} <= TIMESTAMP '{cutoff:%Y-%m-%d %H:%M:%S}'"
+    return (f"SELECT {contract.TRANSACTION_ID.name}, {contract.LABEL} FROM (SELECT "
+            f"{contract.TRANSACTION_ID.name}, {contract.LABEL}, ROW_NUMBER() OVER (PARTITION "
+            f"BY {contract.TRANSACTION_ID.name} ORDER BY {contract.LABEL_TIMESTAMP.name} DESC) "
+            f"AS _rank FROM {LABELS_VIEW} {when}) r WHERE _rank = 1")
+
+
+def _labelled_sql(first_holdout: str, cutoff: pd.Timestamp, with_feed: bool) -> str:
+    """The window's transactions with `is_fraud` as known: at the cut-off for the days
+    before the holdout, now for the holdout (a label landed with its transaction is known
+    from the end of its day, before any cut-off of a later holdout). NULL: not known."""
+    tid, label = contract.TRANSACTION_ID.name, contract.LABEL
+    others = ", ".join(f"t.{c}" for c in contract.COLUMNS if c != label)
+    if not with_feed:
+        return (f"(SELECT {others}, t.{label}, t.{DAY_COLUMN} FROM {VALIDATED_VIEW} t)")
+    return (f"(SELECT {others}, CASE WHEN t.{DAY_COLUMN} >= '{first_holdout}' "
+            f"THEN COALESCE(n.{label}, t.{label}) ELSE COALESCE(c.{label}, t.{label}) END "
+            f"AS {label}, t.{DAY_COLUMN} FROM {VALIDATED_VIEW} t "
+            f"LEFT JOIN ({_latest_label_sql(cutoff)}) c ON c.{tid} = t.{tid} "
+            f"LEFT JOIN ({_latest_label_sql(None)}) n ON n.{tid} = t.{tid})")
 
 
 def _sample_cut(rate: float) -> tuple[str, float]:
@@ -222,14 +283,20 @@ def build_window_training_set(days: list[str], lake_root: Path, feast_dir: Path,
                               engine: Engine, work_dir: Path,
                               holdout_days: int | None = None,
                               legit_sample_rows: int = DEFAULT_LEGIT_SAMPLE_ROWS,
+                              gap_days: int = 0,
                               ) -> TrainingSet:
     """The training set of the validated `days`: COLUMNS with the holdout whole and the
-    training rows sampled (`Sampling`; `legit_sample_rows` 0 keeps every row).
+    training rows sampled (`Sampling`; `legit_sample_rows` 0 keeps every row), labels as
+    of the cut-off (the holdout's start) for training and as known now for the holdout,
+    `gap_days` calendar days left out between them (module docstring).
 
-    Two passes of the engine over the window: per-day counts (which days have features,
-    how many legitimate training rows), then the join writing the kept rows as parquet
-    under `work_dir`, read back sorted by event time. Raises TrainingSetError with the
-    reason (no validated day, no feature rows, too few days to split)."""
+    Three passes of the engine over the window: per-day counts (which days have features),
+    the labelled counts (how many training rows have a label at the cut-off, how many
+    legitimate ones), then the join writing the kept rows as parquet under `work_dir`,
+    read back sorted by event time. Raises TrainingSetError with the reason (no validated
+    day, no feature rows, too few days to split, a gap leaving no training day)."""
+    if gap_days < 0:
+        raise TrainingSetError(f"training_set: gap_days must be >= 0, got {gap_days}")
     if legit_sample_rows < 0:
         raise TrainingSetError(f"training_set: legit_sample_rows must be >= 0, got "
                                f"{legit_sample_rows}")
@@ -250,10 +317,9 @@ def build_window_training_set(days: list[str], lake_root: Path, feast_dir: Path,
     joined = _joined_sql(ttl_days, ages)
     counts = engine.frame(
         f"SELECT {DAY_COLUMN}, COUNT(*) AS rows_, "
-        f"SUM(CASE WHEN _has_features THEN 1 ELSE 0 END) AS kept, "
-        f"SUM(CASE WHEN _has_features AND {contract.LABEL} = 1 THEN 1 ELSE 0 END) AS fraud "
+        f"SUM(CASE WHEN _has_features THEN 1 ELSE 0 END) AS kept "
         f"FROM ({joined}) j GROUP BY {DAY_COLUMN}").sort_values(DAY_COLUMN)
-    counts = counts.astype({"rows_": "int64", "kept": "int64", "fraud": "int64"})
+    counts = counts.astype({"rows_": "int64", "kept": "int64"})
     missing = int((counts["rows_"] - counts["kept"]).sum())
     if missing:
         _log.warning("training_set: %d transaction(s) have no merchant feature row within the "
@@ -267,24 +333,56 @@ def build_window_training_set(days: list[str], lake_root: Path, feast_dir: Path,
             f"training_set: holdout_days={holdout_days} must be >= 1 and leave at least one "
             f"training day, but the window has {len(present)} day(s) with features")
     first_holdout = present[-holdout_days]
-    train_counts = with_features[with_features[DAY_COLUMN] < first_holdout]
-    fraud_train = int(train_counts["fraud"].sum())
-    legit_train = int(train_counts["kept"].sum()) - fraud_train
+    cutoff = pd.Timestamp(first_holdout, tz="UTC")
+    train_end = (dt.date.fromisoformat(first_holdout) - dt.timedelta(days=gap_days + 1)
+                 ).isoformat()
+    if not any(day <= train_end for day in present[:-holdout_days]):
+        raise TrainingSetError(
+            f"training_set: gap_days={gap_days} before the holdout ({first_holdout}) leaves "
+            f"no training day: the days with features start {present[0]}; land more days "
+            "or shorten the gap")
+    feed = labels.accepted_files(lake_root)
+    if feed:
+        engine.register(LABELS_VIEW, feed)
+    joined = _joined_sql(ttl_days, ages, _labelled_sql(first_holdout, cutoff, bool(feed)))
+    kept_rows = (f"_has_features AND ({DAY_COLUMN} <= '{train_end}' OR "
+                 f"{DAY_COLUMN} >= '{first_holdout}')")
+    known = engine.frame(
+        f"SELECT {DAY_COLUMN} >= '{first_holdout}' AS holdout, COUNT(*) AS rows_, "
+        f"SUM(CASE WHEN {contract.LABEL} IS NOT NULL THEN 1 ELSE 0 END) AS labelled, "
+        f"SUM(CASE WHEN {contract.LABEL} = 1 THEN 1 ELSE 0 END) AS fraud "
+        f"FROM ({joined}) j WHERE {kept_rows} GROUP BY {DAY_COLUMN} >= '{first_holdout}'")
+    totals = {bool(h): (int(r), int(n or 0), int(f or 0)) for h, r, n, f in
+              known[["holdout", "rows_", "labelled", "fraud"]].itertuples(index=False)}
+    train_rows, train_labelled, fraud_train = totals.get(False, (0, 0, 0))
+    holdout_rows, holdout_labelled, _ = totals.get(True, (0, 0, 0))
+    window = LabelWindow(cutoff, gap_days, train_end, train_rows, train_labelled,
+                         holdout_rows, holdout_labelled)
+    _log.info("training_set: labels as of %s (train maturity %.3f), holdout from %s "
+              "(maturity %.3f), gap %d day(s)", cutoff, window.train_maturity, first_holdout,
+              window.holdout_maturity, gap_days)
+    legit_train = train_labelled - fraud_train
     wanted = legit_sample_rows / legit_train if legit_sample_rows and legit_train else 1.0
     cut, rate = _sample_cut(min(1.0, wanted))
     sampling = Sampling(legit_sample_rows, legit_train, fraud_train, rate, 1.0 / rate)
     split = f"CASE WHEN {DAY_COLUMN} >= '{first_holdout}' THEN '{HOLDOUT}' ELSE '{TRAIN}' END"
     legit_train_row = f"({contract.LABEL} = 0 AND {DAY_COLUMN} < '{first_holdout}')"
+    if not train_labelled:
+        raise TrainingSetError(
+            f"training_set: no training transaction has a label known at the cut-off "
+            f"{cutoff} (label maturity 0 of {train_rows:,} rows); wait for the label feed "
+            "or widen the gap")
     keep = (f"NOT {legit_train_row} OR substr(md5({contract.TRANSACTION_ID.name}), 1, "
             f"{_HASH_DIGITS}) < '{cut}'") if cut else "TRUE"
     weight = f"CASE WHEN {legit_train_row} THEN {sampling.weight!r} ELSE 1.0 END"
     columns = ", ".join([*contract.COLUMNS, *FEATURES])
     target = engine.write(
         f"SELECT {columns}, {split} AS {SPLIT}, CAST({weight} AS DOUBLE) AS {WEIGHT} "
-        f"FROM ({joined}) j WHERE _has_features AND ({keep})", work_dir / "training_set.parquet")
+        f"FROM ({joined}) j WHERE {kept_rows} AND {contract.LABEL} IS NOT NULL AND ({keep})",
+        work_dir / "training_set.parquet")
     _log.info("training_set: %s; %d of %d legitimate training rows kept (rate %.4f)",
               sampling.scheme, int(round(legit_train * rate)), legit_train, rate)
-    return TrainingSet(_read_sorted(target), missing, sampling)
+    return TrainingSet(_read_sorted(target), missing, sampling, window)
 
 
 def _read_sorted(target: Path) -> pd.DataFrame:

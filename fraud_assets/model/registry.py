@@ -302,6 +302,17 @@ class MlflowRegistry:
         with self._fluent():
             return mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
 
+    def record_run_facts(self, logged: LoggedVersion, params: Mapping[str, object],
+                         metrics: Mapping[str, float]) -> None:
+        """Add params and metrics to the training run of `logged` after it was logged, and
+        the params as version tags (e.g. the label cut-off of its window, issue 16)."""
+        client = self.client()
+        for key, value in params.items():
+            client.log_param(logged.run_id, key, str(value))
+        for key, value in metrics.items():
+            client.log_metric(logged.run_id, key, float(value))
+        self.tag_version(logged.version, params)
+
     def tag_version(self, version: str, tags: Mapping[str, object]) -> None:
         client = self.client()
         for key, value in tags.items():

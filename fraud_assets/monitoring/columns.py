@@ -85,8 +85,13 @@ ALL: tuple[ColumnSpec, ...] = (*FEATURES, TARGET, PREDICTION)
 
 
 def present(frame: pd.DataFrame) -> list[ColumnSpec]:
-    """The specs whose source column is in `frame` (features are required elsewhere)."""
-    return [s for s in ALL if s.source in frame.columns]
+    """The specs whose source column is in `frame` (features are required elsewhere).
+
+    The target only when every row carries its label: with labels still to come (the
+    label feed, issue 16) a day's label mix is not comparable; `model_performance` judges
+    the labels once they arrive."""
+    return [s for s in ALL if s.source in frame.columns
+            and not (s is TARGET and frame[s.source].isna().any())]
 
 
 def derive(frame: pd.DataFrame, specs: list[ColumnSpec]) -> pd.DataFrame:

@@ -64,7 +64,7 @@ def for_ge(typed: pd.DataFrame) -> pd.DataFrame:
     if ts_name in out and pd.api.types.is_datetime64_any_dtype(out[ts_name]):
         out[suites.EVENT_HOUR] = out[ts_name].dt.hour.astype("float64")
         out[suites.EVENT_WEEKDAY] = out[ts_name].dt.dayofweek.astype("float64")
-    for f in contract.FIELDS:
+    for f in (*contract.FIELDS, *contract.LABEL_FIELDS[1:]):  # transactions' and labels'
         if f.name in out and f.kind == "int":
             out[f.name] = out[f.name].astype("Float64").astype("float64")
         if f.name in out and f.kind in ("string", "category"):

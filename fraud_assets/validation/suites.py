@@ -2,7 +2,10 @@
 
 Two suites: `structure` (columns exist, file not empty, each column mostly of its type:
 a failure means the file cannot be trusted at all) and `values` (per-row rules: a
-failure sends rows to quarantine, it does not stop the day).
+failure sends rows to quarantine, it does not stop the day). Both are built for a record
+kind's fields: the transaction's (default) or the label feed's (`contract.LABEL_FIELDS`).
+A nullable field (a transaction's `is_fraud`, unknown until its label arrives) may be
+empty; its values, when there, follow its rule.
 """
 
 from __future__ import annotations
@@ -21,17 +24,24 @@ MIN_PARSEABLE_SHARE = 0.5
 FRAUD_RATE_BOUNDS = (0.0, 0.5)
 
 
-def structure_suite() -> gx.ExpectationSuite:
+def _kind(fields: tuple[contract.Field, ...]) -> str:
+    return "transactions" if fields is contract.FIELDS else "labels"
+
+
+def structure_suite(fields: tuple[contract.Field, ...] = contract.FIELDS,
+                    ) -> gx.ExpectationSuite:
     expectations = [gxe.ExpectTableRowCountToBeBetween(
         min_value=1, meta={"rule": "the file has at least one row"})]
     expectations += [gxe.ExpectColumnToExist(column=f.name,
                                              meta={"rule": f"column {f.name} is present"})
-                     for f in contract.FIELDS]
-    # Runs on the typed frame: values that do not parse as the type are null there.
+                     for f in fields]
+    # Runs on the typed frame: values that do not parse as the type are null there. A
+    # nullable column may be empty throughout (every label still to come).
     expectations += [gxe.ExpectColumnValuesToNotBeNull(
         column=f.name, mostly=MIN_PARSEABLE_SHARE,
-        meta={"rule": f"{f.name} is mostly a valid {f.kind}"}) for f in contract.FIELDS]
-    return gx.ExpectationSuite(name="transactions_structure", expectations=expectations)
+        meta={"rule": f"{f.name} is mostly a valid {f.kind}"}) for f in fields
+        if not f.nullable]
+    return gx.ExpectationSuite(name=f"{_kind(fields)}_structure", expectations=expectations)
 
 
 # Columns `runner.for_ge` derives from event_timestamp for the day-aware rules.
@@ -45,14 +55,17 @@ def day_bounds(day: dt.date | str) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, start + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
 
 
-def values_suite(day: dt.date | str | None = None) -> gx.ExpectationSuite:
+def values_suite(day: dt.date | str | None = None,
+                 fields: tuple[contract.Field, ...] = contract.FIELDS) -> gx.ExpectationSuite:
     """Per-row rules; with `day` (a landed file's partition day) also: transaction ids
     unique, event_timestamp inside the UTC day, hour and day_of_week those of the
-    event_timestamp (the rules `contract.landed_reasons` quarantines by)."""
+    event_timestamp (the rules `contract.landed_reasons` quarantines by). For the label
+    feed's fields: ids unique and label_timestamp on the file's day of arrival."""
     expectations: list[gxe.Expectation] = []
-    for f in contract.FIELDS:
-        expectations.append(gxe.ExpectColumnValuesToNotBeNull(
-            column=f.name, meta={"rule": f"{f.name} is present and a valid {f.kind}"}))
+    for f in fields:
+        if not f.nullable:
+            expectations.append(gxe.ExpectColumnValuesToNotBeNull(
+                column=f.name, meta={"rule": f"{f.name} is present and a valid {f.kind}"}))
         if f.allowed is not None:
             expectations.append(gxe.ExpectColumnValuesToBeInSet(
                 column=f.name, value_set=list(f.allowed), meta={"rule": f.rule()}))
@@ -60,7 +73,16 @@ def values_suite(day: dt.date | str | None = None) -> gx.ExpectationSuite:
             expectations.append(gxe.ExpectColumnValuesToBeBetween(
                 column=f.name, min_value=f.low, max_value=f.high,
                 strict_min=f.low_exclusive, meta={"rule": f.rule()}))
-    if day is not None:
+    if day is not None and fields is not contract.FIELDS:
+        start, end = day_bounds(day)
+        expectations += [
+            gxe.ExpectColumnValuesToBeUnique(
+                column=contract.TRANSACTION_ID.name,
+                meta={"rule": "transaction_id is unique in the file"}),
+            gxe.ExpectColumnValuesToBeBetween(
+                column=contract.LABEL_TIMESTAMP.name, min_value=start, max_value=end,
+                meta={"rule": f"label_timestamp is on the file's day of arrival {day} (UTC)"})]
+    elif day is not None:
         start, end = day_bounds(day)
         expectations += [
             gxe.ExpectColumnValuesToBeUnique(
@@ -78,7 +100,7 @@ def values_suite(day: dt.date | str | None = None) -> gx.ExpectationSuite:
                 ignore_row_if="either_value_is_missing",
                 meta={"rule": "day_of_week is the weekday of event_timestamp (UTC)"}),
         ]
-    return gx.ExpectationSuite(name="transactions_values", expectations=expectations)
+    return gx.ExpectationSuite(name=f"{_kind(fields)}_values", expectations=expectations)
 
 
 def fraud_rate_suite() -> gx.ExpectationSuite:

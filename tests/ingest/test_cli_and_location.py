@@ -45,7 +45,9 @@ def test_dg_checks_and_lists_the_project(fraud_home):
         names.FRAUD_MODEL: names.MODEL, names.CHAMPION: names.MODEL,
         names.DRIFT_REPORT: names.MONITORING, names.PREDICTION_DRIFT_REPORT: names.MONITORING,
         names.MODEL_PERFORMANCE: names.MONITORING, names.SHADOW_REPORT: names.MONITORING,
-        names.FRAUD_BENTO: names.SERVING}
+        names.FRAUD_BENTO: names.SERVING,
+        names.LABELS_RAW: names.LABELS_GROUP, names.LABELS: names.LABELS_GROUP,
+        names.LABELS_QUARANTINE: names.LABELS_GROUP, names.LABELS_HELD: names.LABELS_GROUP}
     assert {c["key"] for c in found["asset_checks"]} == {
         f"{names.TRANSACTIONS_RAW}:{names.CONTRACT_STRUCTURE}",
         f"{names.TRANSACTIONS_RAW}:{names.CONTRACT_VALUES}",
@@ -53,12 +55,14 @@ def test_dg_checks_and_lists_the_project(fraud_home):
         f"{names.TRANSACTIONS_RAW}:{names.CATEGORIES_PRESENT}",
         f"{names.DRIFT_REPORT}:{names.NO_SIGNIFICANT_DRIFT}",
         f"{names.PREDICTION_DRIFT_REPORT}:{names.NO_SIGNIFICANT_DRIFT}",
-        f"{names.MODEL_PERFORMANCE}:{names.PERFORMANCE_ABOVE_FLOOR}"}
+        f"{names.MODEL_PERFORMANCE}:{names.PERFORMANCE_ABOVE_FLOOR}",
+        f"{names.LABELS_RAW}:{names.LABEL_STRUCTURE}", f"{names.LABELS_RAW}:{names.LABEL_VALUES}"}
     assert {j["name"] for j in found["jobs"]} == {
-        names.DAILY_JOB, names.ONLINE_FEATURES_JOB, names.RETRAINING_JOB}
+        names.DAILY_JOB, names.ONLINE_FEATURES_JOB, names.RETRAINING_JOB, names.LABELS_JOB,
+        names.PERFORMANCE_JOB}
     assert {s["name"] for s in found["sensors"]} == {
         names.LANDING_SENSOR, names.DRIFT_RETRAINING_SENSOR, names.FEATURE_AUTOMATION_SENSOR,
-        names.RUN_FAILURE_ALERT_SENSOR}
+        names.RUN_FAILURE_ALERT_SENSOR, names.LABEL_SENSOR}
     assert {r["name"] for r in found["resources"]} == {
         "fraud_home", "lake", "feast_store", "mlflow_registry"}
 

@@ -35,6 +35,8 @@ from fraud_assets.features.store import MerchantFeatureStore
 from fraud_assets.lake import stored_partitions
 
 VALIDATED_NAME = names.TRANSACTIONS_VALIDATED
+# training_set metadata keys that fraud_model copies to its MLflow run.
+LABEL_CUTOFF, LABEL_MATURITY = "label_cutoff", "label_maturity_train"
 VALIDATED = AssetKey(VALIDATED_NAME)
 WINDOW_DAYS = DEFAULT_WINDOW_DAYS
 TIMESTAMP = contract.EVENT_TIMESTAMP.name
@@ -151,6 +153,12 @@ class TrainingSetConfig(Config):
         description="Training rows: every fraud row plus a uniform sample of about this many "
                     "legitimate ones, weighted 1/rate so probabilities stay calibrated "
                     "(0: every row). The holdout is never sampled.")
+    gap_days: int = Field(
+        default=0, ge=0,
+        description="Calendar days left out between the training window and the holdout "
+                    "(the handbook's delay period): their labels are the least mature at "
+                    "the cut-off. 0 keeps every day (labels known at landing: nothing to "
+                    "skip); with a delayed label feed try 7.")
 
 
 @asset(name=names.TRAINING_SET, group_name=names.FEATURES, io_manager_key="lake",
@@ -164,7 +172,7 @@ def training_set(context: AssetExecutionContext, config: TrainingSetConfig,
             result = training.build_window_training_set(
                 days, fraud_home.lake, feast_store.feast_dir, eng,
                 settings.engine_dir(fraud_home.root) / "training_set",
-                config.holdout_days, config.legit_sample_rows)
+                config.holdout_days, config.legit_sample_rows, config.gap_days)
     except (training.TrainingSetError, engine.EngineError) as exc:
         raise Failure(description=str(exc)) from None
     if result.rows_without_history:
@@ -174,8 +182,23 @@ def training_set(context: AssetExecutionContext, config: TrainingSetConfig,
     context.log.info(f"training rows: {sampling.scheme}; legitimate rows kept at rate "
                      f"{sampling.rate:.4f} (weight {sampling.weight:.3f}) of "
                      f"{sampling.legit_train_rows:,}, fraud rows {sampling.fraud_train_rows:,}")
+    context.log.info(f"labels as of {result.labels.cutoff} (the holdout's start): training "
+                     f"label maturity {result.labels.train_maturity:.3f}, holdout "
+                     f"{result.labels.holdout_maturity:.3f}, gap {result.labels.gap_days} day(s)")
     return Output(result.frame, metadata={**_training_metadata(result, days),
-                                          **_sampling_metadata(sampling)})
+                                          **_sampling_metadata(sampling),
+                                          **label_metadata(result.labels)})
+
+
+def label_metadata(window: training.LabelWindow) -> dict:
+    """The window's label cut-off and maturity (`fraud_model` logs them to MLflow)."""
+    return {LABEL_CUTOFF: str(window.cutoff),
+            "label_gap_days": window.gap_days,
+            "label_train_end": window.train_end,
+            LABEL_MATURITY: window.train_maturity,
+            "label_maturity_holdout": window.holdout_maturity,
+            "label_train_rows_unlabelled": window.train_rows - window.train_labelled,
+            "label_holdout_rows_unlabelled": window.holdout_rows - window.holdout_labelled}
 
 
 def _sampling_metadata(sampling: training.Sampling) -> dict:

@@ -85,7 +85,8 @@ def transactions_validated(context: AssetExecutionContext, transactions_raw: pd.
     by_reason = quarantined[QUARANTINE_REASON].value_counts()
     context.log.info(f"{len(good):,} rows validated, {len(quarantined):,} quarantined")
     yield Output(good, output_name=names.TRANSACTIONS_VALIDATED, metadata={
-        "fraud_rate": float(good[contract.LABEL].mean()) if len(good) else 0.0,
+        "fraud_rate": _fraud_rate(good[contract.LABEL]),
+        "labelled_at_landing": float(good[contract.LABEL].notna().mean()) if len(good) else 0.0,
         "raw_rows": len(transactions_raw),
     })
     yield Output(quarantined.reset_index(drop=True), output_name=names.TRANSACTIONS_QUARANTINE,
@@ -97,10 +98,19 @@ def transactions_validated(context: AssetExecutionContext, transactions_raw: pd.
                  })
 
 
+def _fraud_rate(labels: pd.Series) -> float:
+    """Fraud rate of the rows labelled at landing (0.0 when none is)."""
+    known = labels.dropna()
+    return float(known.mean()) if len(known) else 0.0
+
+
 def _typed_good_rows(typed: pd.DataFrame) -> pd.DataFrame:
-    """Valid rows have no missing values, so nullable dtypes become plain numpy ones."""
+    """Valid rows have no missing values but in nullable fields, so their dtypes become
+    plain numpy ones; a nullable int with empty values (`is_fraud` not known at landing)
+    stays pandas' nullable Int64 (stored as a parquet int64 with nulls)."""
     out = typed.reset_index(drop=True).copy()
     for f in contract.FIELDS:
         if f.kind == "int":
-            out[f.name] = out[f.name].astype("int64")
+            has_na = f.nullable and bool(out[f.name].isna().any())
+            out[f.name] = out[f.name].astype("Int64" if has_na else "int64")
     return out

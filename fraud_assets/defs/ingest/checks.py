@@ -36,7 +36,7 @@ def _rules_table(result: runner.SuiteResult) -> str:
     return pd.DataFrame(rows).to_markdown(index=False)
 
 
-def _metadata(result: runner.SuiteResult, file: str) -> dict:
+def suite_metadata(result: runner.SuiteResult, file: str) -> dict:
     failed = result.failed
     return {
         "file": MetadataValue.path(file),
@@ -70,7 +70,7 @@ def contract_structure(context: AssetCheckExecutionContext, transactions_raw: pd
     else:
         description = f"{file}: structure matches the transaction contract"
     return AssetCheckResult(passed=result.success, severity=AssetCheckSeverity.ERROR,
-                            description=description, metadata=_metadata(result, file))
+                            description=description, metadata=suite_metadata(result, file))
 
 
 @asset_check(asset=names.TRANSACTIONS_RAW, name=names.CONTRACT_VALUES,
@@ -87,7 +87,7 @@ def contract_values(context: AssetCheckExecutionContext, transactions_raw: pd.Da
     typed, why = judged.typed, judged.why
     result = runner.run_suite(suites.values_suite(day), judged.ge, transactions_raw)
     bad_rows = int((why != "").sum())
-    meta = _metadata(result, file) | {"bad_rows": bad_rows,
+    meta = suite_metadata(result, file) | {"bad_rows": bad_rows,
                                       "bad_share": bad_rows / max(len(typed), 1)}
     passed = result.success and bad_rows == 0
     if bad_rows:

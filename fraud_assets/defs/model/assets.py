@@ -129,10 +129,12 @@ def fraud_model(context: AssetExecutionContext, config: FraudModelConfig,
                       fingerprint, lambda run_id: _succeeded(context, run_id), context.run_id)
                   or registry.log_training(trained, metrics, plots, context.run_id,
                                            sample=train_rows, fingerprint=fingerprint))
+    label_facts = record_label_window(context, registry, logged)
     context.log.info(f"registered version {logged.version} of {registry.model_name} "
                      f"(holdout PR-AUC {holdout_scores['pr_auc']:.4f})")
     return MaterializeResult(metadata=_model_metadata(registry, logged, trained,
-                                                      len(holdout), metrics, list(plots)))
+                                                      len(holdout), metrics, list(plots))
+                             | label_facts)
 
 
 @asset(name=names.CHAMPION, group_name=names.MODEL, deps=[fraud_model],
@@ -288,3 +290,24 @@ def _artifact_path(artifact_uri: str, relative: str) -> MetadataValue:
     if parsed.scheme in ("", "file"):
         return MetadataValue.path(str(Path(unquote(parsed.path)) / relative))
     return MetadataValue.text(f"{artifact_uri.rstrip('/')}/{relative}")
+
+
+def record_label_window(context: AssetExecutionContext, registry: MlflowRegistry,
+                        logged: LoggedVersion) -> dict[str, object]:
+    """Log the label cut-off and maturity of the training window (from the latest
+    `training_set` materialization's metadata) to the MLflow run and the version's tags,
+    and return them for the asset's metadata ({} if the window recorded none)."""
+    from fraud_assets.defs.features.assets import LABEL_CUTOFF, LABEL_MATURITY
+
+    records = context.instance.fetch_materializations(AssetKey(TRAINING_SET), limit=1).records
+    if not records:
+        return {}
+    meta = {k: getattr(v, "value", v)
+            for k, v in records[0].asset_materialization.metadata.items()}
+    if LABEL_CUTOFF not in meta:
+        return {}
+    params = {LABEL_CUTOFF: meta[LABEL_CUTOFF], "label_gap_days": meta["label_gap_days"]}
+    metrics = {LABEL_MATURITY: float(meta[LABEL_MATURITY]),
+               "label_maturity_holdout": float(meta["label_maturity_holdout"])}
+    registry.record_run_facts(logged, params, metrics)
+    return {**params, **metrics}

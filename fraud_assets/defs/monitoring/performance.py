@@ -1,9 +1,12 @@
 """`model_performance` (daily): how the champion did on a landed day, once its labels are in.
 
 Every number is a float/int metadata value, so the asset's plots in the UI show precision,
-recall, F1, PR-AUC and the champion version over the partitions. The non-blocking check
-`performance_above_floor` warns when F1 falls below the floor; the `drift_retraining`
-sensor reads the same series.
+recall, F1, PR-AUC and the champion version over the partitions. With late labels (issue
+16) a day is first "estimated" (`estimated_precision`, `estimated_recall`, `estimated_f1`,
+`label_maturity`; `performance_basis` says which) and "measured" once its labels arrive:
+the `label_sensor` re-materializes the partition then, and both series stay plotted.
+The non-blocking check `performance_above_floor` warns when F1 falls below the floor; the
+`drift_retraining` sensor reads the same series (measured days only).
 """
 
 from collections.abc import Iterator
@@ -23,6 +26,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from fraud_assets import labels as label_feed
 from fraud_assets import names
 from fraud_assets.defs.features.resources import FeastStore
 from fraud_assets.defs.model.resources import MlflowRegistryResource
@@ -44,6 +48,10 @@ class PerformanceConfig(Config):
                             description="The check fails (warns) when the day's F1 is below.")
     min_frauds: int = Field(default=performance.DEFAULT_MIN_FRAUDS, ge=1,
                             description="Fewer frauds than this: recorded, not judged.")
+    min_label_maturity: float = Field(
+        default=performance.DEFAULT_MIN_LABEL_MATURITY, gt=0.0, le=1.0,
+        description="Share of the day's rows with a known label from which it is measured; "
+                    "below, precision and recall are estimated from the scores.")
 
 
 def _metadata(day: DayPerformance, floor: float) -> dict[str, object]:
@@ -59,7 +67,12 @@ def _metadata(day: DayPerformance, floor: float) -> dict[str, object]:
         "rows_without_features": day.rows_without_features,
         "frauds": day.frauds,
         "in_training_window": MetadataValue.bool(day.in_training_window),
+        performance.BASIS_KEY: day.basis,
+        performance.MATURITY_KEY: MetadataValue.float(day.label_maturity),
     }
+    for name, value in day.estimated.items():
+        if value == value:  # NaN (nothing flagged): a gap in the plot
+            meta[f"estimated_{name}"] = MetadataValue.float(value)
     # Only a judged day gets numbers: a gap in the plot is honest, a 0.0 would not be.
     for name in (*performance.METRICS, "fraud_rate"):
         if name in day.metrics:
@@ -105,8 +118,10 @@ def model_performance(context: AssetExecutionContext, config: PerformanceConfig,
     store = feast_store.open()
     store.apply()  # the join reads the feature service from the registry, as training does
     try:
+        feed = label_feed.read_accepted(fraud_home.lake, [context.partition_key])
         day = performance.measure_day(context.partition_key, transactions_validated, champion,
-                                      store, config.min_frauds)
+                                      store, config.min_frauds, feed,
+                                      config.min_label_maturity)
     except (TrainingSetError, FeatureStoreError) as exc:
         raise Failure(description=f"cannot score {context.partition_key}: {exc}") from None
     context.log.info(day.reason(config.f1_floor))

@@ -71,7 +71,10 @@ def _performance_event(record: EventLogRecord, f1_floor: float) -> DriftEvent:
     """A model_performance day as an event: it alarms when the judged F1 is below the floor."""
     day = record.partition_key or "unpartitioned"
     f1 = _meta(record, performance.F1_KEY, None)
-    judged = bool(_meta(record, performance.JUDGED_KEY, False)) and f1 is not None
+    # Measured values only: an estimated day (labels still to come) never alarms.
+    judged = (bool(_meta(record, performance.JUDGED_KEY, False)) and f1 is not None
+              and _meta(record, performance.BASIS_KEY, performance.MEASURED)
+              == performance.MEASURED)
     if not judged:  # no champion yet, or too few frauds: nothing to act on
         why = str(_meta(record, performance.REASON_KEY, "not judged"))
         return DriftEvent(record.storage_id, PERFORMANCE_ASSET, day, False, "not_judged", 0.0,
