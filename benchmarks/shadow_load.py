@@ -8,7 +8,7 @@ The two settings alternate `--rounds` times (ABAB...) so a busy machine hurts bo
 each round is `--seconds` of closed-loop load after a warm-up. Prints each round and the
 medians. Goal (issue 17): shadow within 15% of the rps without it.
 
-    python -m benchmarks.shadow_load [--rounds 3] [--seconds 10] [--clients 32]
+    python -m benchmarks.shadow_load [--rounds 3] [--seconds 10] [--clients 32] [--port P]
 """
 
 from __future__ import annotations
@@ -42,13 +42,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="ABAB rounds")
     parser.add_argument("--seconds", type=float, default=10.0, help="load per measurement")
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--port", type=int, default=None,
+                        help="port of the API on 127.0.0.1 (default: a free one)")
     args = parser.parse_args()
     bodies = request_bodies()
     with tempfile.TemporaryDirectory() as tmp:
         home, work = Path(tmp) / "home", Path(tmp) / "work"
         prepare_state(home)
         add_version(registry_at(home), seed=2, promote=False)  # version 2, the challenger
-        server = running(fraud_server(home, work, poll_seconds=0.5))
+        server = running(fraud_server(home, work, port=args.port, poll_seconds=0.5))
         runs: dict[bool, list] = {True: [], False: []}
         try:
             for _ in range(args.rounds):
