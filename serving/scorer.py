@@ -102,9 +102,10 @@ class Scored:
 def _model_scores(model: LoadedModel, frame: pd.DataFrame, inputs: Inputs,
                   explain_rows: bool) -> ModelScores:
     """One model's scores on the call's frame (`inputs`: its columns as arrays, taken once
-    for all models). A linear model is scored by its explainer (the pipeline's own
-    numbers, replayed in numpy: `model.explain`), reasons only if `explain_rows`; any
-    other model through its pipeline, without reasons."""
+    for all models). A model of a family `model.explain` knows is scored by its explainer:
+    the linear model's own numbers replayed in numpy, the tree model's predict_proba
+    (reasons by SHAP); reasons only if `explain_rows`. Any other model through its
+    pipeline, without reasons."""
     try:
         explainer = explainer_for(model.model)
     except ExplainError:  # a model family without exact reasons

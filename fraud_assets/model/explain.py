@@ -7,8 +7,14 @@ columns an input produced (amount's log and log-squared, hour's one-hot column, 
 each request field's and merchant feature's contribution, and the contributions plus the
 intercept add up to the log-odds the model computed. One matrix product per batch: no
 sampling explainer (SHAP's KernelExplainer would need thousands of model calls per row
-for the same numbers). A model family without coefficients raises ExplainError; serving
-then answers without reasons and says why.
+for the same numbers).
+
+For the tree family (`training.HIST_GRADIENT_BOOSTING`: a ColumnTransformer giving one
+column per input, then a HistGradientBoostingClassifier) reasons are SHAP values of the
+booster's raw output (`TreeExplainer`, path-dependent, exact for trees): contributions in
+log-odds that add up, with the explainer's expected value, to the model's log-odds, in
+the same `Reason` shape. `explainer_for` picks the explainer by family; any other model
+raises ExplainError, and serving then answers without reasons.
 
 Scoring the linear model in numpy (`_LinearTerms`), not through the pipeline. The fitted
 transformers (log, polynomial, scaler, imputer, one-hot) are replayed from their fitted
@@ -34,8 +40,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sklearn
 from scipy.special import expit
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -56,7 +64,7 @@ TOP_REASONS = 3
 
 
 class ExplainError(ValueError):
-    """The model cannot be explained exactly (not a ColumnTransformer + linear model)."""
+    """The model has no explainer here (not one of the families `explainer_for` knows)."""
 
 
 # A reason as answers carry it: {"feature", "value" (None if imputed), "contribution"
@@ -235,8 +243,7 @@ class LinearExplainer:
     """Exact per-input log-odds contributions of a fitted ColumnTransformer + linear model."""
 
     def __init__(self, model: Pipeline) -> None:
-        columns, classifier = (model.steps[0][1], model.steps[-1][1]) \
-            if isinstance(model, Pipeline) else (None, model)
+        columns, classifier = _steps(model)
         if not isinstance(columns, ColumnTransformer) or not isinstance(
                 classifier, LogisticRegression):
             raise ExplainError(f"reason codes need a ColumnTransformer + LogisticRegression "
@@ -348,10 +355,84 @@ def top_reasons(data: Inputs, contributions: np.ndarray, k: int = TOP_REASONS
     return [flat[row:row + k] for row in range(0, len(flat), k)]
 
 
+class TreeExplainer:
+    """SHAP values (log-odds) per input of a fitted ColumnTransformer (one output column
+    per model input, named as the input) + HistGradientBoostingClassifier."""
+
+    def __init__(self, model: Pipeline) -> None:
+        columns, classifier = _steps(model)
+        if not isinstance(columns, ColumnTransformer) or not isinstance(
+                classifier, HistGradientBoostingClassifier):
+            raise ExplainError("reason codes need a ColumnTransformer + LogisticRegression "
+                               "or HistGradientBoostingClassifier pipeline, not "
+                               f"{type(model).__name__} of {type(classifier).__name__}")
+        outputs = [str(n) for n in columns.get_feature_names_out()]
+        if sorted(outputs) != sorted(MODEL_INPUTS):
+            raise ExplainError(f"the tree model's columns {outputs} are not one per model "
+                               f"input {list(MODEL_INPUTS)}")
+        import shap  # heavy (numba): only where a tree model is served
+
+        self.columns, self.classifier = columns, classifier
+        self.positions = [MODEL_INPUTS.index(name) for name in outputs]
+        self.shap = shap.TreeExplainer(classifier)  # raw output: log-odds
+        self.intercept = float(np.ravel(self.shap.expected_value)[0])
+
+    def _transform(self, data: Inputs) -> np.ndarray:
+        frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))
+        return np.asarray(self.columns.transform(frame), dtype="float64")
+
+    def _shap(self, transformed: np.ndarray) -> np.ndarray:
+        values = np.asarray(self.shap.shap_values(transformed, check_additivity=False))
+        out = np.zeros((len(transformed), len(MODEL_INPUTS)))
+        out[:, self.positions] = values.reshape(len(transformed), -1)
+        return out
+
+    def contributions(self, data: Inputs) -> np.ndarray:
+        """(rows x MODEL_INPUTS) SHAP values in log-odds; each row adds up, with
+        `intercept` (the explainer's expected value), to the model's log-odds."""
+        return self._shap(self._transform(data))
+
+    def score(self, data: Inputs, explain: bool = True, k: int = TOP_REASONS
+              ) -> tuple[np.ndarray, list[list[Reason]] | None]:
+        """P(fraud) per row (the booster's own predict_proba) and, if `explain`, its top-k
+        reasons by SHAP value, from one transform of the rows."""
+        transformed = self._transform(data)
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            probability = self.classifier.predict_proba(transformed)[:, 1].astype("float64")
+        if not explain:
+            return probability, None
+        return probability, top_reasons(data, self._shap(transformed), k)
+
+    def score_and_explain(self, data: Inputs, k: int = TOP_REASONS
+                          ) -> tuple[np.ndarray, list[list[Reason]]]:
+        probability, reasons = self.score(data, True, k)
+        assert reasons is not None
+        return probability, reasons
+
+    def top(self, data: Inputs, k: int = TOP_REASONS) -> list[list[Reason]]:
+        return top_reasons(data, self.contributions(data), k)
+
+
+def _steps(model: Any) -> tuple[Any, Any]:
+    """(first step, last step) of a Pipeline; (None, model) for anything else."""
+    return (model.steps[0][1], model.steps[-1][1]) if isinstance(model, Pipeline) \
+        else (None, model)
+
+
+Explainer = LinearExplainer | TreeExplainer
+
+
+def _explainer(model: Any) -> Explainer:
+    """The explainer of the model's family (ExplainError naming what was found)."""
+    if isinstance(_steps(model)[1], HistGradientBoostingClassifier):
+        return TreeExplainer(model)
+    return LinearExplainer(model)
+
+
 _EXPLAINERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def explainer_for(model: Pipeline) -> LinearExplainer:
+def explainer_for(model: Pipeline) -> Explainer:
     """The model's explainer, built once per fitted model object (ExplainError if none;
     that answer is remembered too, so a model without an explainer is examined once)."""
     try:
@@ -360,7 +441,7 @@ def explainer_for(model: Pipeline) -> LinearExplainer:
         found = None
     if found is None:
         try:
-            found = LinearExplainer(model)
+            found = _explainer(model)
         except ExplainError as exc:
             found = str(exc)
         try:

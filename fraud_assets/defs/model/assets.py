@@ -8,6 +8,7 @@ the registry (alias `challenger`) and the holdout from `training_set`.
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
@@ -45,6 +46,11 @@ class FraudModelConfig(Config):
 
     validation_fraction: float = training.TrainParams.validation_fraction
     C: float = training.TrainParams.C
+    # An Enum in Dagster's config schema: the launchpad offers the families by name.
+    model_family: Literal["logistic_regression", "hist_gradient_boosting"] = Field(
+        default=training.LOGISTIC_REGRESSION,
+        description="The classifier: logistic_regression (exact reason codes) or "
+                    "hist_gradient_boosting (reason codes by SHAP's TreeExplainer).")
 
 
 class ChampionConfig(Config):
@@ -69,7 +75,8 @@ def fraud_model(context: AssetExecutionContext, config: FraudModelConfig,
                 ) -> MaterializeResult:
     """Train on the train split, log the run to MLflow, register a version tagged challenger."""
     registry = mlflow_registry.get_client()
-    params = training.TrainParams(validation_fraction=config.validation_fraction, C=config.C)
+    params = training.TrainParams(validation_fraction=config.validation_fraction, C=config.C,
+                                  model_family=config.model_family)
     try:
         train_rows, holdout = training.split_training_set(training_set)
         trained = training.train(train_rows, params)
