@@ -7,7 +7,10 @@ started), the long-lived objects of the setup are frozen out of the garbage coll
 before timing; `--no-freeze` times without that (how this was measured before). Prints
 the median of `--repeats` timings per variant and the added cost per batch and per row.
 
+`--family hist_gradient_boosting` trains the tree family instead (reasons by SHAP).
+
     python -m benchmarks.reason_codes [--rows 10000] [--repeats 20] [--render] [--no-freeze]
+                                      [--family logistic_regression|hist_gradient_boosting]
 """
 
 from __future__ import annotations
@@ -44,11 +47,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per variant")
     parser.add_argument("--render", action="store_true",
                         help="also encode the response body (ApiResponse.render)")
+    parser.add_argument("--family", choices=training.MODEL_FAMILIES,
+                        default=training.LOGISTIC_REGRESSION)
     parser.add_argument("--no-freeze", action="store_true",
                         help="leave the setup's objects to the garbage collector")
     args = parser.parse_args()
     frame = with_features(simulate(dt.date(2025, 1, 1), 8, 5_000, seed=7))
-    trained = training.train(frame, training.TrainParams())
+    trained = training.train(frame, training.TrainParams(model_family=args.family))
     champion = LoadedModel(model=trained.pipeline, name="bench", version="1", alias=None,
                            run_id=None, threshold=trained.threshold, training_start=None,
                            training_end=None, features=(), source=REGISTRY)
@@ -71,7 +76,7 @@ def main() -> None:
     plain, explained = timed(lambda: run(False), args.repeats), timed(lambda: run(True),
                                                                      args.repeats)
     what = "score + answer bodies" + (" + JSON" if args.render else "")
-    print(f"{args.rows:,}-row batch, median of {args.repeats} ({what}; "
+    print(f"{args.family}, {args.rows:,}-row batch, median of {args.repeats} ({what}; "
           f"gc {'not ' if args.no_freeze else ''}frozen):")
     print(f"  without reasons: {plain * 1000:8.1f} ms")
     print(f"  with reasons:    {explained * 1000:8.1f} ms")

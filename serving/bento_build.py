@@ -43,7 +43,8 @@ PACKAGE = Path(__file__).resolve().parent  # serving/
 BENTO_MODEL_NAME = settings.REGISTERED_MODEL_NAME
 # What the service imports at run time; their dependencies come along from uv.lock.
 SERVING_ROOTS = ("bentoml", "fastapi", "mlflow", "scikit-learn", "pandas", "numpy",
-                 "skops", "feast", "pyarrow", "threadpoolctl")
+                 "skops", "feast", "pyarrow", "threadpoolctl",
+                 "shap")  # reason codes of a tree-family champion (model/explain.py)
 STAGED_PACKAGES = ("serving", "fraud_assets")
 STAGED_FOLDERS = ("feature_repo",)
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "data")
