@@ -22,13 +22,16 @@ attributes as a few array operations per input, and the score is the logistic of
 summed contributions. Why: at the micro-batch sizes the API sees under load (1-32 rows),
 sklearn's per-call machinery (ColumnTransformer dispatch, input validation, pandas
 indexing, sparse one-hot output) is nearly all of the time, and with a challenger in
-shadow it is paid twice per batch: shadow cost 27% of the API's requests/s at 32 clients
-(benchmarks/shadow_load.py). One model on a 16-row batch (benchmarks/shadow_scoring.py
---parts, a busy machine, load 6 on 2 cores): `Pipeline.predict_proba` 41 ms (40.8 ms with
-sklearn's `assume_finite` and `skip_parameter_validation`), the numpy replay 0.43 ms. The replay is
-checked against the pipeline itself when the explainer is built (every transformer on a
-frame spanning the contract's domain, NaN features included); a pipeline it cannot replay
-exactly is scored and explained through sklearn as before, never approximately.
+shadow it was paid twice per batch. One model on a 16-row batch
+(`python -m benchmarks.shadow_scoring --parts`, a busy machine, load 6 on 2 cores):
+`Pipeline.predict_proba` 41 ms, 40.8 ms with sklearn's `assume_finite` and
+`skip_parameter_validation` (so those switches do not help), the numpy replay 0.43 ms.
+The API at 32 clients (`python -m benchmarks.shadow_load --rounds 3 --seconds 8`, ABAB
+medians, load 4-8): shadow cost -22.9% / -15.2% of the req/s without it before, -4.3% /
+-4.5% after. The replay is checked against the pipeline itself when the explainer is
+built (every transformer on a frame spanning the contract's domain, NaN features
+included); a pipeline it cannot replay exactly is scored and explained through sklearn as
+before, never approximately.
 """
 
 from __future__ import annotations
@@ -325,10 +328,13 @@ def top_reasons(data: Inputs, contributions: np.ndarray, k: int = TOP_REASONS
     Picked column-wise with numpy, then one flat loop over the kept cells in which a
     reason seen before in the batch (same input, value and contribution: for the linear
     model every hour=3 row has the same hour term) is the same dict, not a new one.
-    Rows may therefore share reason dicts: read them, do not change them. Why: the objects
-    were the cost. 10,000 rows (30,000 reasons) took 45 -> 606 ms with reasons on a quiet
-    machine (benchmarks/reason_codes.py, before), most of it building and then
-    garbage-collecting 30,000 dicts with their strings; see the benchmark for after.
+    Rows may therefore share reason dicts: read them, do not change them. Why: the
+    objects were the cost, through the garbage collector. 10,000 rows (30,000 reasons)
+    added 340 ms before and 31 ms after in a process whose long-lived objects are left to
+    the collector (`python -m benchmarks.reason_codes --no-freeze`; the 606 ms measured
+    first was this case on a quieter machine): each burst of new objects made it walk
+    the ~315,000 objects of a loaded platform. With those frozen, as the service does
+    (`gc.freeze()` at start), reasons add ~40 ms per 10,000 rows before and after.
     """
     order = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :k]
     picked = np.take_along_axis(contributions, order, axis=1).ravel()
@@ -357,7 +363,12 @@ def top_reasons(data: Inputs, contributions: np.ndarray, k: int = TOP_REASONS
 
 class TreeExplainer:
     """SHAP values (log-odds) per input of a fitted ColumnTransformer (one output column
-    per model input, named as the input) + HistGradientBoostingClassifier."""
+    per model input, named as the input) + HistGradientBoostingClassifier.
+
+    Cost (`python -m benchmarks.reason_codes --family hist_gradient_boosting`, 100 trees,
+    load 5 on 2 cores): a 10,000-row batch took 263 ms without reasons and 2.7 s with
+    them, ~245 us per row for TreeSHAP, against ~4 us per row for the linear model's
+    exact reasons; `explain=false` skips it for bulk scoring."""
 
     def __init__(self, model: Pipeline) -> None:
         columns, classifier = _steps(model)
