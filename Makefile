@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 # which turns telemetry off for itself and every tool it starts (fraud_assets/settings.py).
 export FRAUD_HOME ?= $(CURDIR)/.fraud
 
-.PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving bench-soak \
+.PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving bench-soak bench-decisions \
 	check-defs images base-image run-api-image run-platform-image test-containers test-reliability test lint clean \
 	servers servers-stop server-packages test-server test-spark bench-scale test-ui
 
@@ -24,6 +24,7 @@ help:
 	@echo "make serve-bento  serve the latest built Bento (packaged model, no MLflow needed)"
 	@echo "make bench-serving  load benchmark of the API vs the handbook's server (loopback)"
 	@echo "make bench-soak  200 req/s on the API for 10 min with a champion hot swap (SOAK_ARGS)"
+	@echo "make bench-decisions  cost and review load of the decision bands vs best F1, calibration"
 	@echo "make images    build the platform image and the fraud API image (Docker or podman)"
 	@echo "make base-image  build python:3.11-slim from Debian packages (no Docker Hub)"
 	@echo "make run-api-image  the API image on 127.0.0.1:\$${API_IMAGE_PORT:-8200}, local store mounted"
@@ -81,6 +82,9 @@ bench-serving: setup
 # `make bench-soak SOAK_ARGS="--minutes 1"` for a short trial.
 bench-soak: setup
 	$(BIN)/python -m benchmarks.soak $(SOAK_ARGS)
+
+bench-decisions: setup
+	$(BIN)/python -m benchmarks.decision_costs
 
 images: setup
 	$(BIN)/fraud-platform images build

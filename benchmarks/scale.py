@@ -117,6 +117,13 @@ def _child_step(name: str, extra: list[str]) -> None:
     Path(os.environ[_TIMING_ENV]).write_text(str(time.perf_counter() - started))
 
 
+def _own_peak() -> int:
+    """This process's peak resident memory so far, in bytes (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _window_step(days: int, rows: int) -> None:
     """The retraining window without Dagster or landing files: validated days written to the
     lake as the daily job would, merchant features through the per-day sums, then the
@@ -135,7 +142,7 @@ def _window_step(days: int, rows: int) -> None:
         frame[contract.MERCHANT_CATEGORY.name] = frame[contract.MERCHANT_CATEGORY.name].astype(
             "string")
         lake.write_frame(frame, lake.partition_path(root, names.TRANSACTIONS_VALIDATED, key))
-    timings = {"write_validated_s": time.perf_counter() - t}
+    timings = {"write_validated_s": time.perf_counter() - t, "peak_after_write": _own_peak()}
     t = time.perf_counter()
     for i, key in enumerate(keys):
         day = dt.date.fromisoformat(key)
@@ -147,6 +154,7 @@ def _window_step(days: int, rows: int) -> None:
         built = training.build_window_training_set(keys, root, feast_dir, eng,
                                                    settings.engine_dir() / "training_set")
     timings["training_set_s"] = time.perf_counter() - t
+    timings["peak_after_training_set"] = _own_peak()
     frame = built.frame
     train_rows = frame[frame[training.SPLIT] == training.TRAIN]
     holdout = frame[frame[training.SPLIT] == training.HOLDOUT]
@@ -155,6 +163,7 @@ def _window_step(days: int, rows: int) -> None:
     proba = model_training.fraud_probability(trained.pipeline, holdout)
     scores = evaluation.score(holdout[contract.LABEL].to_numpy(), proba, trained.threshold)
     timings["training_s"] = time.perf_counter() - t
+    timings["peak_after_training"] = _own_peak()
     timings.update(train_rows=len(train_rows), holdout_rows=len(holdout),
                    legit_rate=built.sampling.rate, **{f"holdout_{k}": v for k, v in scores.items()
                                                       if k in ("roc_auc", "pr_auc", "f1")})
@@ -279,6 +288,10 @@ def main() -> None:
               f"{r['training_s']:.0f}s, holdout PR-AUC {r['holdout_pr_auc']:.4f} "
               f"F1 {r['holdout_f1']:.4f}; peak RSS {gb(r['peak'])} (writing the validated "
               f"days first: {r['write_validated_s']:.0f}s)", flush=True)
+        print("  the step's own peak RSS after writing the days "
+              f"{gb(r['peak_after_write'])}, after the training set "
+              f"{gb(r['peak_after_training_set'])}, after training and scoring "
+              f"{gb(r['peak_after_training'])}", flush=True)
     if "history" not in args.skip and args.history:
         print(f"\ncost of a new day ({args.history_rows:,} rows) as the history grows:")
         results["history"] = history_rows(args.history, args.history_rows, work)

@@ -126,13 +126,16 @@ EXCEPTION_HANDLERS = {HTTPException: http_error, RequestValidationError: validat
 
 
 def prediction(answered: Answered, row: int) -> dict[str, Any]:
-    """The handbook's answer (is_fraud, fraud_probability) plus version and threshold."""
+    """The handbook's answer (is_fraud, fraud_probability) plus version and threshold, and
+    the decision (approve / review / block) at the answering version's bands."""
     scored = answered.scored
     assert scored is not None
     model = scored.answering(row)
     return {"is_fraud": bool(scored.is_fraud[row]),
             "fraud_probability": float(scored.probability[row]),
             "model_version": model.version, "threshold": model.threshold,
+            "decision": str(scored.decision[row]),
+            "decision_bands": model.bands.as_dict(),
             **_reasons(scored, row)}
 
 
@@ -151,11 +154,12 @@ def batch_results(answered: Answered, n_items: int) -> list[dict[str, Any]]:
     scored = answered.scored
     if scored is not None:
         model = scored.answering(0)  # a batch is one canary key: one model answers it
-        version, threshold = model.version, model.threshold
-        for row, (item, fraud, proba) in enumerate(zip(
+        version, threshold, bands = model.version, model.threshold, model.bands.as_dict()
+        for row, (item, fraud, proba, decision) in enumerate(zip(
                 answered.checked.rows, scored.is_fraud.tolist(), scored.probability.tolist(),
-                strict=True)):
+                scored.decision.tolist(), strict=True)):
             results[item] = {"is_fraud": fraud, "fraud_probability": proba,
                              "model_version": version, "threshold": threshold,
+                             "decision": decision, "decision_bands": bands,
                              **_reasons(scored, row)}
     return results

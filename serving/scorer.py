@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import functools
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,11 @@ class ModelScores:
     is_fraud: np.ndarray
     reasons: list[list[Reason]] | None  # per row, the top contributions (explain)
 
+    @functools.cached_property
+    def decision(self) -> np.ndarray:
+        """Per row: approve / review / block, at the model's bands."""
+        return self.model.bands.decide(self.probability)
+
 
 @dataclass(frozen=True)
 class Scored:
@@ -83,6 +89,11 @@ class Scored:
     @property
     def is_fraud(self) -> np.ndarray:
         return self._pick("is_fraud")
+
+    @property
+    def decision(self) -> np.ndarray:
+        """approve / review / block per row, at the answering model's bands."""
+        return self._pick("decision")
 
     @property
     def reasons(self) -> list[list[Reason]] | None:
@@ -228,7 +239,8 @@ def log_batch(answered: Answered, request_ids: list[str], items: list[int],
         plog.REQUEST_ID: request_ids, plog.ITEM: items, plog.ENDPOINT: endpoint,
         plog.TRANSACTION_ID: answered.checked.transaction_ids, **dict(scored.frame.items()),
         plog.FEATURE_SOURCE: scored.feature_source, plog.SCORE: scored.probability,
-        plog.IS_FRAUD: scored.is_fraud, plog.MODEL_NAME: champion.name, **answering,
+        plog.IS_FRAUD: scored.is_fraud, plog.DECISION: scored.decision,
+        plog.MODEL_NAME: champion.name, **answering,
         plog.CHAMPION_VERSION: champion.version, plog.CHAMPION_SCORE: mine.probability,
         plog.CHAMPION_IS_FRAUD: mine.is_fraud, **shadow})
 

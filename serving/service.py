@@ -201,7 +201,8 @@ class FraudService:
 
     @app.get("/model-info")
     async def model_info(self) -> api_responses.ApiResponse:
-        """Registered model name, version, alias, run id, threshold, training window."""
+        """Registered model name, version, alias, run id, threshold, training window, and
+        the decision bands, costs, calibration and score -> false-positive-rate table."""
         champion = self.holder.current
         if champion is None:
             return api_responses.ApiResponse({"detail": "no champion model is loaded yet"},
@@ -209,4 +210,5 @@ class FraudService:
         registered = self.holder.status().get("loaded_version_registered")
         return api_responses.ApiResponse({**champion.info(),
                                           "registered": registered is not False,
-                                          "warnings": self.holder.problems()})
+                                          "warnings": [*self.holder.problems(),
+                                                       *champion.warnings()]})

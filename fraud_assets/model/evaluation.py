@@ -10,6 +10,7 @@ matplotlib.use("Agg")  # no display on servers and in Dagster runs; set before p
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from sklearn.calibration import CalibrationDisplay  # noqa: E402
 from sklearn.metrics import (  # noqa: E402
     ConfusionMatrixDisplay,
     PrecisionRecallDisplay,
@@ -24,6 +25,7 @@ from sklearn.metrics import (  # noqa: E402
 )
 
 PLOT_NAMES = ("pr_curve", "roc_curve", "confusion_matrix")
+RELIABILITY_PLOT = "reliability"
 
 
 class EvaluationError(ValueError):
@@ -88,6 +90,24 @@ def save_plots(y_true: np.ndarray, proba: np.ndarray, threshold: float,
         matrix, display_labels=["legit", "fraud"]).plot(ax=ax, values_format="d",
                                                         colorbar=False))
     return paths
+
+
+def save_reliability_plot(y_true: np.ndarray, raw: np.ndarray, calibrated: np.ndarray,
+                          folder: Path, n_bins: int = 10) -> Path:
+    """The reliability diagram (scikit-learn's `CalibrationDisplay`, quantile bins: fraud
+    is rare, so uniform bins leave the top ones nearly empty) of the raw and the
+    calibrated probabilities, as `reliability.png` in `folder`."""
+    _check_labels(y_true, raw)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{RELIABILITY_PLOT}.png"
+
+    def draw(ax) -> None:
+        for name, proba in (("raw", raw), ("calibrated", calibrated)):
+            CalibrationDisplay.from_predictions(y_true, proba, n_bins=n_bins,
+                                                strategy="quantile", ax=ax, name=name)
+
+    _save(path, draw)
+    return path
 
 
 def _save(path: Path, draw) -> None:

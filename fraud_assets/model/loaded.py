@@ -17,6 +17,7 @@ import pandas as pd
 
 from fraud_assets import settings
 from fraud_assets.features.names import FEATURES
+from fraud_assets.model.decisions import POLICY_TAGS, Bands, DecisionPolicy
 from fraud_assets.model.registry import (
     TAG_FEATURES,
     TAG_THRESHOLD,
@@ -53,14 +54,35 @@ class LoadedModel:
     features: tuple[str, ...]
     source: str  # REGISTRY or BENTO
     loaded_at: str = field(default_factory=_now)
+    # Bands, costs, calibration and score -> FPR table stored with the version; None for a
+    # version registered before decision bands existed (see `bands`).
+    policy: DecisionPolicy | None = None
+
+    @property
+    def bands(self) -> Bands:
+        """The version's review/block bands; without stored ones, no review band and
+        `block` at the classification threshold (decision = block when is_fraud)."""
+        return self.policy.bands if self.policy else Bands.from_threshold(self.threshold)
+
+    def warnings(self) -> list[str]:
+        """What a caller of /model-info should know about this version's decisions."""
+        if self.policy is not None:
+            return []
+        return [f"version {self.version} has no decision bands stored (registered before "
+                "them): decision is 'block' when is_fraud, else 'approve'; retrain to get "
+                "review/block bands chosen by cost"]
 
     def info(self) -> dict[str, Any]:
         """The /model-info body."""
+        decided = (self.policy.info() if self.policy else
+                   {"decision_bands": self.bands.as_dict(), "decision_costs": None,
+                    "calibration": None, "score_fpr_table": None})
         return {"registered_model_name": self.name, "version": self.version,
                 "alias": self.alias, "run_id": self.run_id, "threshold": self.threshold,
                 "training_window": {"start": self.training_start, "end": self.training_end},
                 "features": list(self.features), "source": self.source,
-                "loaded_at": self.loaded_at}
+                "loaded_at": self.loaded_at, **decided,
+                "decision_bands_source": "stored" if self.policy else "threshold"}
 
     def training_days(self) -> tuple[dt.date | None, dt.date | None]:
         """First and last day of the training window (None where a tag is missing)."""
@@ -112,7 +134,8 @@ def load_version(registry: MlflowRegistry, version: str,
         model=single_threaded(registry.load_model(version)), name=registry.model_name,
         version=str(version), alias=alias, run_id=found.run_id, threshold=threshold,
         training_start=tags.get(TAG_TRAINING_START), training_end=tags.get(TAG_TRAINING_END),
-        features=_features(tags.get(TAG_FEATURES)), source=REGISTRY)
+        features=_features(tags.get(TAG_FEATURES)), source=REGISTRY,
+        policy=DecisionPolicy.from_tags(tags, f"version {version} of {registry.model_name!r}"))
 
 
 def load_alias(registry: MlflowRegistry,
@@ -141,7 +164,8 @@ def load_bento_model(tag: str) -> LoadedModel:
         threshold=_threshold(meta, str(meta[META_NAME]), str(meta[META_VERSION])),
         training_start=meta.get(TAG_TRAINING_START) or None,
         training_end=meta.get(TAG_TRAINING_END) or None,
-        features=_features(str(meta.get(TAG_FEATURES) or "")), source=BENTO)
+        features=_features(str(meta.get(TAG_FEATURES) or "")), source=BENTO,
+        policy=DecisionPolicy.from_tags(meta, f"BentoML model {tag}"))
 
 
 def bento_metadata(registry: MlflowRegistry, version: str,
@@ -152,4 +176,5 @@ def bento_metadata(registry: MlflowRegistry, version: str,
     return {META_NAME: registry.model_name, META_VERSION: str(found.version),
             META_ALIAS: alias, META_RUN_ID: found.run_id or "",
             **{k: str(tags.get(k, "")) for k in (TAG_THRESHOLD, TAG_TRAINING_START,
-                                                 TAG_TRAINING_END, TAG_FEATURES)}}
+                                                 TAG_TRAINING_END, TAG_FEATURES,
+                                                 *POLICY_TAGS)}}

@@ -15,7 +15,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlflow
@@ -42,6 +42,9 @@ CHALLENGER_ALIAS = "challenger"
 PREVIOUS_CHAMPION_ALIAS = "previous-champion"
 EXPERIMENT_NAME = "fraud-detection"
 MODEL_ARTIFACT = "model"
+# The decision policy (bands, costs, calibration, score -> FPR table) as a run artifact;
+# the same as version tags `decisions.POLICY_TAGS`.
+DECISIONS_ARTIFACT = "decisions.json"
 # Version tags the gate and serving read back.
 TAG_THRESHOLD = "threshold"
 TAG_TRAINING_START = "training_start"
@@ -174,9 +177,12 @@ class MlflowRegistry:
             with mlflow.start_run(experiment_id=experiment_id, run_name="fraud-model",
                                   tags={TAG_DAGSTER_RUN: dagster_run_id}) as run:
                 mlflow.log_params(_run_params(trained))
-                mlflow.log_metrics(dict(metrics))
+                mlflow.log_metrics({**dict(metrics), **{
+                    f"validation_{k}": v for k, v in trained.decision_metrics.items()}})
                 mlflow.log_dict({"model_inputs": list(training.MODEL_INPUTS),
                                  "features": list(FEATURES)}, "features.json")
+                if trained.policy is not None:
+                    mlflow.log_dict(trained.policy.info(), DECISIONS_ARTIFACT)
                 for path in plots.values():
                     mlflow.log_artifact(str(path), artifact_path="plots")
                 info = mlflow.sklearn.log_model(
@@ -346,7 +352,20 @@ def _run_params(trained: training.TrainedModel) -> dict[str, object]:
         "features": ",".join(FEATURES),
         "model_inputs": ",".join(training.MODEL_INPUTS),
         **trained.sampling,
+        **_policy_params(trained),
     }
+
+
+def _policy_params(trained: training.TrainedModel) -> dict[str, object]:
+    """The costs and bands as run params (shown in the MLflow UI's run page)."""
+    if trained.policy is None:
+        return {}
+    policy = trained.policy
+    return {**{f"cost_{k}": v for k, v in asdict(policy.costs).items()},
+            "decision_review_threshold": policy.bands.review,
+            "decision_block_threshold": policy.bands.block,
+            "calibration_method": policy.calibration.method,
+            "calibration_a": policy.calibration.a, "calibration_b": policy.calibration.b}
 
 
 def _version_tags(trained: training.TrainedModel, dagster_run_id: str) -> dict[str, str]:
@@ -357,6 +376,7 @@ def _version_tags(trained: training.TrainedModel, dagster_run_id: str) -> dict[s
         TAG_FEATURES: ",".join(FEATURES),
         TAG_MODEL_FAMILY: trained.params.model_family,
         TAG_DAGSTER_RUN: dagster_run_id,
+        **(trained.policy.to_tags() if trained.policy is not None else {}),
     }
 
 

@@ -37,7 +37,7 @@ from sklearn.preprocessing import (
 
 from fraud_assets import contract
 from fraud_assets.features.names import FEATURES, HOLDOUT, SPLIT, TRAIN, WEIGHT
-from fraud_assets.model import evaluation
+from fraud_assets.model import decisions, evaluation
 
 REQUEST_COLUMNS: tuple[str, ...] = tuple(f.name for f in contract.REQUEST_FIELDS)
 # What the logged model takes, in this order: the request body plus the merchant features.
@@ -109,6 +109,11 @@ class TrainedModel:
     fraud_rows: int
     # How the training rows were sampled (logged as MLflow params `sampling_*`).
     sampling: dict[str, object] = field(default_factory=dict)
+    # Calibration, costs and review/block bands (None: a model trained without them).
+    policy: decisions.DecisionPolicy | None = None
+    # What the decisions did on the validation slice: Brier before/after calibration,
+    # expected cost and review load at the bands (logged as MLflow metrics).
+    decision_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def build_pipeline(params: TrainParams = TrainParams()) -> Pipeline:
@@ -256,7 +261,8 @@ def sampling_summary(frame: pd.DataFrame) -> dict[str, object]:
             "sampling_legit_rows_represented": int(round(float(legit.sum())))}
 
 
-def train(frame: pd.DataFrame, params: TrainParams = TrainParams()) -> TrainedModel:
+def train(frame: pd.DataFrame, params: TrainParams = TrainParams(),
+          costs: decisions.Costs = decisions.DEFAULT_COSTS) -> TrainedModel:
     """Fit on the training rows; the threshold is the best F1 on the latest slice of them.
 
     The threshold comes from a model fitted without the validation slice; the returned
@@ -264,6 +270,8 @@ def train(frame: pd.DataFrame, params: TrainParams = TrainParams()) -> TrainedMo
     probabilities only slightly, so the threshold stays close to its best. Rows carrying
     WEIGHT (a sample of the legitimate rows, `features.training`) are fitted and scored
     with those weights, so probabilities and the threshold stay those of the full data.
+    The review/block bands (`decide_on_validation`, priced by `costs`) come from the same
+    validation model and slice, and carry over to the refitted pipeline like the threshold.
     """
     check_training_window(frame)
     fit, validation = split_validation(frame, params.validation_fraction)
@@ -272,13 +280,57 @@ def train(frame: pd.DataFrame, params: TrainParams = TrainParams()) -> TrainedMo
     truth, w = validation[LABEL].to_numpy(), weights(validation)
     threshold = evaluation.best_f1_threshold(truth, proba, w)
     scores = evaluation.score(truth, proba, threshold, w)
+    policy, decision_metrics = decide_on_validation(probe, validation, proba,
+                                                    validation_days(frame, validation), costs)
     final = _fit(build_pipeline(params), frame)
     return TrainedModel(
         pipeline=final, threshold=threshold, params=params, validation=scores,
         training_start=frame[TIME].min(), training_end=frame[TIME].max(),
         rows=len(frame), fraud_rows=int(frame[LABEL].sum()),
-        sampling=sampling_summary(frame),
+        sampling=sampling_summary(frame), policy=policy,
+        decision_metrics=decision_metrics,
     )
+
+
+def validation_days(window: pd.DataFrame, validation: pd.DataFrame) -> float:
+    """How many days of traffic the validation slice stands for: its (weighted) share of
+    the window's rows times the window's days (a slice of every 5th row of one day is
+    0.2 days), so a review capacity per day scales to the slice."""
+    def volume(part: pd.DataFrame) -> float:
+        w = weights(part)
+        return float(len(part) if w is None else w.sum())
+
+    days = window[TIME].dt.tz_convert("UTC").dt.floor("D").nunique()
+    return volume(validation) / volume(window) * days
+
+
+def decide_on_validation(model: Pipeline, validation: pd.DataFrame, proba: np.ndarray,
+                         days: float, costs: decisions.Costs
+                         ) -> tuple[decisions.DecisionPolicy, dict[str, float]]:
+    """Calibrate `model` on the validation slice, choose the bands of least expected cost
+    there, and say how they fare: (policy, metrics). `proba`: the model's scores of the
+    slice; `days`: the traffic days it stands for."""
+    truth, w = validation[LABEL].to_numpy(), weights(validation)
+    calibration = decisions.fit_calibration(model, model_input(validation), truth, w)
+    calibrated = calibration.apply(proba)
+    amount = validation[contract.AMOUNT.name].to_numpy()
+    choice = decisions.choose_bands(proba, calibrated, amount, days, costs, w)
+    policy = decisions.DecisionPolicy(
+        bands=choice.bands, costs=costs, calibration=calibration,
+        fpr_table=decisions.fpr_table(truth, proba, choice.bands, w))
+    metrics = {"brier_raw": decisions.brier(truth, proba, w),
+               "brier_calibrated": decisions.brier(truth, calibrated, w),
+               "expected_cost": choice.expected_cost,
+               "expected_cost_approve_all": choice.expected_cost_approve_all,
+               "expected_reviews_per_day": choice.reviews_per_day,
+               "expected_blocks_per_day": choice.blocks_per_day,
+               "days": days}
+    return policy, metrics
+
+
+def fit_pipeline(frame: pd.DataFrame, params: TrainParams = TrainParams()) -> Pipeline:
+    """A new pipeline fitted on `frame` (with its WEIGHT column, if any), as `train` fits."""
+    return _fit(build_pipeline(params), frame)
 
 
 def _fit(pipeline: Pipeline, frame: pd.DataFrame) -> Pipeline:
@@ -319,8 +371,10 @@ def split_training_set(training_set: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
     return train_rows, holdout
 
 
-def fingerprint(train_rows: pd.DataFrame, params: TrainParams) -> str:
-    """SHA-256 (hex) of the training rows' values and the hyperparameters.
+def fingerprint(train_rows: pd.DataFrame, params: TrainParams,
+                costs: decisions.Costs | None = None) -> str:
+    """SHA-256 (hex) of the training rows' values, the hyperparameters and the costs the
+    decision bands were chosen with.
 
     Training is deterministic (fixed solver, no random state involved), so two trainings
     with one fingerprint give the same model: a retried run reuses the version an
@@ -329,4 +383,6 @@ def fingerprint(train_rows: pd.DataFrame, params: TrainParams) -> str:
     digest = hashlib.sha256(pd.util.hash_pandas_object(train_rows, index=False).to_numpy()
                             .tobytes())
     digest.update(repr(sorted(asdict(params).items())).encode())
+    if costs is not None:
+        digest.update(repr(sorted(asdict(costs).items())).encode())
     return digest.hexdigest()

@@ -9,7 +9,8 @@ One JSON object per scored item, flat so monitoring can read the columns directl
 columns, in order, are `COLUMNS`: `timestamp`, `request_id`, `item` (position in a batch
 request, 0 for /predict), `endpoint`, `transaction_id` (if the caller sent one), the
 request fields of the contract, the merchant features as used (null when imputed),
-`feature_source`, `fraud_probability`, `is_fraud`, `threshold`, `model_name`,
+`feature_source`, `fraud_probability`, `is_fraud`, `decision` (approve / review /
+block), `threshold`, `model_name`,
 `model_version` (of the model that answered), then `answered_by` and both models' version,
 score and decision (`champion_*`, `challenger_*`; the challenger's null without shadow).
 
@@ -57,6 +58,9 @@ ENDPOINT = "endpoint"
 TRANSACTION_ID = contract.TRANSACTION_ID.name
 FEATURE_SOURCE = "feature_source"
 IS_FRAUD = "is_fraud"
+# approve / review / block at the answering version's bands (`model.decisions`); not the
+# shadow code's champion/challenger `*_is_fraud` decisions.
+DECISION = "decision"
 THRESHOLD = "threshold"
 MODEL_NAME = "model_name"
 MODEL_VERSION = "model_version"
@@ -73,7 +77,7 @@ SHADOW_COLUMNS: tuple[str, ...] = (ANSWERED_BY, CHAMPION_VERSION, CHAMPION_SCORE
 REQUEST_FIELDS: tuple[str, ...] = tuple(f.name for f in contract.REQUEST_FIELDS)
 COLUMNS: tuple[str, ...] = (TIMESTAMP, REQUEST_ID, ITEM, ENDPOINT, TRANSACTION_ID,
                             *REQUEST_FIELDS, *FEATURES, FEATURE_SOURCE, SCORE, IS_FRAUD,
-                            THRESHOLD, MODEL_NAME, MODEL_VERSION, *SHADOW_COLUMNS)
+                            DECISION, THRESHOLD, MODEL_NAME, MODEL_VERSION, *SHADOW_COLUMNS)
 # Only the request and the score are read. The log's `is_fraud` is the model's decision at
 # its threshold, not a label: comparing it with the reference's true labels would "drift"
 # by construction.

@@ -50,3 +50,39 @@ def test_amount_bounds_are_inclusive_at_the_top_only():
 def test_request_fields_are_the_handbook_body():
     assert [f.name for f in contract.REQUEST_FIELDS] == [
         "amount", "hour", "day_of_week", "merchant_category"]
+
+
+# Texts at the edges of number and timestamp syntax: the fast (Arrow) readers of a landed
+# column must give every one of them the verdict of the pandas reading they stand in for.
+TRICKY_NUMBERS = ["150.0", "1e3", "-0", "+5", " 7", "7 ", "1_000", "1,5", "0x10", "nan",
+                  "NaN", "inf", "-Infinity", "1e400", ".5", "5.", "", " ", "٣", "12abc",
+                  "9223372036854775808", "3.0000000001"]
+
+
+def test_fast_number_reading_agrees_with_pandas_value_by_value():
+    for text in TRICKY_NUMBERS:
+        column = pd.Series([text, "1.0"], dtype=object)
+        fast = contract.parse_numbers(column)
+        slow = pd.to_numeric(column, errors="coerce").astype("float64")
+        pd.testing.assert_series_equal(fast, slow, obj=repr(text))
+    whole = contract.parse_numbers(pd.Series(TRICKY_NUMBERS, dtype=object))
+    assert whole.equals(pd.to_numeric(pd.Series(TRICKY_NUMBERS), errors="coerce"))
+
+
+def test_int_fields_keep_only_whole_numbers_within_int64():
+    column = pd.Series(["3", "3.0", "3.5", "-2", "1e30", None, "x"], dtype=object)
+    got = contract.coerce_column(contract.HOUR, column)
+    assert str(got.dtype) == "Int64"
+    assert got.tolist() == [3, 3, pd.NA, -2, pd.NA, pd.NA, pd.NA]
+
+
+def test_offsets_and_blanks_are_read_as_python_reads_them():
+    stamps = ["2025-01-01T03:00:00Z", "2025-01-01 03:00:00+05:30", "2025-01-01T03:00:00",
+              "2025-01-01T03:00:00z", "2025-01-01T03:00:00.123-0100", "2025-01-01", None, ""]
+    expected = [bool(s and contract._OFFSET.search(s)) for s in stamps]
+    assert contract._has_offset(pd.Series(stamps, dtype=object)).tolist() == expected
+    texts = ["t1", " ", "\t\u00a0", "", None, " t2 "]
+    assert contract.is_blank(pd.Series(texts, dtype=object)).tolist() == [
+        not (t or "").strip() for t in texts]
+    # numbers from a JSON body are not text: the pandas path judges them the same way
+    assert contract.is_blank(pd.Series([1.5, None], dtype=object)).tolist() == [False, True]

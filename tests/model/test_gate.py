@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from fraud_assets.model import deploy, gate
@@ -81,7 +83,45 @@ def test_gate_without_a_challenger_says_what_to_do(registry, split):
     ({"pr_auc": 0.60, "f1": 0.55}, {"pr_auc": 0.60, "f1": 0.55}, True),  # full tie: newer
 ])
 def test_pr_auc_decides_and_f1_breaks_ties(challenger, champion, promote):
-    assert gate.decide(challenger, champion, gate.Floors())[0] is promote
+    # PR-AUC is no longer the default criterion (cost saved is): asked for by name.
+    assert gate.decide(challenger, champion, gate.Floors(), gate.PR_AUC)[0] is promote
+
+
+@pytest.mark.parametrize(("criterion", "promote"), [
+    (gate.COST_SAVED, True), (gate.PRECISION_AT_K, False), (gate.PR_AUC, False)])
+def test_the_primary_criterion_is_configurable_and_cost_by_default(criterion, promote):
+    challenger = {"cost_saved": 5_000.0, "transaction_precision_at_k": 0.40, "pr_auc": 0.58,
+                  "f1": 0.5}
+    champion = {"cost_saved": 4_000.0, "transaction_precision_at_k": 0.45, "pr_auc": 0.60,
+                "f1": 0.5}
+    promoted, reason = gate.decide(challenger, champion, gate.Floors(), criterion)
+    assert promoted is promote
+    assert gate.decide(challenger, champion, gate.Floors())[0] is True  # the default: cost
+    with pytest.raises(gate.GateError, match="one of cost_saved"):
+        gate.decide(challenger, champion, gate.Floors(), "accuracy")
+
+
+def test_the_gate_records_the_three_criteria_at_each_versions_bands(registry, split,
+                                                                     good_model, bad_model):
+    # The champion was registered before decision bands existed: priced at its threshold.
+    old = dataclasses.replace(bad_model, policy=None, decision_metrics={})
+    register(registry, old, split[0])
+    gate.run_gate(registry, split[1], NO_FLOORS)
+    new = register(registry, good_model, split[0]).version
+    decision = gate.run_gate(registry, split[1])
+    assert decision.decision == gate.PROMOTED and decision.criterion == gate.COST_SAVED
+    assert "cost saved" in decision.reason
+    mine, theirs = decision.challenger_scores, decision.champion_scores
+    assert mine["cost_saved"] > theirs["cost_saved"]
+    assert mine["review_threshold"] == good_model.policy.bands.review
+    assert theirs["review_threshold"] == theirs["block_threshold"] == bad_model.threshold
+    assert mine["reviews_per_day"] <= good_model.policy.costs.review_capacity_per_day
+    tags = registry.version(new).tags
+    assert tags["gate_criterion"] == "cost_saved"
+    for role in ("challenger", "champion"):
+        for name in ("cost_saved", "transaction_precision_at_k", "pr_auc"):
+            assert float(tags[f"gate_{role}_{name}"]) == pytest.approx(
+                (mine if role == "challenger" else theirs)[name], abs=1e-6)
 
 
 def test_promote_refuses_an_unknown_version(registry, split, good_model):

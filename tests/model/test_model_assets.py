@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -59,12 +60,27 @@ def test_assets_train_register_and_promote(registry, training_set, instance, ale
     assert model["mlflow_run_id"] and 0.0 < model["threshold"] < 1.0
     assert model["holdout_pr_auc"] > 0.5
     assert all(Path(model[f"plot_{name}"]).is_file()
-               for name in ("pr_curve", "roc_curve", "confusion_matrix"))
-    run_tags = registry.client().get_run(model["mlflow_run_id"]).data.tags
-    assert run_tags["dagster_run_id"] == result.run_id
+               for name in ("pr_curve", "roc_curve", "confusion_matrix", "reliability"))
+    logged = registry.client().get_run(model["mlflow_run_id"]).data
+    assert logged.tags["dagster_run_id"] == result.run_id
+    # The decision bands, costs and calibration: asset metadata, MLflow run, version tags.
+    assert 0 < model["decision_review_threshold"] <= model["decision_block_threshold"]
+    assert model["decision_costs"]["review_capacity_per_day"] == 100
+    assert "| score >= | false-positive rate |" in model["score_fpr_table"]
+    assert (float(logged.params["decision_review_threshold"])
+            == model["decision_review_threshold"])
+    assert logged.params["cost_review"] == "10.0"
+    assert {"validation_brier_raw", "validation_brier_calibrated", "holdout_cost_saved",
+            "holdout_transaction_precision_at_k"} <= set(logged.metrics)
+    version_tags = registry.version("1").tags
+    assert json.loads(version_tags["decision_bands"])["block"] == model[
+        "decision_block_threshold"]
     gate = metadata(result, "champion")
     assert gate["decision"] == "promoted" and gate["champion_version"] == "1"
     assert gate["challenger_pr_auc"] == pytest.approx(model["holdout_pr_auc"], abs=1e-6)
+    assert gate["criterion"] == "cost_saved"
+    assert gate["challenger_cost_saved"] == pytest.approx(model["holdout_cost_saved"], abs=1e-4)
+    assert "challenger_transaction_precision_at_k" in gate
     assert registry.alias_version(CHAMPION_ALIAS) == "1"
     [posted] = alert_receiver.received  # the gate's decision reaches the team's chat
     assert posted["fraud_alert"]["kind"] == "gate_decision"
@@ -92,3 +108,17 @@ def test_assets_load_into_definitions(registry):
     assert graph.get(AssetKey("champion")).parent_keys == {AssetKey("fraud_model"),
                                                            AssetKey("training_set")}
     assert graph.get(AssetKey("fraud_model")).parent_keys == {AssetKey("training_set")}
+
+
+def test_costs_and_criterion_are_configured_per_run(registry, training_set, instance):
+    config = {"ops": {"fraud_model": {"config": {"costs": {
+                  "review": 2.0, "review_capacity_per_day": 7}}},
+              "champion": {"config": {"criterion": "pr_auc"}}}}
+    result = materialize([stub_training_set(training_set), fraud_model, champion],
+                         instance=instance, run_config=config,
+                         resources={"mlflow_registry": registry_resource(registry)})
+    model = metadata(result, "fraud_model")
+    assert model["decision_costs"] == {"review": 2.0, "blocked_legit": 25.0,
+                                       "review_capacity_per_day": 7, "fraud_loss_share": 1.0,
+                                       "fraud_loss_fixed": 0.0}
+    assert metadata(result, "champion")["criterion"] == "pr_auc"

@@ -105,6 +105,7 @@ def _batch(when: dt.datetime, rows: pd.DataFrame, version: str = "7") -> predict
         **{f: np.full(n, np.nan) for f in FEATURES},
         prediction_log.FEATURE_SOURCE: "imputed",
         prediction_log.SCORE: np.linspace(0.1, 0.9, n), prediction_log.IS_FRAUD: False,
+        prediction_log.DECISION: "approve",
         prediction_log.THRESHOLD: 0.5, prediction_log.MODEL_NAME: "m",
         prediction_log.MODEL_VERSION: version, prediction_log.ANSWERED_BY: "champion",
         prediction_log.CHAMPION_VERSION: version,

@@ -5,6 +5,8 @@ and a real `bentoml serve` of the fraud API started with the platform's own laun
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,3 +68,16 @@ def running_server(home: Path, poll_seconds: float,
         yield server
     finally:
         server.stop()
+
+
+def wait_for_log(home: Path, ids: set[str], count: int, timeout: float = 10) -> list[dict]:
+    """The prediction-log lines of request ids `ids` once `count` are there (or at the
+    timeout, what there is)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [json.loads(line) for path in (home / "predictions").glob("*/*.jsonl")
+                 for line in path.read_text().splitlines()]
+        found = [x for x in found if x["request_id"] in ids]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)

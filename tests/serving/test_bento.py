@@ -100,6 +100,9 @@ def test_built_bento_serves_its_packaged_champion(bento_server: Server) -> None:
     assert r.status_code == 200 and r.json()["model_version"] == "1"
     info = httpx.get(f"{bento_server.url}/model-info").json()
     assert info["source"] == "bento" and info["version"] == "1"
+    # The decision bands travel inside the Bento with the model.
+    assert info["decision_bands_source"] == "stored"
+    assert r.json()["decision_bands"] == info["decision_bands"]
     health = httpx.get(f"{bento_server.url}/health").json()
     # No online store where this copy runs: it answers, and says it is not as it should be.
     assert health["status"] == "degraded" and health["registry"]["mode"] == "bento"

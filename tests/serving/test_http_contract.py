@@ -24,7 +24,7 @@ from fraud_assets.features.online import online_features
 from fraud_assets.features.store import MerchantFeatureStore
 from fraud_assets.model import training
 from fraud_assets.orchestration.processes import Server as BentoServer
-from tests.serving.support import GOOD, build_feature_store, running_server
+from tests.serving.support import GOOD, build_feature_store, running_server, wait_for_log
 
 
 @pytest.fixture(scope="module")
@@ -335,26 +335,25 @@ def test_batch_answers_each_item_in_order(client: httpx.Client) -> None:
 
 
 @pytest.mark.feast_store
-def test_batch_of_10k_is_scored_fast(client: httpx.Client, served_home: Path) -> None:
+def test_batch_of_10k_is_scored_whole(client: httpx.Client, served_home: Path) -> None:
+    """A full 10,000-row batch is answered row for row with the model's probabilities.
+
+    Its speed is measured by `python -m benchmarks.serving_load --batch-runs N`, not here.
+    """
     rng = np.random.default_rng(0)
     items = [{"amount": float(a), "hour": int(h), "day_of_week": int(d),
               "merchant_category": str(c)} for a, h, d, c in zip(
         rng.uniform(1, 5000, 10_000).round(2), rng.integers(0, 24, 10_000),
         rng.integers(0, 7, 10_000), rng.choice(contract.MERCHANT_CATEGORIES, 10_000),
         strict=True)]
-    body = json.dumps({"transactions": items})
-    client.post("/predict_batch", content=body)  # first call warms caches
-    started = time.perf_counter()
-    r = post(client, "/predict_batch", body)
-    elapsed = time.perf_counter() - started
+    r = post(client, "/predict_batch", json.dumps({"transactions": items}))
     assert r.status_code == 200
     results = r.json()["results"]
     assert len(results) == 10_000 and all("fraud_probability" in x for x in results)
-    expected = expected_probability(served_home, items[:50])
-    assert [x["fraud_probability"] for x in results[:50]] == pytest.approx(expected)
-    server_ms = float(r.headers["server-timing"].split("dur=")[1])
-    assert server_ms < 1000, f"10,000 rows took {server_ms:.0f} ms of server time"
-    assert elapsed < 3.0, f"10,000 rows took {elapsed:.2f} s end to end"
+    for chunk in (slice(0, 50), slice(9_950, 10_000)):
+        expected = expected_probability(served_home, items[chunk])
+        assert [x["fraud_probability"] for x in results[chunk]] == pytest.approx(expected)
+    assert "dur=" in r.headers["server-timing"]
 
 
 @pytest.mark.parametrize("payload,status", [
@@ -389,17 +388,6 @@ def test_answered_requests_are_logged(client: httpx.Client, served_home: Path) -
     stored = online_features(pd.DataFrame([GOOD]), store=MerchantFeatureStore(served_home))
     assert [single[f] for f in FEATURES] == pytest.approx(stored.iloc[0][list(FEATURES)])
     assert sorted(x["item"] for x in lines if x["request_id"] == "log-check-batch") == [0, 2]
-
-
-def wait_for_log(home: Path, ids: set[str], count: int, timeout: float = 10) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [json.loads(line) for path in (home / "predictions").glob("*/*.jsonl")
-                 for line in path.read_text().splitlines()]
-        found = [x for x in found if x["request_id"] in ids]
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
 
 
 # -- documentation ------------------------------------------------------------------------------

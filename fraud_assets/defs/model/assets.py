@@ -5,12 +5,15 @@ MaterializeResult with links and numbers, and `champion` reads the challenger ba
 the registry (alias `challenger`) and the holdout from `training_set`.
 """
 
+import json
 import tempfile
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
+import numpy as np
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
@@ -29,7 +32,7 @@ from pydantic import Field
 from fraud_assets import contract, names
 from fraud_assets.defs.model.resources import MlflowRegistryResource
 from fraud_assets.features.names import FEATURES
-from fraud_assets.model import evaluation, gate, training
+from fraud_assets.model import decisions, evaluation, gate, training
 from fraud_assets.model.registry import (
     CHALLENGER_ALIAS,
     LoggedVersion,
@@ -41,9 +44,33 @@ from fraud_assets.monitoring import alerts
 TRAINING_SET = names.TRAINING_SET
 
 
-class FraudModelConfig(Config):
-    """Training knobs (logged as MLflow params)."""
+_COSTS = decisions.DEFAULT_COSTS
 
+
+class CostsConfig(Config):
+    """What each decision outcome costs (`model.decisions.Costs`, the one home of the
+    defaults); the bands of a trained version are chosen with these and stored with it."""
+
+    review: float = Field(default=_COSTS.review, ge=0.0,
+                          description="Cost of one manual review (analyst time).")
+    blocked_legit: float = Field(default=_COSTS.blocked_legit, ge=0.0,
+                                 description="Cost of blocking a legitimate transaction.")
+    review_capacity_per_day: int = Field(default=_COSTS.review_capacity_per_day, ge=0,
+                                         description="Reviews the team can do per day.")
+    fraud_loss_share: float = Field(
+        default=_COSTS.fraud_loss_share, ge=0.0,
+        description="A missed fraud loses this share of its amount (1: the amount) ...")
+    fraud_loss_fixed: float = Field(default=_COSTS.fraud_loss_fixed, ge=0.0,
+                                    description="... plus this fixed cost.")
+
+    def to_costs(self) -> decisions.Costs:
+        return decisions.Costs(**self.model_dump())
+
+
+class FraudModelConfig(Config):
+    """Training knobs (logged as MLflow params) and the costs the bands are chosen by."""
+
+    costs: CostsConfig = Field(default_factory=CostsConfig)
     validation_fraction: float = training.TrainParams.validation_fraction
     C: float = training.TrainParams.C
     # An Enum in Dagster's config schema: the launchpad offers the families by name.
@@ -54,7 +81,13 @@ class FraudModelConfig(Config):
 
 
 class ChampionConfig(Config):
-    """Floors the first champion must clear on the holdout."""
+    """Floors the first champion must clear on the holdout, and what decides."""
+
+    # A Literal: Dagster's config schema refuses any other value at launch.
+    criterion: Literal["cost_saved", "transaction_precision_at_k", "pr_auc"] = Field(
+        default=gate.COST_SAVED,
+        description=f"Primary gate criterion, one of {', '.join(gate.CRITERIA)} (all three "
+                    "are recorded); the costs are those stored with the challenger.")
 
     floor_roc_auc: float = gate.Floors.roc_auc
     floor_pr_auc: float = gate.Floors.pr_auc
@@ -78,19 +111,25 @@ def fraud_model(context: AssetExecutionContext, config: FraudModelConfig,
     params = training.TrainParams(validation_fraction=config.validation_fraction, C=config.C,
                                   model_family=config.model_family)
     try:
+        costs = config.costs.to_costs()
         train_rows, holdout = training.split_training_set(training_set)
-        trained = training.train(train_rows, params)
+        trained = training.train(train_rows, params, costs)
         labels = holdout[contract.LABEL].to_numpy()
         proba = training.fraud_probability(trained.pipeline, holdout)
-        holdout_scores = evaluation.score(labels, proba, trained.threshold)
-    except (training.ModelInputError, evaluation.EvaluationError) as exc:
+        holdout_scores = {**evaluation.score(labels, proba, trained.threshold),
+                          **holdout_decisions(trained, holdout, proba)}
+    except (training.ModelInputError, evaluation.EvaluationError,
+            decisions.DecisionError) as exc:
         # Nothing was logged or registered, so `champion` stays where it was.
         raise Failure(description=f"no model was trained or registered: {exc}") from None
     metrics = {**{f"validation_{k}": v for k, v in trained.validation.items()},
                **{f"holdout_{k}": v for k, v in holdout_scores.items()}}
-    fingerprint = training.fingerprint(train_rows, params)
+    fingerprint = training.fingerprint(train_rows, params, costs)
     with tempfile.TemporaryDirectory() as tmp:
         plots = evaluation.save_plots(labels, proba, trained.threshold, Path(tmp))
+        if trained.policy is not None:
+            plots[evaluation.RELIABILITY_PLOT] = evaluation.save_reliability_plot(
+                labels, proba, trained.policy.calibration.apply(proba), Path(tmp))
         # A retry after a crash between registering and finishing reuses that version.
         logged = (registry.reuse_unfinished(
                       fingerprint, lambda run_id: _succeeded(context, run_id), context.run_id)
@@ -117,8 +156,9 @@ def champion(context: AssetExecutionContext, config: ChampionConfig, training_se
         evidence = (shadow_evidence(context.instance, challenger)
                     if rule.min_days and challenger else None)
         decision = gate.run_gate(registry, holdout, floors, shadow_rule=rule,
-                                 shadow=evidence)
-    except (training.ModelInputError, RegistryError, evaluation.EvaluationError) as exc:
+                                 shadow=evidence, criterion=config.criterion)
+    except (training.ModelInputError, RegistryError, evaluation.EvaluationError,
+            decisions.DecisionError, gate.GateError) as exc:
         raise Failure(description=f"the gate could not decide: {exc}") from None
     context.log.info(f"gate: {decision.decision}, {decision.reason}")
     alerts.post(gate_alert(decision, registry))
@@ -129,6 +169,7 @@ def champion(context: AssetExecutionContext, config: ChampionConfig, training_se
         "champion_before": decision.champion_before or "none",
         "champion_version": decision.champion_after or "none",
         "holdout_rows": len(holdout),
+        "criterion": decision.criterion,
         **_rounded(decision.challenger_scores, prefix="challenger_"),
     }
     if decision.champion_scores is not None:
@@ -140,6 +181,24 @@ def champion(context: AssetExecutionContext, config: ChampionConfig, training_se
     if decision.champion_after:
         metadata["champion_model"] = _link(registry.version_link(decision.champion_after))
     return MaterializeResult(metadata=metadata)
+
+
+def holdout_decisions(trained: training.TrainedModel, holdout: pd.DataFrame,
+                      proba: np.ndarray) -> dict[str, float]:
+    """The bands priced on the holdout (`decisions.realized_costs`, capacity per day),
+    precision@k and the Brier score before/after calibration (empty without a policy)."""
+    policy = trained.policy
+    if policy is None:
+        return {}
+    labels = holdout[contract.LABEL].to_numpy()
+    day = holdout[contract.EVENT_TIMESTAMP.name].dt.tz_convert("UTC").dt.floor("D").to_numpy()
+    report = decisions.realized_costs(labels, proba, holdout[contract.AMOUNT.name].to_numpy(),
+                                      day, policy.bands, policy.costs)
+    return {**report.as_metrics(),
+            gate.PRECISION_AT_K: decisions.precision_at_k_per_day(
+                labels, proba, day, policy.costs.review_capacity_per_day),
+            "brier_raw": decisions.brier(labels, proba),
+            "brier_calibrated": decisions.brier(labels, policy.calibration.apply(proba))}
 
 
 def shadow_evidence(instance: DagsterInstance, challenger: str) -> gate.ShadowEvidence:
@@ -160,15 +219,19 @@ def shadow_evidence(instance: DagsterInstance, challenger: str) -> gate.ShadowEv
 
 
 def gate_alert(decision: gate.GateDecision, registry: MlflowRegistry) -> alerts.Alert:
-    """The gate's decision as an alert: what moved (or not), why, both PR-AUCs."""
+    """The gate's decision as an alert: what moved (or not), why, both PR-AUCs and costs
+    saved."""
     facts = {"decision": decision.decision, "challenger": f"v{decision.challenger}",
              "champion before": f"v{decision.champion_before}" if decision.champion_before
              else "none",
              "champion now": f"v{decision.champion_after}" if decision.champion_after
              else "none",
-             "challenger PR-AUC": f"{decision.challenger_scores.get('pr_auc', float('nan')):.4f}"}
-    if decision.champion_scores:
-        facts["champion PR-AUC"] = f"{decision.champion_scores.get('pr_auc', float('nan')):.4f}"
+             "criterion": decision.criterion}
+    for role, scores in (("challenger", decision.challenger_scores),
+                         ("champion", decision.champion_scores)):
+        for name, label in (("pr_auc", "PR-AUC"), (gate.COST_SAVED, "cost saved")):
+            if scores and name in scores:
+                facts[f"{role} {label}"] = f"{scores[name]:.4f}"
     link = registry.version_link(decision.champion_after or decision.challenger)
     return alerts.Alert(alerts.GATE_DECISION, f"Gate: challenger v{decision.challenger} "
                         f"{decision.decision}", decision.reason, facts, link)
@@ -196,10 +259,25 @@ def _model_metadata(registry: MlflowRegistry, logged: LoggedVersion,
         "training_fraud_rows": trained.fraud_rows,
         "holdout_rows": holdout_rows,
         "features": ", ".join(FEATURES),
+        **_policy_metadata(trained.policy),
         **_rounded(metrics),
         **{f"plot_{name}": _artifact_path(logged.artifact_uri, f"plots/{name}.png")
            for name in plots},
     }
+
+
+def _policy_metadata(policy: decisions.DecisionPolicy | None) -> dict[str, object]:
+    """Bands, costs, calibration and the score -> false-positive-rate table."""
+    if policy is None:
+        return {}
+    table = "\n".join(["| score >= | false-positive rate | recall |", "| --- | --- | --- |",
+                       *(f"| {r['score']:.4f} | {r['false_positive_rate']:.4f} | "
+                         f"{r['recall']:.4f} |" for r in policy.fpr_table)])
+    return {"decision_review_threshold": policy.bands.review,
+            "decision_block_threshold": policy.bands.block,
+            "decision_costs": MetadataValue.json(asdict(policy.costs)),
+            "calibration": MetadataValue.text(json.dumps(asdict(policy.calibration))),
+            "score_fpr_table": MetadataValue.md(table)}
 
 
 def _rounded(scores: Mapping[str, float], prefix: str = "") -> dict[str, float]:

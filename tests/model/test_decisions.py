@@ -1,0 +1,133 @@
+"""Decision bands by expected cost, calibration, and pricing bands on labelled rows."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+
+from fraud_assets.model import decisions
+from fraud_assets.model.decisions import Bands, Costs
+
+
+def _brute_force(score, proba, amount, days, costs, weight):
+    """Every pair of thresholds among the scores (and 'never'), priced one by one."""
+    best = None
+    for review, block in itertools.product([*np.unique(score), decisions.NEVER], repeat=2):
+        if review > block:
+            continue
+        decided = Bands(review, block).decide(score)
+        reviews = weight[decided == "review"].sum()
+        if reviews > costs.review_capacity_per_day * days + 1e-9:
+            continue
+        cost = (weight * np.select(
+            [decided == "approve", decided == "review", decided == "block"],
+            [proba * costs.fraud_loss(amount), np.full(len(score), costs.review),
+             (1 - proba) * costs.blocked_legit])).sum()
+        best = cost if best is None else min(best, cost)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bands_minimise_expected_cost_like_the_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n = 40
+    score = np.round(rng.uniform(size=n), 2)  # rounded: ties must stay together
+    proba = np.clip(score + rng.normal(0, 0.1, n), 0, 1)
+    amount = rng.lognormal(4, 1, n)
+    weight = rng.choice([1.0, 3.0], n)
+    costs = Costs(review=rng.uniform(1, 30), blocked_legit=rng.uniform(5, 80),
+                  review_capacity_per_day=int(rng.integers(1, 8)))
+    days = 2.0
+    choice = decisions.choose_bands(score, proba, amount, days, costs, weight)
+    assert choice.expected_cost == pytest.approx(
+        _brute_force(score, proba, amount, days, costs, weight), rel=1e-9)
+    assert choice.reviews_per_day <= costs.review_capacity_per_day + 1e-9
+    assert choice.expected_cost_approve_all == pytest.approx(
+        (weight * proba * amount).sum())
+
+
+def test_capacity_is_respected_and_binding_capacity_costs_more():
+    rng = np.random.default_rng(1)
+    score = rng.uniform(size=2_000)
+    amount = np.full(2_000, 100.0)  # every review pays: 100 * p > 10 for p > 0.1
+    generous = decisions.choose_bands(score, score, amount, 1.0, Costs(
+        review_capacity_per_day=5_000, blocked_legit=1e6))
+    tight = decisions.choose_bands(score, score, amount, 1.0, Costs(
+        review_capacity_per_day=50, blocked_legit=1e6))
+    assert generous.reviews_per_day > 50
+    assert tight.reviews_per_day <= 50
+    assert tight.expected_cost > generous.expected_cost
+    # Blocking costs a fortune: never block; the review band is the top 50 scores.
+    assert tight.bands.block == decisions.NEVER
+    assert (score >= tight.bands.review).sum() == 50
+
+
+def test_bands_decide_and_fall_back_to_the_threshold():
+    bands = Bands(review=0.2, block=0.7)
+    assert list(bands.decide(np.array([0.1, 0.2, 0.69, 0.7, 1.0]))) == [
+        "approve", "review", "review", "block", "block"]
+    old = Bands.from_threshold(0.4)
+    assert list(old.decide(np.array([0.39, 0.4]))) == ["approve", "block"]
+    with pytest.raises(decisions.DecisionError, match="review <= block"):
+        Bands(review=0.8, block=0.5)
+    with pytest.raises(decisions.DecisionError, match="'review'"):
+        Costs(review=-1)
+
+
+def test_calibration_improves_brier_on_a_miscalibrated_model():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(6_000, 2))
+    y = (x[:, 0] + rng.normal(size=6_000) > 2.2).astype(int)  # ~6% positives
+    frame = pd.DataFrame(x, columns=["a", "b"])
+    # class_weight="balanced" inflates every probability: a miscalibrated model.
+    model = LogisticRegression(class_weight="balanced").fit(frame[:2_000], y[:2_000])
+    calibration = decisions.fit_calibration(model, frame[2_000:4_000], y[2_000:4_000])
+    test, truth = frame[4_000:], y[4_000:]
+    raw = model.predict_proba(test)[:, 1]
+    assert decisions.brier(truth, calibration.apply(raw)) < 0.7 * decisions.brier(truth, raw)
+    # The two stored numbers are scikit-learn's calibrated classifier, exactly.
+    sklearn_calibrated = CalibratedClassifierCV(FrozenEstimator(model), method="sigmoid").fit(
+        frame[2_000:4_000], y[2_000:4_000])
+    np.testing.assert_allclose(calibration.apply(raw),
+                               sklearn_calibrated.predict_proba(test)[:, 1], atol=1e-9)
+
+
+def test_realized_costs_enforce_the_capacity_per_day():
+    truth = np.array([1, 1, 0, 1, 0, 1])
+    score = np.array([0.9, 0.5, 0.45, 0.4, 0.5, 0.1])
+    amount = np.array([100.0, 200.0, 50.0, 300.0, 10.0, 1000.0])
+    day = np.array(["d1", "d1", "d1", "d1", "d2", "d2"])
+    report = decisions.realized_costs(truth, score, amount, day, Bands(0.3, 0.8),
+                                      Costs(review=5, blocked_legit=20,
+                                            review_capacity_per_day=2))
+    # d1: 0.9 blocked (fraud, free); 0.5 and 0.45 reviewed; 0.4 (fraud, 300) overflows.
+    # d2: 0.5 reviewed; 0.1 (fraud, 1000) approved.
+    assert report.cost == 300 + 1000 + 3 * 5
+    assert report.review_overflow == 1 and report.fraud_missed == 2
+    assert report.reviews_per_day == 1.5
+    assert report.cost_saved == 1600 - report.cost
+
+
+def test_precision_at_k_is_per_day_and_named_for_transactions():
+    truth = np.array([1, 0, 0, 1, 1, 0])
+    score = np.array([0.9, 0.8, 0.1, 0.2, 0.7, 0.6])
+    day = np.array([1, 1, 1, 2, 2, 2])
+    assert decisions.precision_at_k_per_day(truth, score, day, k=2) == pytest.approx(
+        (0.5 + 0.5) / 2)
+
+
+def test_policy_round_trips_through_tags_and_old_versions_have_none():
+    policy = decisions.DecisionPolicy(Bands(0.1, 0.6), Costs(review=3),
+                                      decisions.Calibration(a=-1.1, b=0.2),
+                                      [{"score": 0.5, "false_positive_rate": 0.01,
+                                        "recall": 0.5}])
+    assert decisions.DecisionPolicy.from_tags(policy.to_tags(), "v1") == policy
+    assert decisions.DecisionPolicy.from_tags({"threshold": "0.3"}, "v1") is None
+    with pytest.raises(decisions.DecisionError, match="v9: unreadable decision tags"):
+        decisions.DecisionPolicy.from_tags({decisions.TAG_BANDS: "{oops"}, "v9")
