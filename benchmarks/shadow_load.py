@@ -8,7 +8,17 @@ The two settings alternate `--rounds` times (ABAB...) so a busy machine hurts bo
 each round is `--seconds` of closed-loop load after a warm-up. Prints each round and the
 medians. Goal (issue 17): shadow within 15% of the rps without it.
 
-    python -m benchmarks.shadow_load [--rounds 3] [--seconds 10] [--clients 32]
+    python -m benchmarks.shadow_load [--rounds 3] [--seconds 10] [--clients 32] [--port P]
+
+Measured with `--rounds 3 --seconds 8` (ABAB medians at 32 clients), three runs each,
+2 cores shared with other sessions (load 4-8 throughout), before = main (3c4ee9b, then
+3299ed0), after = the scorer scoring the linear model in numpy (model/explain.py):
+
+| run | before: req/s off / on, p99 off / on | after: req/s off / on, p99 off / on |
+| --- | ------------------------------------ | ----------------------------------- |
+| 1   | 339.9 / 262.2 (-22.9%), 191 / 258 ms | 214.0 / 204.8 (-4.3%), 310 / 284 ms |
+| 2   | 283.6 / 240.6 (-15.2%), 260 / 276 ms | 369.6 / 353.0 (-4.5%), 182 / 181 ms |
+| 3   | 337.7 / 258.8 (-23.4%), 172 / 250 ms | 386.9 / 362.8 (-6.2%), 256 / 190 ms |
 """
 
 from __future__ import annotations
@@ -42,13 +52,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="ABAB rounds")
     parser.add_argument("--seconds", type=float, default=10.0, help="load per measurement")
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--port", type=int, default=None,
+                        help="port of the API on 127.0.0.1 (default: a free one)")
     args = parser.parse_args()
     bodies = request_bodies()
     with tempfile.TemporaryDirectory() as tmp:
         home, work = Path(tmp) / "home", Path(tmp) / "work"
         prepare_state(home)
         add_version(registry_at(home), seed=2, promote=False)  # version 2, the challenger
-        server = running(fraud_server(home, work, poll_seconds=0.5))
+        server = running(fraud_server(home, work, port=args.port, poll_seconds=0.5))
         runs: dict[bool, list] = {True: [], False: []}
         try:
             for _ in range(args.rounds):

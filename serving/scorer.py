@@ -21,9 +21,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sklearn
 
 from fraud_assets import contract
-from fraud_assets.model.explain import ExplainError, Reason, explainer_for
+from fraud_assets.model.explain import (
+    ExplainError,
+    Inputs,
+    Reason,
+    explainer_for,
+    input_arrays,
+)
 from fraud_assets.model.loaded import LoadedModel
 from fraud_assets.model.training import model_input
 from fraud_assets.monitoring import prediction_log as plog
@@ -103,16 +110,23 @@ class Scored:
         return self.champion
 
 
-def _model_scores(model: LoadedModel, frame: pd.DataFrame, explain: bool) -> ModelScores:
+def _model_scores(model: LoadedModel, frame: pd.DataFrame, inputs: Inputs,
+                  explain_rows: bool) -> ModelScores:
+    """One model's scores on the call's frame (`inputs`: its columns as arrays, taken once
+    for all models). A model of a family `model.explain` knows is scored by its explainer:
+    the linear model's own numbers replayed in numpy, the tree model's predict_proba
+    (reasons by SHAP); reasons only if `explain_rows`. Any other model through its
+    pipeline, without reasons."""
     try:
-        explainer = explainer_for(model.model) if explain else None
-    except ExplainError:  # a model family without exact reasons: answered without them
+        explainer = explainer_for(model.model)
+    except ExplainError:  # a model family without exact reasons
         explainer = None
     reasons = None
     if explainer is not None:
-        probability, reasons = explainer.score_and_explain(frame)
+        probability, reasons = explainer.score(inputs, explain_rows)
     else:
-        probability = model.model.predict_proba(frame)[:, 1].astype("float64")
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            probability = model.model.predict_proba(frame)[:, 1].astype("float64")
     return ModelScores(model, probability, probability >= model.threshold, reasons)
 
 
@@ -130,7 +144,8 @@ def score(champion: LoadedModel | None, requests: pd.DataFrame,
           challenger: LoadedModel | None = None, canary: np.ndarray | None = None) -> Scored:
     """Score valid request rows with one feature lookup and one call per model; the model's
     input is built by `training.model_input`, the builder training itself uses.
-    `explain`: add each row's reason codes (`model.explain`, one more matrix product).
+    `explain`: add each row's reason codes (`model.explain`: a ranking of the
+    contributions the score is summed from).
     `challenger`: scored in shadow on the same frame (not when it is the champion);
     `canary`: rows the challenger answers (bool per row)."""
     if champion is None:
@@ -141,9 +156,11 @@ def score(champion: LoadedModel | None, requests: pd.DataFrame,
         challenger = None
     canary = (np.zeros(len(frame), dtype=bool) if canary is None or challenger is None
               else canary)
-    theirs = (_model_scores(challenger, frame, explain and bool(canary.any()))
+    inputs = input_arrays(frame)  # once, for both models
+    theirs = (_model_scores(challenger, frame, inputs, explain and bool(canary.any()))
               if challenger is not None else None)
-    return Scored(frame=frame, champion_scores=_model_scores(champion, frame, explain),
+    return Scored(frame=frame,
+                  champion_scores=_model_scores(champion, frame, inputs, explain),
                   challenger_scores=theirs, canary=canary, feature_source=source,
                   scored_at=dt.datetime.now(dt.UTC))
 

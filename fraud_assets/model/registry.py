@@ -52,7 +52,13 @@ TAG_TRAINING_END = "training_end"
 TAG_FEATURES = "features"
 TAG_DAGSTER_RUN = "dagster_run_id"
 TAG_TRAINING_FINGERPRINT = "training_fingerprint"  # training.fingerprint of rows + params
+TAG_MODEL_FAMILY = "model_family"  # training.TrainParams.model_family (also a run param)
 SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
+# The tree family's fitted trees. skops does not trust them by default because their node
+# indices are not bounds-checked when predicting: a forged file could crash the server.
+# These files are written by our own training into our own registry (whoever can write
+# there can already choose which model serves), so the type is trusted for that family.
+SKOPS_TREE_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 _URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 _FLUENT_LOCK = threading.RLock()
 
@@ -188,7 +194,9 @@ class MlflowRegistry:
                     pyfunc_predict_fn="predict_proba",
                     # SimpleImputer keeps the fitted numpy dtype, which skops does not trust
                     # by default; a dtype carries no code.
-                    skops_trusted_types=SKOPS_TRUSTED_TYPES)
+                    skops_trusted_types=SKOPS_TRUSTED_TYPES + (
+                        SKOPS_TREE_TYPES if trained.params.model_family
+                        == training.HIST_GRADIENT_BOOSTING else []))
             tags = {**_version_tags(trained, dagster_run_id),
                     TAG_TRAINING_FINGERPRINT: fingerprint}
             version = mlflow.register_model(info.model_uri, self.model_name, tags=tags)
@@ -346,10 +354,7 @@ class MlflowRegistry:
 
 def _run_params(trained: training.TrainedModel) -> dict[str, object]:
     return {
-        "model_family": "logistic_regression",
-        "C": trained.params.C,
-        "max_iter": trained.params.max_iter,
-        "validation_fraction": trained.params.validation_fraction,
+        **trained.params.family_params(),  # model_family and its own hyperparameters
         "threshold": trained.threshold,
         "training_start": trained.training_start.isoformat(),
         "training_end": trained.training_end.isoformat(),
@@ -380,6 +385,7 @@ def _version_tags(trained: training.TrainedModel, dagster_run_id: str) -> dict[s
         TAG_TRAINING_START: trained.training_start.isoformat(),
         TAG_TRAINING_END: trained.training_end.isoformat(),
         TAG_FEATURES: ",".join(FEATURES),
+        TAG_MODEL_FAMILY: trained.params.model_family,
         TAG_DAGSTER_RUN: dagster_run_id,
         **(trained.policy.to_tags() if trained.policy is not None else {}),
     }

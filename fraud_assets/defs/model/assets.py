@@ -73,6 +73,11 @@ class FraudModelConfig(Config):
     costs: CostsConfig = Field(default_factory=CostsConfig)
     validation_fraction: float = training.TrainParams.validation_fraction
     C: float = training.TrainParams.C
+    # An Enum in Dagster's config schema: the launchpad offers the families by name.
+    model_family: Literal["logistic_regression", "hist_gradient_boosting"] = Field(
+        default=training.LOGISTIC_REGRESSION,
+        description="The classifier: logistic_regression (exact reason codes) or "
+                    "hist_gradient_boosting (reason codes by SHAP's TreeExplainer).")
 
 
 class ChampionConfig(Config):
@@ -103,7 +108,8 @@ def fraud_model(context: AssetExecutionContext, config: FraudModelConfig,
                 ) -> MaterializeResult:
     """Train on the train split, log the run to MLflow, register a version tagged challenger."""
     registry = mlflow_registry.get_client()
-    params = training.TrainParams(validation_fraction=config.validation_fraction, C=config.C)
+    params = training.TrainParams(validation_fraction=config.validation_fraction, C=config.C,
+                                  model_family=config.model_family)
     try:
         costs = config.costs.to_costs()
         train_rows, holdout = training.split_training_set(training_set)
