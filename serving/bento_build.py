@@ -42,8 +42,8 @@ from fraud_assets.model.registry import MlflowRegistry, RegistryError
 PACKAGE = Path(__file__).resolve().parent  # serving/
 BENTO_MODEL_NAME = settings.REGISTERED_MODEL_NAME
 # What the service imports at run time; their dependencies come along from uv.lock.
-# redis, hiredis and psycopg2-binary are the server profile's (an image runs under either profile): Feast's
-# Redis online store (feast[redis]: redis, hiredis) and its SQL registry on PostgreSQL.
+# redis, hiredis and psycopg2-binary are the server profile's (an image runs under either
+# profile): Feast's Redis online store (feast[redis]) and its SQL registry on PostgreSQL.
 SERVING_ROOTS = ("bentoml", "fastapi", "mlflow", "scikit-learn", "pandas", "numpy",
                  "skops", "feast", "pyarrow", "threadpoolctl",
                  "redis", "hiredis", "psycopg2-binary",
