@@ -171,6 +171,7 @@ clean:
 test-ui: setup
 	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] \
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(UV) sync --frozen --python 3.11 --group ui
 	$(BIN)/pytest -m ui tests/ui
 
 # kill -9 mid-run and rerun, on real instances: not part of `make test` (minutes).

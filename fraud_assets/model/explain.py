@@ -176,7 +176,10 @@ class _Numeric:
         x = np.column_stack([np.asarray(data[c], dtype="float64") for c in self.inputs])
         for step in self.steps:
             x = step(x)
-        out += x @ self.weights
+        # Column by column, not `x @ weights`: BLAS picks other kernels (and roundings) for
+        # other batch sizes, and a transaction must get the same score alone or in a batch.
+        for j in range(x.shape[1]):
+            out += x[:, j:j + 1] * self.weights[j]
 
 
 class _LinearTerms:
@@ -301,7 +304,7 @@ class LinearExplainer:
         """P(fraud) per row (the pipeline's predict_proba, to rounding) and, if `explain`,
         its top-k reasons, from one pass: explaining costs the ranking, not a rerun."""
         contributions = self.contributions(data)
-        probability = expit(self.intercept + contributions.sum(axis=1))
+        probability = expit(self.intercept + _row_sums(contributions))
         return probability, (self._top(data, contributions, k) if explain else None)
 
     def score_and_explain(self, data: Inputs, k: int = TOP_REASONS
@@ -318,6 +321,14 @@ class LinearExplainer:
     @staticmethod
     def _top(data: Inputs, contributions: np.ndarray, k: int) -> list[list[Reason]]:
         return top_reasons(data, contributions, k)
+
+
+def _row_sums(contributions: np.ndarray) -> np.ndarray:
+    """Each row's sum, added left to right: the same rounding whatever the batch size."""
+    total = np.zeros(len(contributions))
+    for j in range(contributions.shape[1]):
+        total += contributions[:, j]
+    return total
 
 
 def top_reasons(data: Inputs, contributions: np.ndarray, k: int = TOP_REASONS

@@ -21,13 +21,14 @@ from tests.support import validated_day, write_validated
 DAY = "2025-01-20"
 
 
-def log_shadow_day(home, day_frame: pd.DataFrame, challenger_flags: np.ndarray) -> None:
+def log_shadow_day(home, day_frame: pd.DataFrame, challenger_flags: np.ndarray,
+                   day: str = DAY) -> None:
     """What the service logs while a challenger is in shadow (the champion answers)."""
     n = len(day_frame)
     truth = day_frame[contract.LABEL].astype(bool).to_numpy()
     rng = np.random.default_rng(0)
     log = plog.PredictionLog(home / "predictions")
-    log.append(plog.Batch(dt.datetime.fromisoformat(f"{DAY}T12:00:00+00:00"), {
+    log.append(plog.Batch(dt.datetime.fromisoformat(f"{day}T12:00:00+00:00"), {
         plog.REQUEST_ID: [f"r{i}" for i in range(n)], plog.ITEM: 0, plog.ENDPOINT: "predict",
         plog.TRANSACTION_ID: day_frame[contract.TRANSACTION_ID.name].to_numpy(),
         **{f: day_frame[f].to_numpy() for f in plog.REQUEST_FIELDS},
