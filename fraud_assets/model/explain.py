@@ -245,7 +245,29 @@ def probe_frame(rows: int = 120) -> pd.DataFrame:
     return model_input(pd.DataFrame(data))
 
 
-class LinearExplainer:
+class _Explainer:
+    """What both explainers offer on top of their own `contributions` and `score`."""
+
+    def contributions(self, data: Inputs) -> np.ndarray:
+        raise NotImplementedError
+
+    def score(self, data: Inputs, explain: bool = True, k: int = TOP_REASONS
+              ) -> tuple[np.ndarray, list[list[Reason]] | None]:
+        raise NotImplementedError
+
+    def score_and_explain(self, data: Inputs, k: int = TOP_REASONS
+                          ) -> tuple[np.ndarray, list[list[Reason]]]:
+        """P(fraud) per row and its top-k reasons (`score` with reasons)."""
+        probability, reasons = self.score(data, True, k)
+        assert reasons is not None
+        return probability, reasons
+
+    def top(self, data: Inputs, k: int = TOP_REASONS) -> list[list[Reason]]:
+        """Per row, the k inputs with the largest |contribution|, largest first."""
+        return top_reasons(data, self.contributions(data), k)
+
+
+class LinearExplainer(_Explainer):
     """Exact per-input log-odds contributions of a fitted ColumnTransformer + linear model."""
 
     def __init__(self, model: Pipeline) -> None:
@@ -305,22 +327,7 @@ class LinearExplainer:
         its top-k reasons, from one pass: explaining costs the ranking, not a rerun."""
         contributions = self.contributions(data)
         probability = expit(self.intercept + _row_sums(contributions))
-        return probability, (self._top(data, contributions, k) if explain else None)
-
-    def score_and_explain(self, data: Inputs, k: int = TOP_REASONS
-                          ) -> tuple[np.ndarray, list[list[Reason]]]:
-        """P(fraud) per row and its top-k reasons (`score` with reasons)."""
-        probability, reasons = self.score(data, True, k)
-        assert reasons is not None
-        return probability, reasons
-
-    def top(self, data: Inputs, k: int = TOP_REASONS) -> list[list[Reason]]:
-        """Per row, the k inputs with the largest |contribution|, largest first."""
-        return self._top(data, self.contributions(data), k)
-
-    @staticmethod
-    def _top(data: Inputs, contributions: np.ndarray, k: int) -> list[list[Reason]]:
-        return top_reasons(data, contributions, k)
+        return probability, (top_reasons(data, contributions, k) if explain else None)
 
 
 def _row_sums(contributions: np.ndarray) -> np.ndarray:
@@ -372,7 +379,7 @@ def top_reasons(data: Inputs, contributions: np.ndarray, k: int = TOP_REASONS
     return [flat[row:row + k] for row in range(0, len(flat), k)]
 
 
-class TreeExplainer:
+class TreeExplainer(_Explainer):
     """SHAP values (log-odds) per input of a fitted ColumnTransformer (one output column
     per model input, named as the input) + HistGradientBoostingClassifier.
 
@@ -425,14 +432,6 @@ class TreeExplainer:
             return probability, None
         return probability, top_reasons(data, self._shap(transformed), k)
 
-    def score_and_explain(self, data: Inputs, k: int = TOP_REASONS
-                          ) -> tuple[np.ndarray, list[list[Reason]]]:
-        probability, reasons = self.score(data, True, k)
-        assert reasons is not None
-        return probability, reasons
-
-    def top(self, data: Inputs, k: int = TOP_REASONS) -> list[list[Reason]]:
-        return top_reasons(data, self.contributions(data), k)
 
 
 def _steps(model: Any) -> tuple[Any, Any]:

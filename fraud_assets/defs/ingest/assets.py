@@ -41,17 +41,22 @@ def raw_partition(home: FraudHome, partition_key: str) -> Path:
 def transactions_raw(context: AssetExecutionContext, fraud_home: FraudHome) -> Output:
     """The day's landing file, read as is: every value kept as the text that landed."""
     path = landing_path(fraud_home, context.partition_key)
+    frame, metadata = read_landed(path)
+    context.log.info(f"read {len(frame):,} rows from {path}")
+    return Output(frame, metadata={
+        **metadata, "preview": MetadataValue.md(frame.head(5).to_markdown(index=False))})
+
+
+def read_landed(path: Path) -> tuple[pd.DataFrame, dict[str, object]]:
+    """A landed file (transactions or labels) as text (`landing.read_raw`) and the metadata
+    every raw asset records: the file and its content hash (the sensors compare it).
+    Raises Failure naming the file and the problem when it cannot be read."""
     try:
         frame = landing.read_raw(path)
     except landing.LandingFileError as exc:
         raise Failure(description=str(exc), metadata={"file": MetadataValue.path(str(path))}
                       ) from None
-    context.log.info(f"read {len(frame):,} rows from {path}")
-    return Output(frame, metadata={
-        "file": MetadataValue.path(str(path)),
-        FINGERPRINT: landing.fingerprint(path),
-        "preview": MetadataValue.md(frame.head(5).to_markdown(index=False)),
-    })
+    return frame, {"file": MetadataValue.path(str(path)), FINGERPRINT: landing.fingerprint(path)}
 
 
 @multi_asset(

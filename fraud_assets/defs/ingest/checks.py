@@ -7,6 +7,8 @@ description is computed from the result it describes and says what to do.
 """
 
 
+from collections.abc import Sequence
+
 import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
@@ -60,15 +62,23 @@ def contract_structure(context: AssetCheckExecutionContext, transactions_raw: pd
     file = str(landing_path(fraud_home, context.partition_key))
     judged = _judged(transactions_raw, context.partition_key, fraud_home)
     result = runner.run_suite(suites.structure_suite(), judged.ge, transactions_raw)
+    return structure_verdict(result, file, contract.COLUMNS, "transaction")
+
+
+def structure_verdict(result: runner.SuiteResult, file: str, columns: Sequence[str],
+                      kind: str) -> AssetCheckResult:
+    """The blocking structure check's result for a landed `file` of `kind` (transaction or
+    label) whose contract has `columns`: missing columns named first, else the rules that
+    failed, each with what to do."""
     missing = [r.column for r in result.failed if r.expectation == "expect_column_to_exist"]
     if missing:
         description = (f"{file}: missing required column(s) {', '.join(missing)}; re-land the "
-                       f"file with the columns {', '.join(contract.COLUMNS)}")
+                       f"file with the columns {', '.join(columns)}")
     elif result.failed:
         description = (f"{file}: " + "; ".join(r.rule + " (it is not)" for r in result.failed)
                        + "; fix the export and re-land the file")
     else:
-        description = f"{file}: structure matches the transaction contract"
+        description = f"{file}: structure matches the {kind} contract"
     return AssetCheckResult(passed=result.success, severity=AssetCheckSeverity.ERROR,
                             description=description, metadata=suite_metadata(result, file))
 

@@ -24,11 +24,11 @@ from dagster import (
 
 from fraud_assets import labels as label_feed
 from fraud_assets import landing, names
+from fraud_assets.defs.ingest.assets import read_landed
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
 from fraud_assets.features import engine
 
-FINGERPRINT = "fingerprint"  # content hash of the file labels_raw read (the sensor's key)
 # Metadata keys of `labels`, read back by the label sensor.
 HELD_KEY = "held_labels"
 TRANSACTION_DAYS_KEY = "transaction_days"
@@ -44,14 +44,9 @@ def label_path(home: FraudHome, partition_key: str) -> Path:
 def labels_raw(context: AssetExecutionContext, fraud_home: FraudHome) -> Output:
     """The label file of the day of arrival, read as is (every value the text that landed)."""
     path = label_path(fraud_home, context.partition_key)
-    try:
-        frame = landing.read_raw(path)
-    except landing.LandingFileError as exc:
-        raise Failure(description=str(exc), metadata={"file": MetadataValue.path(str(path))}
-                      ) from None
+    frame, metadata = read_landed(path)
     context.log.info(f"read {len(frame):,} labels from {path}")
-    return Output(frame, metadata={"file": MetadataValue.path(str(path)),
-                                   FINGERPRINT: landing.fingerprint(path)})
+    return Output(frame, metadata=metadata)
 
 
 @multi_asset(

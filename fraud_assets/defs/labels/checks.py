@@ -15,7 +15,7 @@ from dagster import (
 )
 
 from fraud_assets import contract, names
-from fraud_assets.defs.ingest.checks import suite_metadata
+from fraud_assets.defs.ingest.checks import structure_verdict, suite_metadata
 from fraud_assets.defs.labels.assets import label_path
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
@@ -33,17 +33,7 @@ def label_structure(context: AssetCheckExecutionContext, labels_raw: pd.DataFram
     file = str(label_path(fraud_home, context.partition_key))
     typed = contract.coerce(labels_raw, FIELDS)
     result = runner.run_suite(suites.structure_suite(FIELDS), runner.for_ge(typed), labels_raw)
-    missing = [r.column for r in result.failed if r.expectation == "expect_column_to_exist"]
-    if missing:
-        description = (f"{file}: missing required column(s) {', '.join(missing)}; re-land the "
-                       f"file with the columns {', '.join(contract.LABEL_COLUMNS)}")
-    elif result.failed:
-        description = (f"{file}: " + "; ".join(r.rule + " (it is not)" for r in result.failed)
-                       + "; fix the export and re-land the file")
-    else:
-        description = f"{file}: structure matches the label contract"
-    return AssetCheckResult(passed=result.success, severity=AssetCheckSeverity.ERROR,
-                            description=description, metadata=suite_metadata(result, file))
+    return structure_verdict(result, file, contract.LABEL_COLUMNS, "label")
 
 
 @asset_check(asset=names.LABELS_RAW, name=names.LABEL_VALUES,

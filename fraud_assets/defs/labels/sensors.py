@@ -32,7 +32,8 @@ from dagster import (
 )
 
 from fraud_assets import landing, names
-from fraud_assets.defs.labels.assets import FINGERPRINT, HELD_KEY, TRANSACTION_DAYS_KEY
+from fraud_assets.defs.ingest.assets import FINGERPRINT
+from fraud_assets.defs.labels.assets import HELD_KEY, TRANSACTION_DAYS_KEY
 from fraud_assets.defs.labels.jobs import labels_job, performance_job
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
