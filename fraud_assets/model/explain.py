@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sklearn
+from scipy import sparse
 from scipy.special import expit
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -176,10 +177,7 @@ class _Numeric:
         x = np.column_stack([np.asarray(data[c], dtype="float64") for c in self.inputs])
         for step in self.steps:
             x = step(x)
-        # Column by column, not `x @ weights`: BLAS picks other kernels (and roundings) for
-        # other batch sizes, and a transaction must get the same score alone or in a batch.
-        for j in range(x.shape[1]):
-            out += x[:, j:j + 1] * self.weights[j]
+        out += weighted_columns(x, self.weights)
 
 
 class _LinearTerms:
@@ -311,7 +309,10 @@ class LinearExplainer(_Explainer):
         return terms
 
     def _sklearn_contributions(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.columns.transform(frame) @ self.weights)
+        transformed = self.columns.transform(frame)
+        if sparse.issparse(transformed):
+            transformed = transformed.toarray()
+        return weighted_columns(np.asarray(transformed, dtype="float64"), self.weights)
 
     def contributions(self, data: Inputs) -> np.ndarray:
         """(rows x MODEL_INPUTS) log-odds contributions of a `training.model_input` frame
@@ -328,6 +329,16 @@ class LinearExplainer(_Explainer):
         contributions = self.contributions(data)
         probability = expit(self.intercept + _row_sums(contributions))
         return probability, (top_reasons(data, contributions, k) if explain else None)
+
+
+def weighted_columns(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """`x @ weights` ((rows x k) by (k x m)), added column by column: BLAS picks other
+    kernels (and roundings) for other batch sizes, and a transaction must get the same
+    score alone or in any batch (a 1-row and a 2-row product once differed by one ulp)."""
+    out = np.zeros((x.shape[0], weights.shape[1]))
+    for j in range(x.shape[1]):
+        out += x[:, j:j + 1] * weights[j]
+    return out
 
 
 def _row_sums(contributions: np.ndarray) -> np.ndarray:
