@@ -21,14 +21,25 @@ from tests.support import TestServers, day_key, land, profile_env
 pytestmark = pytest.mark.server
 
 # One daily_job run of the code location for the day in argv[1], on the profile's instance.
+# With a folder in argv[2] and a count in argv[3], the process waits there, once the code
+# location is loaded, until that many processes are ready: a barrier, so that runs meant
+# to overlap start together however long each interpreter takes to import.
 RUN_DAY = """
-import sys
+import sys, time
+from pathlib import Path
 from dagster import DagsterInstance
 from fraud_assets.orchestration.instance import ensure_dagster_home
 from fraud_assets.orchestration.pipeline import load_defs, _status
 ensure_dagster_home()
+job = load_defs().resolve_job_def("daily_job")
+if len(sys.argv) > 3:
+    barrier = Path(sys.argv[2])
+    (barrier / sys.argv[1]).touch()
+    deadline = time.monotonic() + 600
+    while len(list(barrier.iterdir())) < int(sys.argv[3]) and time.monotonic() < deadline:
+        time.sleep(0.05)
 with DagsterInstance.get() as instance:
-    result = load_defs().resolve_job_def("daily_job").execute_in_process(
+    result = job.execute_in_process(
         partition_key=sys.argv[1], instance=instance, raise_on_error=False)
 print("RESULT", _status(result))
 sys.exit(0 if result.success else 1)
@@ -41,9 +52,10 @@ def server_home(request: pytest.FixtureRequest, fraud_home: Path) -> Iterator[Pa
         yield fraud_home
 
 
-def start_day(day: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", RUN_DAY, day], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+def start_day(day: str, *barrier: str) -> subprocess.Popen:
+    """Start one daily_job run in a process of its own; `barrier` = (folder, count)."""
+    return subprocess.Popen([sys.executable, "-c", RUN_DAY, day, *barrier],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def finished(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
@@ -58,15 +70,17 @@ def runs(status: DagsterRunStatus | None = None) -> list:
             RunsFilter(statuses=[status]) if status else None))
 
 
-def test_the_instance_takes_two_runs_at_once(server_home: Path) -> None:
+def test_the_instance_takes_two_runs_at_once(server_home: Path, tmp_path: Path) -> None:
     ensure_dagster_home()
     with DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs >= 2
     days = [day_key(0), day_key(1)]
     for day in days:
-        land(server_home, day, rows=1_000)
-    processes = [start_day(day) for day in days]
+        land(server_home, day, rows=10_000)  # runs of several seconds each
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    processes = [start_day(day, str(barrier), str(len(days))) for day in days]
     outputs = [finished(p) for p in processes]
     for code, output in outputs:
         assert code == 0 and "RESULT ok" in output, output[-3000:]
