@@ -1,5 +1,5 @@
 """Late labels on a simulated month: label maturity per day, and how far the estimated
-precision and recall of `model_performance` are from the measured ones.
+precision, recall and decision cost of `model_performance` are from the measured ones.
 
 The simulator's default label delay (`simulator.LabelDelay`: log-normal, median 3 days,
 sigma 1.2, capped at 90 days) stamps every transaction's verdict. A model is trained as
@@ -13,7 +13,10 @@ each day of the month is scored at the stored threshold. Per day:
   confidence-based estimation from the model's probabilities, as `model_performance`
   does), the value the UI shows on the day itself; also from the version's
   Platt-calibrated probabilities, for comparison;
-* estimated at month end: the same with the labels known by then.
+* estimated at month end: the same with the labels known by then;
+* cost: the day's decisions at the version's bands and stored costs priced on the labels
+  (`decisions.realized_costs`) and estimated at landing from the probabilities
+  (`decisions.expected_costs`, as `model_performance` does).
 
 "Matured days" are those at or above `model_performance`'s default maturity (95%) at month
 end: there the first estimate can be checked against the measured value, which is the
@@ -33,7 +36,7 @@ import pandas as pd
 
 from benchmarks.model_quality import simulate, with_features
 from fraud_assets import contract, labels, simulator
-from fraud_assets.model import evaluation, training
+from fraud_assets.model import decisions, evaluation, training
 from fraud_assets.monitoring import performance
 
 TIME = contract.EVENT_TIMESTAMP.name
@@ -85,13 +88,17 @@ def main() -> None:
         at_landing = performance.estimate(nothing, scores, trained.threshold)
         at_end = performance.estimate(known, scores, trained.threshold)
         platt = performance.estimate(nothing, scores, trained.threshold, calibrated)
+        cost, cost_est = day_costs(trained, truth.to_numpy(int), scores, scores, part)
+        _, cost_platt = day_costs(trained, truth.to_numpy(int), scores, calibrated, part)
         rows.append({"day": str(day), "maturity": labels.maturity(known),
                      "frauds": int(truth.sum()),
                      "precision": measured["precision"], "est_landing": at_landing["precision"],
                      "est_month_end": at_end["precision"], "recall": measured["recall"],
                      "recall_est_landing": at_landing["recall"],
                      "recall_est_month_end": at_end["recall"],
-                     "est_landing_platt": platt["precision"]})
+                     "est_landing_platt": platt["precision"],
+                     "cost": cost, "cost_est_landing": cost_est,
+                     "cost_est_landing_platt": cost_platt})
     table = pd.DataFrame(rows)
     delays = pd.concat(all_delays)
     print("label delay (days): " + ", ".join(
@@ -117,8 +124,24 @@ def main() -> None:
         print(f"{name:<45} on {len(part):>2} days: mean abs error {error.abs().mean():.4f}, "
               f"bias {error.mean():+.4f}, max abs {error.abs().max():.4f} "
               f"(measured mean {part[measured_name].mean():.4f})")
+    for name, column in (("raw", "cost_est_landing"), ("Platt", "cost_est_landing_platt")):
+        error = (table[column] - table["cost"]) / table["cost"]
+        print(f"decision cost at landing from {name} probabilities, relative error, every "
+              f"day: mean abs {error.abs().mean():.1%}, bias {error.mean():+.1%}")
     print(f"day-to-day spread of the measured precision on matured days: "
           f"{np.std(matured['precision']):.4f} (the noise an estimate competes with)")
+
+
+def day_costs(trained: training.TrainedModel, truth: np.ndarray, scores: np.ndarray,
+              proba: np.ndarray, part: pd.DataFrame) -> tuple[float, float]:
+    """The day's decision cost at the version's bands: measured, and estimated at landing
+    from `proba` (P(fraud) per row)."""
+    policy = trained.policy
+    bands = policy.bands if policy else decisions.Bands.from_threshold(trained.threshold)
+    costs = policy.costs if policy else decisions.DEFAULT_COSTS
+    amount, day = part[contract.AMOUNT.name].to_numpy(), np.zeros(len(part))
+    return (decisions.realized_costs(truth, scores, amount, day, bands, costs).cost,
+            decisions.expected_costs(proba, scores, amount, day, bands, costs).cost)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,13 @@ Tables printed:
 3. the retraining window alone (no Dagster, no CSV landing): validated days written to the
    lake, features through the per-day sums, the training set, training, holdout scoring.
 4. the cost of a new day after 10, 30 and 60 days of history (flat is the goal).
+5. the retraining job alone on the pipeline's state (or `--retrain-home`): with a champion
+   in place, the gate scores two models; peak of the tree and of the largest process.
 
 Usage:
   .venv/bin/python -m benchmarks.scale [--sizes 100000 1000000 3000000] [--days 4]
       [--pipeline-rows 1000000 --pipeline-days 30] [--history 10 30 60 --history-rows 100000]
-      [--skip sizes pipeline history] [--work DIR]
+      [--skip sizes pipeline history window] [--retrain-home DIR] [--work DIR]
 The machine is shared (2 cores): note the load average printed with the numbers.
 """
 
@@ -43,26 +45,43 @@ FIRST = dt.date(2025, 1, 1)
 GOALS = "goals: daily_job < 10 s per 1M rows; retraining (30 x 1M) < 300 s; peak RSS < 6 GB"
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
+def _rss(proc: psutil.Process) -> list[int]:
+    """Resident bytes of `proc` and each of its descendants."""
+    out = []
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            out.append(p.memory_info().rss)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    return total
+    return out
 
 
-def measured(args: list[str], home: Path, log: Path) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS bytes of the process tree, exit code) of a child process."""
+# The largest single process's peak of the last `measured` call (the tree's is returned):
+# "peak RSS under 6 GB anywhere" is about one process; a tree adds a child's own imports.
+LAST_PROCESS_PEAK = [0]
+
+
+def measured(args: list[str], home: Path, log: Path,
+             timeline: Path | None = None) -> tuple[float, int, int]:
+    """(wall seconds, peak RSS bytes of the process tree, exit code) of a child process.
+    With `timeline`, every sample is also written there (seconds, tree GB, largest
+    process GB), to line up with the log's timestamps."""
     env = {**os.environ, "FRAUD_HOME": str(home)}
     t = time.perf_counter()
+    samples = timeline.open("w") if timeline else None
     with log.open("a") as out:
         child = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-        proc, peak = psutil.Process(child.pid), 0
+        proc, peak, LAST_PROCESS_PEAK[0] = psutil.Process(child.pid), 0, 0
         while child.poll() is None:
-            peak = max(peak, _tree_rss(proc))
+            sizes = _rss(proc) or [0]
+            peak = max(peak, sum(sizes))
+            LAST_PROCESS_PEAK[0] = max(LAST_PROCESS_PEAK[0], max(sizes))
+            if samples:
+                samples.write(f"{time.strftime('%H:%M:%S')}\t{sum(sizes) / 1e9:.2f}\t"
+                              f"{max(sizes) / 1e9:.2f}\n")
             time.sleep(0.2)
+    if samples:
+        samples.close()
     return time.perf_counter() - t, peak, child.returncode
 
 
@@ -106,6 +125,9 @@ def _child_step(name: str, extra: list[str]) -> None:
                                         run_config=QUIET, raise_on_error=False)
     elif name == "online":
         result = defs.resolve_job_def(names.ONLINE_FEATURES_JOB).execute_in_process(
+            instance=instance, run_config=QUIET, raise_on_error=False)
+    elif name == "retrain":  # the whole job: training set, model, gate, Bento
+        result = defs.resolve_job_def(names.RETRAINING_JOB).execute_in_process(
             instance=instance, run_config=QUIET, raise_on_error=False)
     else:
         asset = {"training_set": names.TRAINING_SET, "train": names.FRAUD_MODEL}[name]
@@ -217,6 +239,21 @@ def pipeline_row(rows: int, days: int, work: Path) -> dict:
             "exit": code}
 
 
+def retrain_row(home: Path, work: Path) -> dict:
+    """The retraining job alone on an existing state (e.g. the pipeline row's): with a
+    champion in place the gate scores two models on the holdout, the heaviest case."""
+    log = work / f"retrain-{home.name}.log"
+    timeline = work / f"retrain-{home.name}.tsv"
+    timing = work / f".retrain-{home.name}.seconds"
+    timing.unlink(missing_ok=True)
+    os.environ[_TIMING_ENV] = str(timing)
+    wall, peak, code = measured([PYTHON, "-m", "benchmarks.scale", "_step", "retrain"],
+                                home, log, timeline)
+    return {"home": str(home), "wall_s": wall, "peak": peak, "exit": code,
+            "process_peak": LAST_PROCESS_PEAK[0],
+            "job_s": float(timing.read_text()) if timing.exists() else float("nan")}
+
+
 def history_rows(points: list[int], rows: int, work: Path) -> list[dict]:
     home = work / f"history-{rows}"
     shutil.rmtree(home, ignore_errors=True)
@@ -250,6 +287,9 @@ def main() -> None:
     parser.add_argument("--history-rows", type=int, default=100_000)
     parser.add_argument("--window-rows", type=int, default=1_000_000)
     parser.add_argument("--window-days", type=int, default=30)
+    parser.add_argument("--retrain-home", type=Path, default=None,
+                        help="an existing state (e.g. work/pipeline-1000000x30): run the "
+                             "retraining job alone on it (after the pipeline row, if run)")
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=["sizes", "pipeline", "history", "window"])
     parser.add_argument("--work", type=Path, default=None,
@@ -278,6 +318,16 @@ def main() -> None:
         print(f"\npipeline --rows {r['rows']:,} --days {r['days']}: wall {r['wall_s']:.0f}s "
               f"(landing the files before it: {r['land_s']:.0f}s), peak RSS {gb(r['peak'])}, "
               f"exit {r['exit']}", flush=True)
+    retrain_home = args.retrain_home or (
+        work / f"pipeline-{args.pipeline_rows}x{args.pipeline_days}"
+        if "pipeline" not in args.skip else None)
+    if retrain_home is not None:
+        r = retrain_row(retrain_home, work)
+        results["retrain"] = r
+        print(f"\nretraining_job alone on {retrain_home.name}: job {r['job_s']:.0f}s (wall "
+              f"{r['wall_s']:.0f}s with the process start), peak RSS {gb(r['peak'])} process "
+              f"tree, {gb(r['process_peak'])} largest single process, exit {r['exit']}",
+              flush=True)
     if "window" not in args.skip:
         r = window_row(args.window_rows, args.window_days, work)
         results["window"] = r

@@ -181,7 +181,8 @@ def join_features(validated: pd.DataFrame, store: MerchantFeatureStore) -> pd.Da
             "materialize merchant_features for the days before the training window")
     frame = validated[KEYS].copy()
     frame[ENTITY] = frame[ENTITY].astype(str)
-    stamps = frame[TIMESTAMP].dt.tz_convert("UTC").to_numpy().astype("datetime64[D]")
+    stamps = frame[TIMESTAMP].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype(
+        "datetime64[D]")
     frame[DAY_COLUMN] = stamps.astype(str)
     frame["_row"] = np.arange(len(frame))
     ages = [age for age, found in by_age.items() if found]

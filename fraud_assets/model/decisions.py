@@ -29,7 +29,7 @@ import collections
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -237,15 +237,18 @@ def _best_review_cuts(tail: np.ndarray, weight: np.ndarray, capacity: float) -> 
 # -- pricing bands on labelled rows ---------------------------------------------------------
 @dataclass(frozen=True)
 class CostReport:
-    """What bands did on labelled rows, capacity enforced per day (currency, counts)."""
+    """What bands did on labelled rows, capacity enforced per day (currency, counts).
+
+    Priced on expected labels (`expected_costs`) the counts of frauds are expectations
+    (floats); on known labels (`realized_costs`) they are whole numbers."""
 
     cost: float
     cost_approve_all: float  # every fraud approved: the cost without a model
     reviews_per_day: float  # mean over days, after capacity
     review_overflow: int  # review-band rows approved because the day's capacity was used
     blocks: int
-    blocked_legit: int
-    fraud_missed: int
+    blocked_legit: float
+    fraud_missed: float
 
     @property
     def cost_saved(self) -> float:
@@ -262,8 +265,23 @@ def realized_costs(truth: np.ndarray, score: np.ndarray, amount: np.ndarray,
     the capacity are reviewed, the rest of the band is approved.
 
     `truth` 0/1, `score`, `amount` and `day` (any per-day key, e.g. the UTC date) per row."""
-    frame = pd.DataFrame({"y": np.asarray(truth, dtype=int), "s": np.asarray(score, float),
-                          "loss": costs.fraud_loss(amount), "day": np.asarray(day)})
+    report = expected_costs(np.asarray(truth, dtype=int), score, amount, day, bands, costs)
+    return replace(report, blocked_legit=int(round(report.blocked_legit)),
+                   fraud_missed=int(round(report.fraud_missed)))
+
+
+def expected_costs(expected: np.ndarray, score: np.ndarray, amount: np.ndarray,
+                   day: np.ndarray, bands: Bands, costs: Costs) -> CostReport:
+    """`realized_costs` on expected labels: `expected` (n,) is each row's P(fraud) in
+    [0, 1] (a known label where there is one), so a missed fraud costs p x its loss and a
+    blocked row p x nothing + (1 - p) x the friction cost. The decisions (bands, review
+    capacity by score rank) do not depend on labels, so this is the expected cost of the
+    same decisions; with 0/1 labels it is the realized cost. Raises DecisionError for an
+    expectation outside [0, 1] or missing."""
+    e = np.asarray(expected, dtype="float64")
+    if not np.all((e >= 0) & (e <= 1)):  # NaN fails too
+        raise DecisionError("expected labels must be probabilities in [0, 1] (no NaN)")
+    frame = pd.DataFrame({"s": np.asarray(score, float), "day": np.asarray(day)})
     decision = bands.decide(frame["s"].to_numpy())
     in_band = decision == REVIEW
     # Rank within the day's review band, highest score first; beyond capacity: approved.
@@ -272,16 +290,15 @@ def realized_costs(truth: np.ndarray, score: np.ndarray, amount: np.ndarray,
     reviewed = in_band & (rank <= costs.review_capacity_per_day)
     blocked = decision == BLOCK
     approved = ~(reviewed | blocked)
-    fraud = frame["y"].to_numpy() == 1
-    loss = frame["loss"].to_numpy()
-    cost = (loss[approved & fraud].sum() + costs.review * reviewed.sum()
-            + costs.blocked_legit * (blocked & ~fraud).sum())
+    loss = costs.fraud_loss(amount)
+    cost = ((loss * e)[approved].sum() + costs.review * reviewed.sum()
+            + costs.blocked_legit * (1 - e)[blocked].sum())
     days = max(frame["day"].nunique(), 1)
-    return CostReport(cost=float(cost), cost_approve_all=float(loss[fraud].sum()),
+    return CostReport(cost=float(cost), cost_approve_all=float((loss * e).sum()),
                       reviews_per_day=float(reviewed.sum() / days),
                       review_overflow=int((in_band & ~reviewed).sum()),
-                      blocks=int(blocked.sum()), blocked_legit=int((blocked & ~fraud).sum()),
-                      fraud_missed=int((approved & fraud).sum()))
+                      blocks=int(blocked.sum()), blocked_legit=float((1 - e)[blocked].sum()),
+                      fraud_missed=float(e[approved].sum()))
 
 
 def precision_at_k_per_day(truth: np.ndarray, score: np.ndarray, day: np.ndarray,

@@ -59,6 +59,9 @@ def test_a_day_goes_from_estimated_to_measured_as_its_labels_land(fraud_home):
         assert meta[performance.BASIS_KEY] == "estimated" and meta["judged"] is False
         assert meta[performance.MATURITY_KEY] == 0.0 and "f1" not in meta
         assert 0 < meta["estimated_precision"] <= 1 and 0 < meta["estimated_recall"] <= 1
+        # The decisions' cost, estimated: within a factor of the measured one, never 0.
+        assert "cost" not in meta and meta["estimated_cost"] > 0
+        assert 0.5 < meta["estimated_cost"] / measured_at_landing["cost"] < 2
         assert check.passed and "labels not matured: 0%" in meta["performance_reason"]
 
         # Half the verdicts arrive the next day: still estimated, half known.
@@ -84,7 +87,10 @@ def test_a_day_goes_from_estimated_to_measured_as_its_labels_land(fraud_home):
         meta, [check] = run_performance(fraud_home, DAY, instance)
         assert meta[performance.BASIS_KEY] == "measured" and meta["judged"] is True
         assert meta[performance.MATURITY_KEY] == 1.0
-        for name in ("precision", "recall", "f1", "pr_auc"):
+        for name in ("precision", "recall", "f1", "pr_auc", *performance.COST_METRICS):
             assert meta[name] == pytest.approx(measured_at_landing[name])
+        # Every label known: the estimate is the fact.
+        for name in ("precision", "recall", "f1", "cost", "cost_saved"):
+            assert meta[f"estimated_{name}"] == pytest.approx(meta[name])
         # Nothing more to do.
         assert tick(instance, fraud_home, cursor)[0] == []

@@ -114,6 +114,31 @@ def test_realized_costs_enforce_the_capacity_per_day():
     assert report.cost_saved == 1600 - report.cost
 
 
+def test_expected_costs_are_the_mean_realized_cost_over_every_labelling():
+    # 8 rows on 2 days: enumerate all 256 labellings, weight each by its probability.
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0, 1, 8)
+    score = rng.uniform(0, 1, 8)
+    amount = rng.uniform(5, 500, 8)
+    day = np.array([1, 1, 1, 1, 1, 2, 2, 2])
+    bands, costs = Bands(0.3, 0.7), Costs(review=5, blocked_legit=20, review_capacity_per_day=2)
+    mean = 0.0
+    for labels in itertools.product((0, 1), repeat=8):
+        y = np.array(labels)
+        weight = np.prod(np.where(y == 1, p, 1 - p))
+        mean += weight * decisions.realized_costs(y, score, amount, day, bands, costs).cost
+    expected = decisions.expected_costs(p, score, amount, day, bands, costs)
+    assert expected.cost == pytest.approx(mean)
+    assert expected.cost_approve_all == pytest.approx(float((p * amount).sum()))
+    # Known labels are facts: the expectation on 0/1 labels is the realized cost.
+    y = (p > 0.5).astype(int)
+    assert decisions.expected_costs(y, score, amount, day, bands, costs) == \
+        decisions.realized_costs(y, score, amount, day, bands, costs)
+    with pytest.raises(decisions.DecisionError, match="probabilities in"):
+        decisions.expected_costs(np.array([0.5, np.nan]), score[:2], amount[:2], day[:2],
+                                 bands, costs)
+
+
 def test_precision_at_k_is_per_day_and_named_for_transactions():
     truth = np.array([1, 0, 0, 1, 1, 0])
     score = np.array([0.9, 0.8, 0.1, 0.2, 0.7, 0.6])

@@ -1,8 +1,10 @@
 """`model_performance` (daily): how the champion did on a landed day, once its labels are in.
 
 Every number is a float/int metadata value, so the asset's plots in the UI show precision,
-recall, F1, PR-AUC and the champion version over the partitions. With late labels (issue
-16) a day is first "estimated" (`estimated_precision`, `estimated_recall`, `estimated_f1`,
+recall, F1, PR-AUC, the cost of the day's decisions at the champion's bands (`cost`,
+`cost_saved`, `reviews_per_day`, `blocks`) and the champion version over the partitions.
+With late labels (issue 16) a day is first "estimated" (`estimated_precision`,
+`estimated_recall`, `estimated_f1`, `estimated_cost`, `estimated_cost_saved`, ...,
 `label_maturity`; `performance_basis` says which) and "measured" once its labels arrive:
 the `label_sensor` re-materializes the partition then, and both series stay plotted.
 The non-blocking check `performance_above_floor` warns when F1 falls below the floor; the
@@ -74,7 +76,7 @@ def _metadata(day: DayPerformance, floor: float) -> dict[str, object]:
         if value == value:  # NaN (nothing flagged): a gap in the plot
             meta[f"estimated_{name}"] = MetadataValue.float(value)
     # Only a judged day gets numbers: a gap in the plot is honest, a 0.0 would not be.
-    for name in (*performance.METRICS, "fraud_rate"):
+    for name in (*performance.METRICS, *performance.COST_METRICS, "fraud_rate"):
         if name in day.metrics:
             meta[name] = MetadataValue.float(day.metrics[name])
     return meta
