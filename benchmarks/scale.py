@@ -107,7 +107,7 @@ def _child_step(name: str, extra: list[str]) -> None:
 
     from fraud_assets import names
     from fraud_assets.orchestration.instance import ensure_dagster_home
-    from fraud_assets.orchestration.pipeline import QUIET, land_days, load_defs
+    from fraud_assets.orchestration.pipeline import QUIET, land_days, load_defs, run_job
 
     ensure_dagster_home()
     if name == "land":
@@ -126,9 +126,8 @@ def _child_step(name: str, extra: list[str]) -> None:
     elif name == "online":
         result = defs.resolve_job_def(names.ONLINE_FEATURES_JOB).execute_in_process(
             instance=instance, run_config=QUIET, raise_on_error=False)
-    elif name == "retrain":  # the whole job: training set, model, gate, Bento
-        result = defs.resolve_job_def(names.RETRAINING_JOB).execute_in_process(
-            instance=instance, run_config=QUIET, raise_on_error=False)
+    elif name == "retrain":  # the whole job (training set, model, gate, Bento) as the
+        result = run_job(names.RETRAINING_JOB, instance)  # pipeline runs it
     else:
         asset = {"training_set": names.TRAINING_SET, "train": names.FRAUD_MODEL}[name]
         result = defs.resolve_job_def(names.RETRAINING_JOB).execute_in_process(

@@ -7,7 +7,7 @@ files with them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +26,17 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_suffix(".parquet.tmp")
     frame.to_parquet(tmp, index=False)
     tmp.replace(path)
+
+
+def read_frame(path: Path, columns: Sequence[str] | None = None,
+               filters: list[tuple[str, str, object]] | None = None,
+               dictionary: Sequence[str] | None = None) -> pd.DataFrame:
+    """One stored frame, or part of it: `columns` (default all), the rows matching
+    `filters` (pyarrow's `[(column, op, value), ...]`, ANDed; row groups that cannot match
+    are skipped), `dictionary` text columns as pandas categoricals. Row order is kept."""
+    kwargs = {"read_dictionary": list(dictionary)} if dictionary else {}
+    return pd.read_parquet(path, columns=list(columns) if columns else None,
+                           filters=filters or None, **kwargs)
 
 
 def read_partitions(asset: str, partitions: Iterable[str], root: Path | None = None,

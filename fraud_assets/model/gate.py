@@ -146,6 +146,13 @@ def stored_policy(registry: MlflowRegistry, version: str) -> decisions.DecisionP
         registry.version(version).tags, f"version {version} of {registry.model_name!r}")
 
 
+def holdout_columns() -> tuple[str, ...]:
+    """The columns of a holdout `holdout_scores` reads (the model's inputs, the label, the
+    time for per-day capacity, the split): a caller may read only these."""
+    return (*training.MODEL_INPUTS, contract.LABEL, contract.EVENT_TIMESTAMP.name,
+            training.SPLIT)
+
+
 def holdout_scores(registry: MlflowRegistry, version: str, holdout: pd.DataFrame,
                    costs: decisions.Costs = decisions.DEFAULT_COSTS) -> dict[str, float]:
     """A registered version's holdout metrics at its own stored threshold and bands:

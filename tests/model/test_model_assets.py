@@ -122,3 +122,36 @@ def test_costs_and_criterion_are_configured_per_run(registry, training_set, inst
                                        "review_capacity_per_day": 7, "fraud_loss_share": 1.0,
                                        "fraud_loss_fixed": 0.0}
     assert metadata(result, "champion")["criterion"] == "pr_auc"
+
+
+def test_the_gate_reads_only_the_holdout_rows_and_columns_it_scores(training_set, tmp_path,
+                                                                     instance):
+    """Through the lake IO manager, `champion`'s input reads the stored training set's
+    holdout rows and the gate's columns only, text as categoricals (memory at 30 x 1M)."""
+    from dagster import AssetIn
+
+    from fraud_assets.defs.resources import LakeIOManager
+    from fraud_assets.features.names import HOLDOUT, SPLIT
+    from fraud_assets.model import gate
+
+    seen: dict[str, pd.DataFrame] = {}
+    [gate_input] = [d for d in champion.node_def.input_defs if d.name == "training_set"]
+
+    @asset(name="training_set", io_manager_key="lake")
+    def stored() -> pd.DataFrame:
+        return training_set
+
+    @asset(ins={"training_set": AssetIn(key="training_set", metadata=gate_input.metadata)})
+    def probe(training_set: pd.DataFrame) -> None:
+        seen["holdout"] = training_set
+
+    assert materialize([stored, probe], instance=instance,
+                       resources={"lake": LakeIOManager(root=str(tmp_path))}).success
+    holdout = seen["holdout"]
+    expected = training_set[training_set[SPLIT] == HOLDOUT]
+    assert list(holdout.columns) == list(gate.holdout_columns())
+    assert len(holdout) == len(expected) > 0 and (holdout[SPLIT] == HOLDOUT).all()
+    assert isinstance(holdout[contract.MERCHANT_CATEGORY.name].dtype, pd.CategoricalDtype)
+    pd.testing.assert_series_equal(
+        holdout[contract.AMOUNT.name].reset_index(drop=True),
+        expected[contract.AMOUNT.name].reset_index(drop=True))  # same rows, same order

@@ -31,7 +31,8 @@ from pydantic import Field
 
 from fraud_assets import contract, names
 from fraud_assets.defs.model.resources import MlflowRegistryResource
-from fraud_assets.features.names import FEATURES
+from fraud_assets.defs.resources import READ_COLUMNS, READ_DICTIONARY, READ_FILTERS
+from fraud_assets.features.names import FEATURES, HOLDOUT, SPLIT
 from fraud_assets.model import decisions, evaluation, gate, training
 from fraud_assets.model.registry import (
     CHALLENGER_ALIAS,
@@ -102,7 +103,9 @@ class ChampionConfig(Config):
 
 
 @asset(name=names.FRAUD_MODEL, group_name=names.MODEL,
-       ins={TRAINING_SET: AssetIn(key=TRAINING_SET)}, kinds={"scikitlearn", "mlflow"})
+       # `split` as a categorical: 470 MB less at 30 x 1M rows (defs/resources.py).
+       ins={TRAINING_SET: AssetIn(key=TRAINING_SET, metadata={READ_DICTIONARY: [SPLIT]})},
+       kinds={"scikitlearn", "mlflow"})
 def fraud_model(context: AssetExecutionContext, config: FraudModelConfig,
                 training_set: pd.DataFrame, mlflow_registry: MlflowRegistryResource
                 ) -> MaterializeResult:
@@ -144,7 +147,13 @@ def fraud_model(context: AssetExecutionContext, config: FraudModelConfig,
 
 
 @asset(name=names.CHAMPION, group_name=names.MODEL, deps=[fraud_model],
-       ins={TRAINING_SET: AssetIn(key=TRAINING_SET)}, kinds={"mlflow"})
+       # The gate reads only the holdout rows and the columns it scores: at 30 x 1M rows
+       # 6M of 7.5M rows, 9 of 12 columns, text as categoricals (`benchmarks.scale`).
+       ins={TRAINING_SET: AssetIn(key=TRAINING_SET, metadata={
+           READ_COLUMNS: list(gate.holdout_columns()),
+           READ_FILTERS: [(SPLIT, "==", HOLDOUT)],
+           READ_DICTIONARY: [contract.MERCHANT_CATEGORY.name, SPLIT]})},
+       kinds={"mlflow"})
 def champion(context: AssetExecutionContext, config: ChampionConfig, training_set: pd.DataFrame,
              mlflow_registry: MlflowRegistryResource) -> MaterializeResult:
     """Score challenger and champion on the same holdout; move `champion` only if earned."""
