@@ -147,6 +147,23 @@ def test_precision_at_k_is_per_day_and_named_for_transactions():
         (0.5 + 0.5) / 2)
 
 
+def test_card_precision_at_k_counts_each_card_once_a_day():
+    # Day 1: card a has two frauds (0.9, 0.8), card b none (0.7); k=2 -> cards a, b -> 1/2.
+    # Day 2: two card-less rows, each its own card: 0.6 fraud, 0.5 not -> 1/2.
+    truth = np.array([1, 1, 0, 1, 0])
+    score = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    day = np.array([1, 1, 1, 2, 2])
+    card = np.array(["a", "a", "b", None, ""], dtype=object)
+    assert decisions.card_precision_at_k_per_day(truth, score, day, card, k=2) == \
+        pytest.approx((0.5 + 0.5) / 2)
+    # Per transaction the same day 1 would be 2/2 (a's two frauds both in the top 2).
+    assert decisions.precision_at_k_per_day(truth, score, day, k=2) == pytest.approx(0.75)
+    # Without any card id it is the transaction precision@k.
+    none = np.array([None] * 5, dtype=object)
+    assert decisions.card_precision_at_k_per_day(truth, score, day, none, k=2) == \
+        decisions.precision_at_k_per_day(truth, score, day, k=2)
+
+
 def test_policy_round_trips_through_tags_and_old_versions_have_none():
     policy = decisions.DecisionPolicy(Bands(0.1, 0.6), Costs(review=3),
                                       decisions.Calibration(a=-1.1, b=0.2),
