@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import functools
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,6 +88,8 @@ def run_pipeline(start: dt.date, days: int, rows: int,
         echo(f"[{n}/{len(todo)}] daily_job {item.day}: {_status(result)} "
              f"({time.perf_counter() - t:.1f}s, run {result.run_id[:8]})")
         (report.days_processed if result.success else report.failed_runs).append(item.day)
+        del result
+        release_memory()
     if not todo and _whole_history_done(instance):
         echo("no new days and a champion exists: nothing to retrain")
         report.seconds = time.perf_counter() - t0
@@ -100,6 +104,20 @@ def run_pipeline(start: dt.date, days: int, rows: int,
     report.no_champion = _why_no_champion(instance)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def release_memory() -> None:
+    """Hand the memory of a finished run back to the system (glibc's `malloc_trim`).
+
+    Why: a 1M-row day's frames are freed when its run ends, but glibc keeps the pages, so
+    the pipeline's process grew day after day and the retraining job started on top of it
+    (30 x 1M: 6.38 GB peak). Measured on four 1M-row days: 2.15-2.53 GB resident after
+    each run, 1.54-1.69 GB after this. A no-op where the C library is not glibc."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def resolve_job(name: str) -> JobDefinition:
