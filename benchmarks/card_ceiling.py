@@ -58,7 +58,7 @@ from fraud_assets.model import evaluation
 
 TIME = contract.EVENT_TIMESTAMP.name
 CARD = contract.CARD_ID.name
-SCENARIOS = ("normal", "burst_across_merchants")
+SCENARIOS = ("normal", "card_testing", "burst_across_merchants")
 DAY_SECONDS = 86_400.0
 
 
@@ -69,8 +69,9 @@ def simulate(start: dt.date, days: int, rows: int, seed: int, scenario: str) -> 
 
 
 def card_model(scenario: str) -> simulator.CardModel:
-    return simulator.ACROSS_MERCHANTS if scenario == "burst_across_merchants" else \
-        simulator.CARDS
+    """The card model the simulator uses for `scenario`."""
+    return {"card_testing": simulator.CARD_TESTING,
+            "burst_across_merchants": simulator.ACROSS_MERCHANTS}.get(scenario, simulator.CARDS)
 
 
 def legit_rate_per_second(frame: pd.DataFrame, model: simulator.CardModel, seed: int,
@@ -146,46 +147,66 @@ def posterior(frame: pd.DataFrame, model: simulator.CardModel, scenario: str, se
         return grid(np.exp(np.clip(log_values, -700, 700)))
 
     t = grid(second.astype(np.float64))
-    lr_first = ratio(base + cat_first)  # as a burst's first event
-    # As a next event of a burst: across merchants, its category must be the cycle's next
-    # (probability 1, checked below); otherwise the same ratio as a first event.
+    lr_first = ratio(base + cat_first)  # a cash-out (any non-test fraud) opening a burst
+    # A cash-out following the burst's last event: across merchants, its category must be
+    # the cycle's next (probability 1, checked below); otherwise the same ratio.
     lr_next = ratio(base - legit_cat) if across else lr_first
+    testing = scenario == "card_testing"
+    # A card test: the test amount's density instead of the fraud amount's.
+    lr_test = ratio(test_amount_ratio(frame) + cat_first) if testing else np.zeros(shape)
+    q = simulator.CASH_OUT if testing else 1.0  # P(test -> cash-out) after each test
     code = grid(codes.astype(np.float64), fill=-9.0)
     legit = grid(legit_rate)
     p = grid(pi)[:, 0]
     rho, g = model.burst_continue, model.burst_gap_seconds
     n_cats = len(contract.MERCHANT_CATEGORIES)
 
-    # alpha[:, 0]: no fraud yet; alpha[:, 1 + j]: event j is the last fraud event so far.
-    alpha = np.zeros((len(starts), width + 1))
+    # States: 0 no fraud yet; 1 + 2j: event j is the last fraud event so far and a card
+    # test; 2 + 2j: the same, a cash-out (every fraud event outside card_testing).
+    alpha = np.zeros((len(starts), 1 + 2 * width))
     alpha[:, 0] = 1.0
     answer = np.zeros(shape)
     for i in range(width):
         k = np.flatnonzero(sizes > i)  # the groups with an event i (most have one or two)
-        a, ti = alpha[k, : i + 1], t[k, [i]][:, None]
-        new = np.zeros((len(k), i + 2))
-        new[:, : i + 1] = a * legit[k, i][:, None]  # event i legitimate
-        first = a[:, 0] * p[k] / 3600.0 * lr_first[k, i]
+        a, ti = alpha[k, : 1 + 2 * i], t[k, [i]][:, None]
+        new = np.zeros((len(k), 3 + 2 * i))
+        new[:, : 1 + 2 * i] = a * legit[k, i][:, None]  # event i legitimate
+        opening = a[:, 0] * p[k] / 3600.0
         since = ti - t[k, :i]
-        gap_density = np.where(since >= 1, np.exp(-(since - 1) / g) * (1 - np.exp(-1 / g)),
-                               0.0)
-        follows = lr_next[k, i][:, None] * rho * gap_density
+        step = rho * np.where(since >= 1, np.exp(-(since - 1) / g) * (1 - np.exp(-1 / g)), 0.0)
+        cash_next = lr_next[k, i][:, None] * step
         if across:
-            follows = follows * ((code[k, :i] + 1) % n_cats == code[k, i][:, None])
-        new[:, i + 1] = first + (a[:, 1:] * follows).sum(axis=1)
+            cash_next = cash_next * ((code[k, :i] + 1) % n_cats == code[k, i][:, None])
+        after_test, after_cash = a[:, 1::2], a[:, 2::2]
+        if testing:  # a burst opens with a test; after a test: test (1 - q) or cash (q)
+            new[:, 1 + 2 * i] = lr_test[k, i] * (
+                opening + (after_test * step * (1 - q)).sum(axis=1))
+            new[:, 2 + 2 * i] = (after_test * cash_next * q + after_cash * cash_next).sum(axis=1)
+        else:
+            new[:, 2 + 2 * i] = (opening * lr_first[k, i]
+                                 + ((after_test + after_cash) * cash_next).sum(axis=1))
         # Close every state at event i's second: no fraud event came that was not seen.
         close = np.ones_like(new)
         close[:, 0] = (1 - p[k]) + p[k] * np.clip(3599 - ti[:, 0], 0, None) / 3600.0
-        close[:, 1 : i + 1] = (1 - rho) + rho * np.exp(-since / g)
+        close[:, 1 : 1 + 2 * i] = np.repeat((1 - rho) + rho * np.exp(-since / g), 2, axis=1)
         closed = new * close
         total = closed.sum(axis=1)
-        answer[k, i] = np.where(total > 0, closed[:, i + 1] / np.where(total > 0, total, 1), 0)
+        mine = closed[:, 1 + 2 * i] + closed[:, 2 + 2 * i]
+        answer[k, i] = np.where(total > 0, mine / np.where(total > 0, total, 1), 0)
         scale = new.sum(axis=1, keepdims=True)  # keep magnitudes in range; ratios unchanged
-        alpha[k, : i + 2] = new / np.where(scale > 0, scale, 1.0)
+        alpha[k, : 3 + 2 * i] = new / np.where(scale > 0, scale, 1.0)
 
     out = np.zeros(len(frame))
     out[order] = answer[rows_of, place]
     return out
+
+
+def test_amount_ratio(frame: pd.DataFrame) -> np.ndarray:
+    """log f_test/f_legit of each row's amount: a card test's lognormal against the
+    legitimate one (in log-amount, where both are normal)."""
+    x = np.log(frame[contract.AMOUNT.name].to_numpy())
+    (mu_l, s_l), (mu_t, s_t) = simulator.LEGIT_AMOUNT, simulator.TEST_AMOUNT
+    return np.log(s_l / s_t) - (x - mu_t) ** 2 / (2 * s_t**2) + (x - mu_l) ** 2 / (2 * s_l**2)
 
 
 def oracle_category(codes: np.ndarray) -> np.ndarray:
@@ -201,11 +222,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=10)
     parser.add_argument("--rows", type=int, default=100_000, help="rows per day")
     parser.add_argument("--seed", type=int, default=20_260)
-    parser.add_argument("--scenario", choices=(*SCENARIOS, "card_testing"), default="normal")
+    parser.add_argument("--scenario", choices=SCENARIOS, default="normal")
     args = parser.parse_args()
-    if args.scenario == "card_testing":
-        parser.error("card_testing: its test amounts depend on the burst's final size, which "
-                     "this forward pass does not carry; no ceiling is computed for it")
 
     t0 = time.perf_counter()
     frame = simulate(dt.date(2026, 3, 1), args.days, args.rows, args.seed, args.scenario)

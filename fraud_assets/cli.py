@@ -92,6 +92,10 @@ def pipeline(
     days: Annotated[int, typer.Option(help="Days to simulate if not landed yet.", min=1)] = 30,
     start: Annotated[str, typer.Option(help="First simulated day, YYYY-MM-DD.")] = "2025-01-01",
     rows: Annotated[int, typer.Option(help="Transactions per simulated day.", min=1)] = 10_000,
+    cards: Annotated[bool, typer.Option(
+        "--cards/--no-cards",
+        help="Simulated days carry card ids (docs/CARDS.md); --no-cards: the handbook's "
+             "rows only. Days already landed are never rewritten.")] = True,
 ) -> None:
     """Land simulated days and materialize every asset, headless.
 
@@ -101,7 +105,8 @@ def pipeline(
 
     _ensure_servers()
     try:
-        report = run_pipeline(_parse_day(start, "--start"), days, rows, echo=typer.echo)
+        report = run_pipeline(_parse_day(start, "--start"), days, rows, echo=typer.echo,
+                              cards=cards)
     except PipelineError as exc:
         raise typer.BadParameter(str(exc), param_hint="--start") from None
     typer.echo(f"processed {len(report.days_processed)} day(s) in {report.seconds:.1f}s; "

@@ -3,6 +3,15 @@
 One CSV per day lands in the landing folder. Every column and allowed value comes from
 `contract`; the distributions below are the handbook generator's.
 
+With cards (`DayPlan.cards`, on by default: `CardModel`; `fraud simulate --no-cards` turns it
+off) each row also says which card made it (`card_id`) and, for fraud, when: legitimate
+cards each at its own Poisson rate (Gamma-distributed over the pool, fixed per card across
+days), fraud in bursts on compromised cards, charges minutes apart within their hour. The
+handbook's field values are drawn first from the same stream and stay exactly as without
+cards; the card layer has its own stream. The model is stated completely in
+docs/CARDS.md, so that the fraud probability given a card's history (the ceiling) can be
+computed: `python -m benchmarks.card_ceiling`.
+
 With a `LabelDelay` (off by default, so the demo is unchanged) the transactions land without
 `is_fraud` and every verdict comes later through the label feed (`landing/labels`, one file
 per day of arrival), after a log-normal delay: most within days, a tail over weeks.
@@ -111,6 +120,7 @@ CARDS = CardModel()
 CARD_TESTING = CardModel(burst_continue=0.85)
 ACROSS_MERCHANTS = CardModel(burst_gap_seconds=60.0)
 TEST_AMOUNT = (0.5, 0.6)  # lognormal of a card test's amount: about $1.6, rarely over $5
+CASH_OUT = 0.4  # card testing: P(the next charge cashes out) after each test; mean 2.5 tests
 
 
 @dataclass(frozen=True)
@@ -215,24 +225,27 @@ def card_rates(model: CardModel, seed: int, cards: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Cards:
     """The card layer of a day: per row its card (pool index), per fraud row its second in
-    the hour (legit rows: unused), per row its burst (-1: legit) and place in the burst."""
+    the hour (legit rows: unused), per row its burst (-1: legit) and place in it (0: the
+    burst's first charge)."""
 
     card: np.ndarray
     fraud_seconds: np.ndarray
     burst: np.ndarray
     position: np.ndarray
-    burst_size: np.ndarray
     rng: np.random.Generator
 
     def scenario_fields(self, scenario: str, amount: np.ndarray, category: np.ndarray,
                         ) -> tuple[np.ndarray, np.ndarray]:
-        """The card scenarios' fraud fields. `card_testing`: the first half of each burst
-        of two or more charges are tests of ~$1-5 (`TEST_AMOUNT`), then the burst's
-        own (large) amounts. `burst_across_merchants`: a burst's charges cycle through the
-        merchant categories from a random one, each at another category than the last."""
+        """The card scenarios' fraud fields. `card_testing`: each burst opens with card
+        tests of ~$1-5 (`TEST_AMOUNT`); after each test the fraudster cashes out with
+        probability `CASH_OUT`, and from then on the burst's charges keep their own (large)
+        amounts: a run of T ~ Geometric(CASH_OUT) tests, then the cash-out.
+        `burst_across_merchants`: a burst's charges cycle through the merchant categories
+        from a random one, each at another category than the last."""
         fraud = self.burst >= 0
         if scenario == "card_testing":
-            test = fraud & (self.position < self.burst_size // 2)
+            tests = self.rng.geometric(CASH_OUT, int(self.burst.max()) + 1)
+            test = fraud & (self.position < tests[np.maximum(self.burst, 0)])
             small = np.round(self.rng.lognormal(*TEST_AMOUNT, int(test.sum())), 2)
             amount = amount.copy()
             amount[test] = np.clip(small, 0.01, None)
@@ -263,7 +276,6 @@ def _card_layer(plan: DayPlan, hour: np.ndarray, label: np.ndarray) -> Cards:
     seconds = np.zeros(n, dtype=np.int64)
     burst = np.full(n, -1, dtype=np.int64)
     position = np.zeros(n, dtype=np.int64)
-    size = np.zeros(n, dtype=np.int64)
     next_burst = 0
     for h in np.unique(hour[label == 1]):
         rows = np.flatnonzero((label == 1) & (hour == h))
@@ -273,10 +285,9 @@ def _card_layer(plan: DayPlan, hour: np.ndarray, label: np.ndarray) -> Cards:
         seconds[rows] = times
         burst[rows] = next_burst + ids
         position[rows] = np.arange(len(rows)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        size[rows] = np.repeat(sizes, sizes)
         card[rows] = owners[ids]
         next_burst += len(sizes)
-    return Cards(card, seconds, burst, position, size, rng)
+    return Cards(card, seconds, burst, position, rng)
 
 
 def _bursts(n: int, model: CardModel, rng: np.random.Generator,

@@ -77,12 +77,16 @@ def test_a_card_keeps_its_rate_across_days_and_pool_sizes():
 def test_card_testing_runs_small_charges_then_large_ones():
     frame = day(scenario="card_testing")
     fraud = frame[frame["is_fraud"] == 1].sort_values(["card_id", "event_timestamp"])
-    place = fraud.groupby("card_id").cumcount()
-    size = fraud.groupby("card_id")["amount"].transform("size")
-    long = size >= 4
-    tests = fraud.loc[long & (place < size // 2), "amount"]
-    after = fraud.loc[long & (place >= size // 2), "amount"]
-    assert tests.median() < 5 < 50 < after.median()
+    hour = fraud["event_timestamp"].dt.floor("h")
+    small = fraud["amount"] < 20
+    first = fraud.groupby(["card_id", hour])["amount"].transform("first")
+    assert (first < 20).mean() > 0.9, "a burst opens with a card test"
+    cashed = small.groupby([fraud["card_id"], hour]).transform(
+        lambda s: (~s).cumsum().gt(0))  # after the burst's first charge of $20 or more
+    # A cash-out is rarely under $5 (0.5%), a test often (97%): tests come first.
+    assert (fraud.loc[cashed, "amount"] < 5).mean() < 0.02, "once cashed out, no more tests"
+    assert fraud.loc[small, "amount"].median() < 5 < 50 < fraud.loc[~small, "amount"].median()
+    assert 0.3 < small.mean() < 0.6
     assert frame.loc[frame["is_fraud"] == 0, "amount"].median() == pytest.approx(
         day(cards=None).query("is_fraud == 0")["amount"].median())
 
