@@ -34,10 +34,14 @@ Exact for the model with two documented approximations, and an upper bound in on
   changes the posterior by less than the sample's noise at these sizes;
 * amounts are taken unclipped (as in the handbook's ceiling): ~1 row in 5,000 is clipped.
 
-Scenarios: `normal` (the default card model) and `burst_across_merchants` (each next fraud
-event's category follows its burst's cycle; the first one is uniform) are computed as
-above. `card_testing` is not: its test amounts depend on the burst's final size, which the
-forward pass above does not carry; the script refuses it rather than print a wrong number.
+Scenarios: `normal` (the default card model); `burst_across_merchants` (each next fraud
+event's category follows its burst's cycle, the first one uniform); `card_testing` (each
+fraud state also carries the burst's phase: a burst opens with a test, a test is followed
+by a test with probability 1 - CASH_OUT or the cash-out, a cash-out by cash-outs).
+
+Numbers (10 days x 100,000 rows, seed 20260; docs/CARDS.md): PR-AUC ceiling 0.9083
+(normal), 0.9838 (card_testing), 0.8999 (burst_across_merchants), against 0.6272 for the
+handbook's fields alone on normal days.
 
 Usage: .venv/bin/python -m benchmarks.card_ceiling [--days 10] [--rows 100000] [--seed N]
        [--scenario normal|burst_across_merchants]
