@@ -231,6 +231,21 @@ def text_lengths(values: pd.Series) -> pd.Series:
     return values.astype("string").str.len().astype("Int64")
 
 
+def _string_violations(col: pd.Series, f: Field) -> pd.Series:
+    """A string field's own rules in one Arrow pass: blank (a nullable field's NA is
+    "unknown", but a value that is there and blank, a request's "", is no value; coerce()
+    makes a landed blank NA) and, with `max_length`, too long (in characters)."""
+    text = _arrow_text(col)
+    if text is None:
+        blank = is_blank(col) & (col.notna() if f.nullable else True)
+        too_long = (text_lengths(col) > f.max_length) if f.max_length is not None else False
+        return (blank | too_long).fillna(False).astype(bool)
+    blank = pc.equal(pc.utf8_trim_whitespace(text), "").fill_null(not f.nullable)
+    if f.max_length is not None:
+        blank = pc.or_(blank, pc.greater(pc.utf8_length(text), f.max_length).fill_null(False))
+    return pd.Series(np.asarray(blank, dtype=bool), index=col.index)
+
+
 def coerce_column(field: Field, values: pd.Series) -> pd.Series:
     """Parse raw (string or mixed) values into the field's type; unparseable -> NA.
 
@@ -268,14 +283,12 @@ def _base_violations(typed: pd.DataFrame, fields: tuple[Field, ...] = FIELDS,
         col = typed[f.name]
         bad = col.isna()
         if f.nullable:
-            bad = bad & (~is_blank(raw[f.name]) if raw is not None and f.name in raw.columns
-                         else False)
+            bad = bad & False
+            if raw is not None and f.name in raw.columns and bad.index.size:
+                empty = col.isna()  # judged from the raw text only where the value is NA
+                bad[empty] = ~is_blank(raw.loc[empty, f.name])
         if f.kind == "string":
-            # A nullable string's NA is "unknown"; a value that is there but blank (a
-            # request's "") is no value. coerce() makes a landed blank NA.
-            bad |= is_blank(col) & (col.notna() if f.nullable else True)
-        if f.max_length is not None:
-            bad |= (text_lengths(col) > f.max_length).fillna(False).astype(bool)
+            bad |= _string_violations(col, f)
         if f.allowed is not None:
             bad |= ~col.isin(list(f.allowed)) & (col.notna() if f.nullable else True)
         if f.low is not None:
