@@ -21,3 +21,20 @@ SPLIT = "split"
 TRAIN, HOLDOUT = "train", "holdout"
 # The training_set's sample weight: 1 / the share of its class kept by the sampling.
 WEIGHT = "sample_weight"
+
+# Per-card velocity features (issue 15): one row per transaction, computed point in time by
+# `features.cards.card_window_features` from the card's events strictly before it.
+CARD_ENTITY = "card"
+CARD_JOIN_KEY = "card_id"  # the contract's optional `card_id` column
+CARD_FEATURE_VIEW = "card_velocity"
+CARD_FEATURES: tuple[str, ...] = (
+    "card_txn_count_10m",
+    "card_txn_count_1h",
+    "card_txn_count_24h",
+    "card_amount_sum_10m",
+    "card_amount_sum_1h",
+    "card_amount_sum_24h",
+    "card_seconds_since_prev",
+    "card_distinct_categories_24h",
+    "card_amount_to_mean_30d",
+)
