@@ -223,7 +223,8 @@ def check_training_window(frame: pd.DataFrame) -> None:
     """Fail before any fitting if the window cannot give a model."""
     if len(frame) == 0:
         raise TrainingDataError("the training window is empty: no training rows to fit on")
-    needed = [*MODEL_INPUTS, TIME, LABEL]
+    # Card features may be absent (data from before cards): `model_input` makes them NaN.
+    needed = [*(c for c in MODEL_INPUTS if c not in CARD_FEATURES), TIME, LABEL]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise TrainingDataError(f"the training window lacks column(s) {missing}")
