@@ -51,12 +51,21 @@ def simulate(
     labels_until: Annotated[str | None, typer.Option(
         help="Write only labels arriving on or before this day, YYYY-MM-DD (default: all).")
                             ] = None,
+    cards: Annotated[bool, typer.Option(
+        "--cards/--no-cards",
+        help="Add which card made each transaction (card_id) and when: legitimate cards at "
+             "their own rates, fraud in bursts minutes apart on compromised cards "
+             "(docs/CARDS.md). --no-cards writes the handbook's rows without card_id, as "
+             "before.")] = True,
 ) -> None:
     """Write one landing CSV per day in the handbook's schema (and, with --label-delay, the
     label feed's files: most verdicts within days, a tail over weeks)."""
     if scenario not in simulator.SCENARIOS:
         raise typer.BadParameter(f"unknown scenario {scenario!r}; choose from "
                                  f"{', '.join(simulator.SCENARIOS)}", param_hint="--scenario")
+    if scenario in simulator.CARD_SCENARIOS and not cards:
+        raise typer.BadParameter(f"scenario {scenario!r} is about cards: drop --no-cards",
+                                 param_hint="--scenario")
     first = _parse_day(start, "--start")
     switch = _parse_day(scenario_from, "--from") if scenario_from else first
     kinds = tuple(k.strip() for k in bad_kinds.split(",") if k.strip())
@@ -72,7 +81,8 @@ def simulate(
         day = first + dt.timedelta(days=i)
         plan = simulator.DayPlan(day=day, rows=rows, fraud_ratio=fraud_ratio, seed=seed,
                                  scenario=scenario if day >= switch else "normal",
-                                 bad_rate=bad_rate, bad_kinds=kinds, label_delay=delay)
+                                 bad_rate=bad_rate, bad_kinds=kinds, label_delay=delay,
+                                 cards=simulator.CARDS if cards else None)
         path = simulator.write_day(folder, plan)
         typer.echo(f"wrote {path} ({rows} rows, scenario {plan.scenario})")
 
@@ -82,6 +92,10 @@ def pipeline(
     days: Annotated[int, typer.Option(help="Days to simulate if not landed yet.", min=1)] = 30,
     start: Annotated[str, typer.Option(help="First simulated day, YYYY-MM-DD.")] = "2025-01-01",
     rows: Annotated[int, typer.Option(help="Transactions per simulated day.", min=1)] = 10_000,
+    cards: Annotated[bool, typer.Option(
+        "--cards/--no-cards",
+        help="Simulated days carry card ids (docs/CARDS.md); --no-cards: the handbook's "
+             "rows only. Days already landed are never rewritten.")] = True,
 ) -> None:
     """Land simulated days and materialize every asset, headless.
 
@@ -91,7 +105,8 @@ def pipeline(
 
     _ensure_servers()
     try:
-        report = run_pipeline(_parse_day(start, "--start"), days, rows, echo=typer.echo)
+        report = run_pipeline(_parse_day(start, "--start"), days, rows, echo=typer.echo,
+                              cards=cards)
     except PipelineError as exc:
         raise typer.BadParameter(str(exc), param_hint="--start") from None
     typer.echo(f"processed {len(report.days_processed)} day(s) in {report.seconds:.1f}s; "

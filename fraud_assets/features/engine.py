@@ -111,7 +111,8 @@ class DuckDBEngine(Engine):
                 if TIMESTAMP in kinds else "*")
         parts = [f"SELECT {star}, '{day}' AS {DAY_COLUMN} FROM read_parquet({_quote(path)})"
                  for day, path in sorted(files.items())]
-        # By name: a day from before an optional column (card_id) existed has it NULL.
+        # By name: days landed with and without an optional column (card_id) line up, the
+        # column null on the days without it.
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS "
                          + " UNION ALL BY NAME ".join(parts))
 

@@ -43,21 +43,24 @@ class PipelineReport:
         return not self.failed_runs
 
 
-def land_days(start: dt.date, days: int, rows: int, seed: int = 42) -> int:
-    """Simulate the days that have no landing file yet (existing files are never touched)."""
+def land_days(start: dt.date, days: int, rows: int, seed: int = 42, cards: bool = True) -> int:
+    """Simulate the days that have no landing file yet (existing files are never touched);
+    `cards`: with the simulator's card layer (card_id, docs/CARDS.md)."""
     folder = settings.landing_dir()
     written = 0
     for i in range(days):
         day = start + dt.timedelta(days=i)
         if not landing.landing_file(folder, day).exists():
-            simulator.write_day(folder, simulator.DayPlan(day=day, rows=rows, seed=seed))
+            simulator.write_day(folder, simulator.DayPlan(
+                day=day, rows=rows, seed=seed, cards=simulator.CARDS if cards else None))
             written += 1
     return written
 
 
 def run_pipeline(start: dt.date, days: int, rows: int,
-                 echo: Callable[[str], None] = print) -> PipelineReport:
-    """Process every pending landed day, then the whole-history assets, on the real instance."""
+                 echo: Callable[[str], None] = print, cards: bool = True) -> PipelineReport:
+    """Process every pending landed day, then the whole-history assets, on the real instance.
+    `cards`: simulated days carry card ids (the simulator's default)."""
     from fraud_assets.defs.ingest.sensors import landed_files, pending
 
     first = settings.first_day()
@@ -67,7 +70,7 @@ def run_pipeline(start: dt.date, days: int, rows: int,
     defs = load_defs()
     t0 = time.perf_counter()
     ensure_dagster_home()
-    report = PipelineReport(days_landed=land_days(start, days, rows))
+    report = PipelineReport(days_landed=land_days(start, days, rows, cards=cards))
     echo(f"landed {report.days_landed} new day(s) in {settings.landing_dir()}")
     instance = DagsterInstance.get()
     runs.fail_orphaned_runs(instance, echo)  # a killed earlier pipeline: retry its work

@@ -107,3 +107,23 @@ def test_days_without_features_or_a_window_too_short_are_refused(fraud_home):
         _window(fraud_home, store, engine)
     assert lake.stored_partitions("transactions_validated", fraud_home / "lake") == [
         days(1)[0].isoformat()]
+
+
+def test_days_with_and_without_card_ids_are_read_as_one_view(fraud_home):
+    """A lake whose older days landed without the optional card_id column (issue 15)."""
+    import pandas as pd
+
+    from fraud_assets import lake
+    from fraud_assets.features.engine import DuckDBEngine
+
+    old = pd.DataFrame({"transaction_id": ["a"], "amount": [1.0]})
+    new = pd.DataFrame({"transaction_id": ["b"], "card_id": ["card-1"], "amount": [2.0]})
+    files = {}
+    for day, frame in (("2025-01-01", old), ("2025-01-02", new)):
+        files[day] = fraud_home / f"{day}.parquet"
+        lake.write_frame(frame, files[day])
+    with DuckDBEngine(spill_dir=fraud_home / "engine") as engine:
+        engine.register("t", files)
+        got = engine.frame("SELECT transaction_id, card_id, amount FROM t ORDER BY 1")
+    assert got["card_id"].tolist()[1] == "card-1" and pd.isna(got["card_id"].iloc[0])
+    assert got["amount"].tolist() == [1.0, 2.0]
