@@ -66,7 +66,7 @@ def test_daily_features_online_store_and_training_set(fraud_home, instance):
     frame = pd.read_parquet(fraud_home / "lake" / "training_set" / "data.parquet")
     assert list(frame.columns) == [*contract.COLUMNS, *FEATURES, *CARD_FEATURES, "split",
                                    "sample_weight"]
-    assert frame[list(CARD_FEATURES)].isna().all().all()  # card-less days: unknown
+    assert frame[list(CARD_FEATURES)].isna().all().all()  # no card_features day: unknown
     assert (frame["sample_weight"] == 1.0).all()  # a small window is not sampled
     assert len(frame) == ROWS * (len(DAYS) - 1)  # the first day has no earlier day
     assert frame["event_timestamp"].is_monotonic_increasing

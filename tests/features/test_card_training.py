@@ -17,7 +17,7 @@ def _card_store(home, carded: bool = True) -> MerchantFeatureStore:
     """N_DAYS validated days (with card ids from day 1 on when `carded`), merchant features
     and the card_features files, as the assets write them."""
     for i, day in enumerate(days(N_DAYS)):
-        frame = validated_day(day, 500, seed=i)
+        frame = validated_day(day, 500, seed=i).drop(columns="card_id", errors="ignore")
         write_validated(home, with_cards(frame, seed=i) if carded and i else frame, day)
     store = MerchantFeatureStore(home)
     store.apply()
