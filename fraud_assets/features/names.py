@@ -1,5 +1,7 @@
 """Names shared by the feature store, training and serving (defined once here)."""
 
+from fraud_assets import contract
+
 ENTITY = "merchant_category"
 FEATURE_VIEW = "merchant_stats"
 FEATURE_SERVICE = "fraud_model_features"
@@ -21,3 +23,20 @@ SPLIT = "split"
 TRAIN, HOLDOUT = "train", "holdout"
 # The training_set's sample weight: 1 / the share of its class kept by the sampling.
 WEIGHT = "sample_weight"
+
+# Per-card velocity features (issue 15): one row per transaction, computed point in time by
+# `features.cards.card_window_features` from the card's events strictly before it.
+CARD_ENTITY = "card"
+CARD_JOIN_KEY = contract.CARD_ID.name  # the contract's optional card id
+CARD_FEATURE_VIEW = "card_velocity"
+CARD_FEATURES: tuple[str, ...] = (
+    "card_txn_count_10m",
+    "card_txn_count_1h",
+    "card_txn_count_24h",
+    "card_amount_sum_10m",
+    "card_amount_sum_1h",
+    "card_amount_sum_24h",
+    "card_seconds_since_prev",
+    "card_distinct_categories_24h",
+    "card_amount_to_mean_30d",
+)
