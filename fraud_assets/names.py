@@ -53,6 +53,8 @@ RUN_FAILURE_ALERT_SENSOR = "run_failure_alert"
 LABELS_JOB = "labels_job"
 PERFORMANCE_JOB = "performance_job"
 LABEL_SENSOR = "label_sensor"
+# Runs Dagster's freshness check on online_features (defs/features/checks.py).
+ONLINE_FRESHNESS_SENSOR = "online_store_freshness"
 
 # What retraining materializes, upstream first.
 RETRAINING_ASSETS: tuple[str, ...] = (TRAINING_SET, FRAUD_MODEL, CHAMPION, FRAUD_BENTO)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import datetime as dt
 import functools
 import zlib
@@ -24,6 +25,7 @@ import pandas as pd
 import sklearn
 
 from fraud_assets import contract
+from fraud_assets.features.freshness import GroupFreshness
 from fraud_assets.model.explain import (
     ExplainError,
     Inputs,
@@ -69,8 +71,16 @@ class Scored:
     champion_scores: ModelScores
     challenger_scores: ModelScores | None
     canary: np.ndarray  # bool per row: answered by the challenger
-    feature_source: np.ndarray  # per row: feast, feast_prior or imputed
+    feature_source: np.ndarray  # per row: feast, feast_prior, imputed or stale
     scored_at: dt.datetime
+    # Per feature group (its Feast view's name): age and staleness of each row's values.
+    freshness: dict[str, GroupFreshness] = dataclasses.field(default_factory=dict)
+
+    def freshness_of(self, row: int) -> dict[str, Any]:
+        """Row `row`'s `feature_groups` (age, stale, limit per group) and `stale` (any)."""
+        groups = {name: group.row(row) for name, group in self.freshness.items()}
+        return {"feature_groups": groups,
+                "stale": any(bool(g["stale"]) for g in groups.values())}
 
     @property
     def champion(self) -> LoadedModel:
@@ -141,16 +151,24 @@ def canary_rows(keys: list[str], percent: float) -> np.ndarray:
 
 def score(champion: LoadedModel | None, requests: pd.DataFrame,
           lookup: FeatureLookup, explain: bool = False,
-          challenger: LoadedModel | None = None, canary: np.ndarray | None = None) -> Scored:
+          challenger: LoadedModel | None = None, canary: np.ndarray | None = None,
+          at_seconds: np.ndarray | None = None, record: bool = True) -> Scored:
     """Score valid request rows with one feature lookup and one call per model; the model's
     input is built by `training.model_input`, the builder training itself uses.
     `explain`: add each row's reason codes (`model.explain`: a ranking of the
     contributions the score is summed from).
     `challenger`: scored in shadow on the same frame (not when it is the champion);
-    `canary`: rows the challenger answers (bool per row)."""
+    `canary`: rows the challenger answers (bool per row);
+    `at_seconds`: each row's event time (UTC epoch seconds; default now), at which the
+    features' freshness is judged: stale groups reach the model as missing values;
+    `record`: count stale answers for /health (False for a warm-up)."""
     if champion is None:
         raise NoModel("no champion model is loaded yet")
-    features, source = lookup.lookup(requests[contract.MERCHANT_CATEGORY.name])
+    scored_at = dt.datetime.now(dt.UTC)
+    if at_seconds is None:
+        at_seconds = np.full(len(requests), scored_at.timestamp())
+    merchant = lookup.read(requests[contract.MERCHANT_CATEGORY.name], at_seconds, record)
+    features, source = merchant.rows, merchant.sources
     frame = model_input(pd.concat([requests.reset_index(drop=True), features], axis=1))
     if challenger is not None and challenger.version == champion.version:
         challenger = None
@@ -162,7 +180,8 @@ def score(champion: LoadedModel | None, requests: pd.DataFrame,
     return Scored(frame=frame,
                   champion_scores=_model_scores(champion, frame, inputs, explain),
                   challenger_scores=theirs, canary=canary, feature_source=source,
-                  scored_at=dt.datetime.now(dt.UTC))
+                  scored_at=scored_at,
+                  freshness={merchant.freshness.group: merchant.freshness})
 
 
 def example_requests() -> pd.DataFrame:

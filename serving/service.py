@@ -88,7 +88,7 @@ class FraudService:
         source = os.environ.get("FRAUD_MODEL_SOURCE") or (BENTO if PACKAGED_TAG else REGISTRY)
         lookup = FeatureLookup()
         registry = MlflowRegistry() if source == REGISTRY else None
-        warm_up = lambda c: score(c, example_requests(), lookup)  # noqa: E731
+        warm_up = lambda c: score(c, example_requests(), lookup, record=False)  # noqa: E731
         self.holder = ChampionHolder(registry, PACKAGED_TAG, POLL_SECONDS, warm_up=warm_up)
         # Shadow: the registry's challenger, scored beside the champion on every request
         # (a packaged Bento has no registry, so no challenger); the canary lets it answer.

@@ -21,3 +21,8 @@ SPLIT = "split"
 TRAIN, HOLDOUT = "train", "holdout"
 # The training_set's sample weight: 1 / the share of its class kept by the sampling.
 WEIGHT = "sample_weight"
+# Freshness (issue 15): the tag on a feature view holding its freshness limit in seconds
+# (the view's ttl when absent), and the column `online_features` adds with the event
+# timestamp (UTC seconds) of the merchant row each answer used.
+FRESHNESS_TAG = "fraud/freshness_limit_seconds"
+FEATURE_TIMESTAMP_COLUMN = "merchant_features_event_timestamp"

@@ -16,12 +16,15 @@ from feast.types import Float64, Int64
 
 from fraud_assets.features import offline
 from fraud_assets.features.aggregates import TIMESTAMP
-from fraud_assets.features.names import ENTITY, FEATURE_SERVICE, FEATURE_VIEW
+from fraud_assets.features.names import ENTITY, FEATURE_SERVICE, FEATURE_VIEW, FRESHNESS_TAG
 from fraud_assets.features.schema import FEATURE_DTYPES
 
 # A day's row is written at 00:00 of its day; two days of ttl keep it in reach for the
 # whole day and the day after, so a missed daily run degrades to yesterday's row.
 FEATURE_TTL = timedelta(days=2)
+# Serving's freshness limit for the view (features/freshness.py): older values are stale and
+# scored as unknown. The same two days: a day's row must serve until the next day's lands.
+MERCHANT_FRESHNESS = FEATURE_TTL
 FEAST_TYPES = {"float64": Float64, "int64": Int64}
 
 
@@ -49,6 +52,7 @@ def build_repo(feast_dir: Path) -> FeastRepo:
     view = FeatureView(
         name=FEATURE_VIEW, entities=[entity], ttl=FEATURE_TTL, source=source, online=True,
         schema=schema,
+        tags={FRESHNESS_TAG: str(int(MERCHANT_FRESHNESS.total_seconds()))},
         description="trailing-window merchant aggregates from days strictly before the row's day")
     service = FeatureService(name=FEATURE_SERVICE, features=[view],
                              description="the merchant features the fraud model uses")
