@@ -34,6 +34,10 @@ class Field:
     `low_exclusive` marks a lower bound that is not itself allowed (amount > 0).
     `nullable`: an empty value is allowed (it means "not known yet"); a value that is
     there but does not parse or breaks the rule is still a violation.
+    `optional`: the column itself may be left out of a landed file or a request body;
+    every row of such a file or body then has it unknown (a nullable field's empty value).
+    `max_length`: a string field's longest value, in characters (its shortest is 1: a
+    blank value is missing, never a value).
     """
 
     name: str
@@ -45,9 +49,13 @@ class Field:
     allowed: tuple[str | int, ...] | None = None
     is_feature_input: bool = True  # part of a scoring request (not ids or labels)
     nullable: bool = False
+    optional: bool = False
+    max_length: int | None = None
 
     def rule(self) -> str:
         """A human-readable statement of the value rule, used in error messages."""
+        if self.max_length is not None:
+            return f"{self.name} must be a string of 1 to {self.max_length} characters"
         if self.allowed is not None:
             return f"{self.name} must be one of {', '.join(map(str, self.allowed))}"
         if self.low is not None and self.high is not None:
@@ -58,6 +66,14 @@ class Field:
 
 TRANSACTION_ID = Field("transaction_id", "string", "unique id of the transaction",
                        is_feature_input=False)
+# Which card made the transaction (issue 15): the key of the per-card velocity features.
+# Optional everywhere: a file or request without the column, or a row with it blank (a
+# request: null or left out), has the card unknown, and its card features are "unknown".
+# An id, not a model input: the model sees the features computed from it.
+CARD_ID_MAX_LENGTH = 64
+CARD_ID = Field("card_id", "string", "the card that made the transaction, if known",
+                is_feature_input=False, nullable=True, optional=True,
+                max_length=CARD_ID_MAX_LENGTH)
 EVENT_TIMESTAMP = Field("event_timestamp", "timestamp", "when the card was used (UTC)",
                         is_feature_input=False)
 AMOUNT = Field("amount", "float", "transaction amount", low=0.0, high=AMOUNT_MAX,
@@ -72,12 +88,18 @@ IS_FRAUD = Field("is_fraud", "int", "label: 1 if the transaction was fraud; empt
                  "known at landing", allowed=(0, 1), is_feature_input=False, nullable=True)
 
 FIELDS: tuple[Field, ...] = (
-    TRANSACTION_ID, EVENT_TIMESTAMP, AMOUNT, HOUR, DAY_OF_WEEK, MERCHANT_CATEGORY, IS_FRAUD,
+    TRANSACTION_ID, CARD_ID, EVENT_TIMESTAMP, AMOUNT, HOUR, DAY_OF_WEEK, MERCHANT_CATEGORY,
+    IS_FRAUD,
 )
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
-COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS)
+# The columns every landed file has (the structure check requires them); the optional
+# ones (`OPTIONAL_COLUMNS`) may be there too, and are then judged and kept.
+COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS if not f.optional)
+OPTIONAL_COLUMNS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.optional)
 # What a caller sends to score a transaction (the handbook's request body).
 REQUEST_FIELDS: tuple[Field, ...] = tuple(f for f in FIELDS if f.is_feature_input)
+# What a request may add, each optional and no model input itself: the card.
+REQUEST_OPTIONAL_FIELDS: tuple[Field, ...] = (CARD_ID,)
 LABEL = IS_FRAUD.name
 # Fields a landed file's partition day constrains (`day_violations`).
 DAY_RULE_FIELDS: tuple[Field, ...] = (EVENT_TIMESTAMP, HOUR, DAY_OF_WEEK)
@@ -200,8 +222,19 @@ def is_blank(values: pd.Series) -> pd.Series:
     return values.astype("string").str.strip().eq("").fillna(True).astype(bool)
 
 
+def text_lengths(values: pd.Series) -> pd.Series:
+    """Per value, its length in characters (Unicode code points); NA when missing."""
+    text = _arrow_text(values)
+    if text is not None:
+        return pd.Series(pc.utf8_length(text).to_pandas(types_mapper=pd.ArrowDtype),
+                         index=values.index).astype("Int64")
+    return values.astype("string").str.len().astype("Int64")
+
+
 def coerce_column(field: Field, values: pd.Series) -> pd.Series:
-    """Parse raw (string or mixed) values into the field's type; unparseable -> NA."""
+    """Parse raw (string or mixed) values into the field's type; unparseable -> NA.
+
+    A nullable string's blank value (empty, only whitespace) is missing: NA."""
     if field.kind == "timestamp":
         return parse_timestamps(values)
     if field.kind in ("float", "int"):
@@ -211,7 +244,10 @@ def coerce_column(field: Field, values: pd.Series) -> pd.Series:
         return numeric
     # Strings and categories stay as given (never trimmed): category membership is a
     # value rule, so ' online' is refused here exactly as the API refuses it.
-    return values.astype("string")
+    text = values.astype("string")
+    if field.nullable and field.kind == "string":
+        return text.mask(is_blank(values))
+    return text
 
 
 def coerce(frame: pd.DataFrame, fields: tuple[Field, ...] = FIELDS) -> pd.DataFrame:
@@ -235,7 +271,11 @@ def _base_violations(typed: pd.DataFrame, fields: tuple[Field, ...] = FIELDS,
             bad = bad & (~is_blank(raw[f.name]) if raw is not None and f.name in raw.columns
                          else False)
         if f.kind == "string":
-            bad |= is_blank(col)
+            # A nullable string's NA is "unknown"; a value that is there but blank (a
+            # request's "") is no value. coerce() makes a landed blank NA.
+            bad |= is_blank(col) & (col.notna() if f.nullable else True)
+        if f.max_length is not None:
+            bad |= (text_lengths(col) > f.max_length).fillna(False).astype(bool)
         if f.allowed is not None:
             bad |= ~col.isin(list(f.allowed)) & (col.notna() if f.nullable else True)
         if f.low is not None:

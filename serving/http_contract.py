@@ -38,7 +38,11 @@ from serving.api_responses import BODY_ERRORS
 from serving.schemas import MAX_BATCH_ITEMS, validate_item
 
 FIELDS: tuple[contract.Field, ...] = contract.REQUEST_FIELDS
-NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
+# Every field a request is checked for: the required ones, then the optional ones (the
+# card: `Checked.optional`, None where an item leaves it out or sends null).
+OPTIONAL_NAMES: tuple[str, ...] = tuple(f.name for f in contract.REQUEST_OPTIONAL_FIELDS)
+CHECKED_FIELDS: tuple[contract.Field, ...] = (*FIELDS, *contract.REQUEST_OPTIONAL_FIELDS)
+NAMES: tuple[str, ...] = tuple(f.name for f in CHECKED_FIELDS)
 # One transaction is ~100 bytes; these leave room for whitespace and extra keys while
 # refusing bodies that could only be abuse.
 MAX_PREDICT_BYTES = 64 * 1024
@@ -51,6 +55,9 @@ BODY_LIMITS: dict[str, int] = {"/predict": MAX_PREDICT_BYTES,
 class Checked:
     """Items of a request that passed every check, as typed columns, plus the refusals.
 
+    `frame` has one column per required request field (`contract.REQUEST_FIELDS`), the
+    model's part; `optional` one per optional field (`contract.REQUEST_OPTIONAL_FIELDS`,
+    the card), None where an item left it out or sent null, same rows;
     `rows` are the positions of the valid items in the request (the rows of `frame`);
     `errors` maps the position of each refused item to its readable error messages.
     """
@@ -59,6 +66,7 @@ class Checked:
     rows: list[int]
     errors: dict[int, list[str]] = field(default_factory=dict)
     transaction_ids: list[str | None] = field(default_factory=list)
+    optional: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=OPTIONAL_NAMES))
 
 
 # -- the raw body: size, emptiness, strict JSON ------------------------------------------
@@ -241,26 +249,28 @@ def check_items(items: list[Any]) -> Checked:
             continue
         rows.append(i)
         for name in NAMES:
-            columns[name].append(typed[name])
+            columns[name].append(typed.get(name))  # an optional field left out: None
         tid = item.get(contract.TRANSACTION_ID.name)
         ids.append(tid if isinstance(tid, str) else None)
     # JSON types are checked already, so `contract.coerce` (which parses text from
     # landed files) is not needed: the columns are built typed, then the contract's own
     # `violations` applies every value rule.
-    frame = pd.DataFrame({f.name: _column(f, columns[f.name]) for f in FIELDS})
+    frame = pd.DataFrame({f.name: _column(f, columns[f.name]) for f in CHECKED_FIELDS})
     broken = contract.violations(frame)
     bad_rows = np.flatnonzero(broken.to_numpy().any(axis=1))
     for r in bad_rows:  # only the (few) bad rows are described one by one
         item = items[rows[r]]  # the value as sent, not as pandas holds it
         checked.errors[rows[r]] = [_describe_violation(f, item[f.name])
-                                   for f in FIELDS if broken.at[r, f.name]]
+                                   for f in CHECKED_FIELDS if broken.at[r, f.name]]
     if len(bad_rows):
         keep = np.setdiff1d(np.arange(len(rows)), bad_rows)
         frame = frame.iloc[keep].reset_index(drop=True)
         rows[:] = [rows[r] for r in keep]
         ids = [ids[r] for r in keep]
     checked.transaction_ids = ids
-    checked.frame = frame  # ints as float64 here: training.model_input types the columns
+    checked.optional = frame[list(OPTIONAL_NAMES)]
+    checked.frame = frame.drop(columns=list(OPTIONAL_NAMES))  # ints as float64 here:
+    # training.model_input types the columns
     return checked
 
 

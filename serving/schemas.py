@@ -10,7 +10,10 @@ JSON types, as the handbook's FastAPI server and its clients know them:
   FastAPI's default (lax) mode reads it; never a bool, null, a list or an object
   (`contract.is_json_number`, the one rule for both routes);
 * an integer field takes a whole number (23, 23.0, "23"), not 14.5 (`int_from_float`);
-* a category takes a JSON string.
+* a category takes a JSON string;
+* an optional field (`contract.REQUEST_OPTIONAL_FIELDS`: the card) takes a JSON string or
+  null, or is left out (null and left out both mean "not known"); a number or a boolean is
+  never an id (422). Its value rule (1 to 64 characters, not blank) is the contract's: 400.
 An integer too large for a float (10**400) is not a type error: it is out of every range,
 so it passes to the value rules and gets their 400, as before. A number with more digits
 than Python reads (4,300) never gets here: `http_contract.parse_json` refuses it (400).
@@ -30,7 +33,7 @@ the batch route its 10% budget; the TypedDict keeps one set of type rules and is
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
 from pydantic import (
     BaseModel,
@@ -104,6 +107,19 @@ def _documented_rule(f: contract.Field) -> dict[str, Any]:
     return rule
 
 
+def _documented_length(f: contract.Field) -> dict[str, Any]:
+    return {} if f.max_length is None else {"minLength": 1, "maxLength": f.max_length,
+                                            "pattern": r"\S"}
+
+
+def _optional_field(f: contract.Field) -> tuple[Any, Any]:
+    """An optional request field: a string, null or left out (all of them "not known")."""
+    return (_TYPES[f.kind] | None, Field(
+        None, description=_description(f) + " Null or left out: not known (an empty "
+                                        "string is refused: 400).",
+        examples=[f"card-{'0' * 4}1"], json_schema_extra=_documented_length(f) or None))
+
+
 def _field(f: contract.Field) -> tuple[Any, Any]:
     extra = _documented_rule(f) or None
     example = f.allowed[0] if f.allowed else (f.high or 1) / 2 if f.kind == "float" else f.low
@@ -117,6 +133,7 @@ TransactionRequest: type[BaseModel] = create_model(
     __config__=_CONFIG,
     __doc__="One card transaction to score (the handbook's request body).",
     **{f.name: _field(f) for f in contract.REQUEST_FIELDS},
+    **{f.name: _optional_field(f) for f in contract.REQUEST_OPTIONAL_FIELDS},
     # Documented, not enforced: a non-string id is simply not logged, as before.
     **{contract.TRANSACTION_ID.name: (
         Annotated[str | None, SkipValidation],
@@ -139,6 +156,8 @@ class BatchRequest(BaseModel):
 # validators and error types as TransactionRequest, without building a model instance per
 # item (10,000 items: 12.6 ms instead of 18.6 ms).
 TransactionFields = TypedDict(  # type: ignore[misc]
-    "TransactionFields", {f.name: _TYPES[f.kind] for f in contract.REQUEST_FIELDS})
+    "TransactionFields", {**{f.name: _TYPES[f.kind] for f in contract.REQUEST_FIELDS},
+                          **{f.name: NotRequired[_TYPES[f.kind] | None]
+                             for f in contract.REQUEST_OPTIONAL_FIELDS}})
 TransactionFields.__pydantic_config__ = _CONFIG  # type: ignore[attr-defined]
 validate_item = TypeAdapter(TransactionFields).validator.validate_python

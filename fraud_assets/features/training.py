@@ -412,6 +412,8 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
         out[name] = out[name].astype(dtype)
     out[TIMESTAMP] = pd.to_datetime(out[TIMESTAMP], utc=True).astype("datetime64[ns, UTC]")
     for f in contract.FIELDS:
+        if f.name not in out:  # an optional column (card_id) the frame does not carry
+            continue
         if f.kind == "int":
             out[f.name] = out[f.name].astype("int64")
         elif f.kind in ("string", "category"):

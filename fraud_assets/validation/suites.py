@@ -5,12 +5,15 @@ a failure means the file cannot be trusted at all) and `values` (per-row rules: 
 failure sends rows to quarantine, it does not stop the day). Both are built for a record
 kind's fields: the transaction's (default) or the label feed's (`contract.LABEL_FIELDS`).
 A nullable field (a transaction's `is_fraud`, unknown until its label arrives) may be
-empty; its values, when there, follow its rule.
+empty; its values, when there, follow its rule. An optional field (`card_id`) may be left
+out of the file: `structure` does not require it, and `values` judges it only where the
+file has it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
@@ -34,13 +37,13 @@ def structure_suite(fields: tuple[contract.Field, ...] = contract.FIELDS,
         min_value=1, meta={"rule": "the file has at least one row"})]
     expectations += [gxe.ExpectColumnToExist(column=f.name,
                                              meta={"rule": f"column {f.name} is present"})
-                     for f in fields]
+                     for f in fields if not f.optional]
     # Runs on the typed frame: values that do not parse as the type are null there. A
     # nullable column may be empty throughout (every label still to come).
     expectations += [gxe.ExpectColumnValuesToNotBeNull(
         column=f.name, mostly=MIN_PARSEABLE_SHARE,
         meta={"rule": f"{f.name} is mostly a valid {f.kind}"}) for f in fields
-        if not f.nullable]
+        if not f.nullable and not f.optional]
     return gx.ExpectationSuite(name=f"{_kind(fields)}_structure", expectations=expectations)
 
 
@@ -56,13 +59,18 @@ def day_bounds(day: dt.date | str) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def values_suite(day: dt.date | str | None = None,
-                 fields: tuple[contract.Field, ...] = contract.FIELDS) -> gx.ExpectationSuite:
+                 fields: tuple[contract.Field, ...] = contract.FIELDS,
+                 columns: Collection[str] = ()) -> gx.ExpectationSuite:
     """Per-row rules; with `day` (a landed file's partition day) also: transaction ids
     unique, event_timestamp inside the UTC day, hour and day_of_week those of the
     event_timestamp (the rules `contract.landed_reasons` quarantines by). For the label
-    feed's fields: ids unique and label_timestamp on the file's day of arrival."""
+    feed's fields: ids unique and label_timestamp on the file's day of arrival.
+    `columns`: the judged file's columns; an optional field's rules are in the suite only
+    when its column is among them (a file without `card_id` has no card rules)."""
     expectations: list[gxe.Expectation] = []
     for f in fields:
+        if f.optional and f.name not in columns:
+            continue
         if not f.nullable:
             expectations.append(gxe.ExpectColumnValuesToNotBeNull(
                 column=f.name, meta={"rule": f"{f.name} is present and a valid {f.kind}"}))
@@ -73,6 +81,9 @@ def values_suite(day: dt.date | str | None = None,
             expectations.append(gxe.ExpectColumnValuesToBeBetween(
                 column=f.name, min_value=f.low, max_value=f.high,
                 strict_min=f.low_exclusive, meta={"rule": f.rule()}))
+        if f.max_length is not None:  # its blank values are missing (null) in the frame
+            expectations.append(gxe.ExpectColumnValueLengthsToBeBetween(
+                column=f.name, min_value=1, max_value=f.max_length, meta={"rule": f.rule()}))
     if day is not None and fields is not contract.FIELDS:
         start, end = day_bounds(day)
         expectations += [

@@ -109,6 +109,43 @@ def test_boundaries_inside_the_contract_are_scored(client: httpx.Client) -> None
         assert client.post("/predict", json=sent).status_code == 200, sent
 
 
+# -- the optional card_id (issue 15) ---------------------------------------------------------
+LONG_CARD = "c" * (contract.CARD_ID_MAX_LENGTH + 1)
+
+
+@pytest.mark.parametrize("value", ["", "  ", LONG_CARD])
+def test_an_empty_or_too_long_card_id_is_400_naming_it(client: httpx.Client,
+                                                       value: str) -> None:
+    sent = {**GOOD, "card_id": value}
+    r = client.post("/predict", json=sent)
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"]["errors"] == [f"{contract.CARD_ID.rule()} (got {value!r})"]
+    batch = client.post("/predict_batch", json={"transactions": [sent, GOOD]}).json()
+    assert batch["results"][0] == {"errors": [f"{contract.CARD_ID.rule()} (got {value!r})"]}
+    assert "fraud_probability" in batch["results"][1]
+
+
+@pytest.mark.parametrize("value", [7, True, ["card"]])
+def test_a_card_id_that_is_not_a_string_is_422_naming_it(client: httpx.Client,
+                                                         value: object) -> None:
+    r = client.post("/predict", json={**GOOD, "card_id": value})
+    assert r.status_code == 422, r.text
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["body", "card_id"] and error["input"] == value
+    batch = client.post("/predict_batch", json={"transactions": [{**GOOD, "card_id": value}]})
+    assert batch.json()["results"][0] == {
+        "errors": [f"card_id: {error['msg']} (got {value!r})"]}
+
+
+def test_a_card_id_left_out_null_or_given_is_scored(client: httpx.Client) -> None:
+    plain = client.post("/predict", json=GOOD)
+    unknown = client.post("/predict", json={**GOOD, "card_id": None})
+    assert plain.status_code == unknown.status_code == 200
+    assert unknown.json()["fraud_probability"] == plain.json()["fraud_probability"]
+    given = client.post("/predict", json={**GOOD, "card_id": "card-42"})
+    assert given.status_code == 200, given.text
+
+
 # -- 422: missing fields, wrong JSON types -------------------------------------------------
 @pytest.mark.parametrize("field", [f.name for f in contract.REQUEST_FIELDS])
 def test_missing_field_is_422_naming_it(client: httpx.Client, field: str) -> None:

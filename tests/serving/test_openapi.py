@@ -37,6 +37,10 @@ def test_predict_documents_the_contract_fields(openapi: dict[str, Any]) -> None:
     assert schema["properties"]["merchant_category"]["enum"] == list(
         contract.MERCHANT_CATEGORIES)
     assert contract.TRANSACTION_ID.name in schema["properties"]
+    card = schema["properties"][contract.CARD_ID.name]  # optional: not in "required"
+    assert {t["type"] for t in card["anyOf"]} == {"string", "null"}
+    assert (card["minLength"], card["maxLength"]) == (1, contract.CARD_ID_MAX_LENGTH)
+    assert contract.CARD_ID.rule() in card["description"]
 
 
 def test_predict_batch_documents_its_items(openapi: dict[str, Any]) -> None:

@@ -95,7 +95,8 @@ def contract_values(context: AssetCheckExecutionContext, transactions_raw: pd.Da
     day = context.partition_key
     judged = _judged(transactions_raw, day, fraud_home)
     typed, why = judged.typed, judged.why
-    result = runner.run_suite(suites.values_suite(day), judged.ge, transactions_raw)
+    result = runner.run_suite(suites.values_suite(day, columns=transactions_raw.columns),
+                              judged.ge, transactions_raw)
     bad_rows = int((why != "").sum())
     meta = suite_metadata(result, file) | {"bad_rows": bad_rows,
                                       "bad_share": bad_rows / max(len(typed), 1)}
