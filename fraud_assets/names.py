@@ -12,6 +12,7 @@ TRANSACTIONS_RAW = "transactions_raw"
 TRANSACTIONS_VALIDATED = "transactions_validated"
 TRANSACTIONS_QUARANTINE = "transactions_quarantine"
 MERCHANT_FEATURES = "merchant_features"
+CARD_FEATURES = "card_features"  # per-transaction card velocity (Feast view card_velocity)
 ONLINE_FEATURES = "online_features"
 TRAINING_SET = "training_set"
 FRAUD_MODEL = "fraud_model"

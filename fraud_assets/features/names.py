@@ -26,3 +26,20 @@ WEIGHT = "sample_weight"
 # timestamp (UTC seconds) of the merchant row each answer used.
 FRESHNESS_TAG = "fraud/freshness_limit_seconds"
 FEATURE_TIMESTAMP_COLUMN = "merchant_features_event_timestamp"
+
+# Per-card velocity features (issue 15): one row per transaction, computed point in time by
+# `features.cards.card_window_features` from the card's events strictly before it.
+CARD_ENTITY = "card"
+CARD_JOIN_KEY = "card_id"  # the contract's optional `card_id` column
+CARD_FEATURE_VIEW = "card_velocity"
+CARD_FEATURES: tuple[str, ...] = (
+    "card_txn_count_10m",
+    "card_txn_count_1h",
+    "card_txn_count_24h",
+    "card_amount_sum_10m",
+    "card_amount_sum_1h",
+    "card_amount_sum_24h",
+    "card_seconds_since_prev",
+    "card_distinct_categories_24h",
+    "card_amount_to_mean_30d",
+)

@@ -1,4 +1,5 @@
-"""The Feast offline source: one parquet file per feature day in a folder Feast reads whole.
+"""The Feast offline sources: one parquet file per feature day in a folder Feast reads whole
+(per feature view: `merchant_stats`, `card_velocity`).
 
 One file per day is what makes re-materializing a day idempotent: the day's file is
 replaced, never appended to. Temporary files start with a dot, which the parquet
@@ -13,16 +14,16 @@ from pathlib import Path
 import pandas as pd
 
 from fraud_assets.features.aggregates import TIMESTAMP, day_start
-from fraud_assets.features.names import FEATURE_VIEW
+from fraud_assets.features.names import CARD_FEATURE_VIEW, FEATURE_VIEW
 
 
-def source_dir(feast_dir: Path) -> Path:
-    """The folder the feature view's FileSource points at."""
-    return feast_dir / "offline" / FEATURE_VIEW
+def source_dir(feast_dir: Path, view: str = FEATURE_VIEW) -> Path:
+    """The folder the FileSource of feature view `view` points at."""
+    return feast_dir / "offline" / view
 
 
-def day_file(feast_dir: Path, day: dt.date) -> Path:
-    return source_dir(feast_dir) / f"{day.isoformat()}.parquet"
+def day_file(feast_dir: Path, day: dt.date, view: str = FEATURE_VIEW) -> Path:
+    return source_dir(feast_dir, view) / f"{day.isoformat()}.parquet"
 
 
 def write_day(feast_dir: Path, day: dt.date, rows: pd.DataFrame) -> Path | None:
@@ -35,16 +36,36 @@ def write_day(feast_dir: Path, day: dt.date, rows: pd.DataFrame) -> Path | None:
     if len(stamps) != 1 or stamps[0] != day_start(day):
         raise ValueError(f"{target}: rows for {day} must all have {TIMESTAMP} "
                          f"{day_start(day)}, got {sorted(map(str, stamps))}")
+    _replace(target, rows)
+    return target
+
+
+def write_card_day(feast_dir: Path, day: dt.date, rows: pd.DataFrame) -> Path | None:
+    """Replace the day's card feature rows (`card_velocity`, one per transaction with a
+    card, at the transaction's own timestamp) with `rows`; no rows removes the file."""
+    target = day_file(feast_dir, day, CARD_FEATURE_VIEW)
+    if rows.empty:
+        target.unlink(missing_ok=True)
+        return None
+    start = day_start(day)
+    outside = ~rows[TIMESTAMP].between(start, start + pd.Timedelta(days=1), inclusive="left")
+    if outside.any():
+        raise ValueError(f"{target}: {int(outside.sum())} card feature row(s) with a "
+                         f"{TIMESTAMP} outside {day}, e.g. {rows.loc[outside, TIMESTAMP].iloc[0]}")
+    _replace(target, rows)
+    return target
+
+
+def _replace(target: Path, rows: pd.DataFrame) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     rows.to_parquet(tmp, index=False)
     tmp.replace(target)
-    return target
 
 
-def stored_days(feast_dir: Path) -> list[str]:
-    """ISO dates that have feature rows, oldest first."""
-    folder = source_dir(feast_dir)
+def stored_days(feast_dir: Path, view: str = FEATURE_VIEW) -> list[str]:
+    """ISO dates that have feature rows of `view`, oldest first."""
+    folder = source_dir(feast_dir, view)
     return sorted(p.stem for p in folder.glob("*.parquet")) if folder.exists() else []
 
 

@@ -1,4 +1,4 @@
-"""The Feast objects: entity, offline source, feature view and feature service.
+"""The Feast objects: entities, offline sources, feature views and the feature service.
 
 Built here, once, for both callers: `feature_repo/definitions.py` (the `feast` CLI) and
 `features.store` (the Dagster assets and serving). Only the offline source path depends
@@ -16,7 +16,17 @@ from feast.types import Float64, Int64
 
 from fraud_assets.features import offline
 from fraud_assets.features.aggregates import TIMESTAMP
-from fraud_assets.features.names import ENTITY, FEATURE_SERVICE, FEATURE_VIEW, FRESHNESS_TAG
+from fraud_assets.features.cards import LOOKBACK
+from fraud_assets.features.names import (
+    CARD_ENTITY,
+    CARD_FEATURE_VIEW,
+    CARD_FEATURES,
+    CARD_JOIN_KEY,
+    ENTITY,
+    FEATURE_SERVICE,
+    FEATURE_VIEW,
+    FRESHNESS_TAG,
+)
 from fraud_assets.features.schema import FEATURE_DTYPES
 
 # A day's row is written at 00:00 of its day; two days of ttl keep it in reach for the
@@ -26,6 +36,9 @@ FEATURE_TTL = timedelta(days=2)
 # scored as unknown. The same two days: a day's row must serve until the next day's lands.
 MERCHANT_FRESHNESS = FEATURE_TTL
 FEAST_TYPES = {"float64": Float64, "int64": Int64}
+# A card's row describes the card up to that transaction; after the longest look-back of
+# the features (30 days) nothing of it is left.
+CARD_FEATURE_TTL = LOOKBACK.to_pytimedelta()
 
 
 @dataclass(frozen=True)
@@ -36,9 +49,13 @@ class FeastRepo:
     source: FileSource
     view: FeatureView
     service: FeatureService
+    card_entity: Entity
+    card_source: FileSource
+    card_view: FeatureView
 
     def objects(self) -> list:
-        return [self.entity, self.source, self.view, self.service]
+        return [self.entity, self.card_entity, self.source, self.card_source, self.view,
+                self.card_view, self.service]
 
 
 def build_repo(feast_dir: Path) -> FeastRepo:
@@ -56,4 +73,28 @@ def build_repo(feast_dir: Path) -> FeastRepo:
         description="trailing-window merchant aggregates from days strictly before the row's day")
     service = FeatureService(name=FEATURE_SERVICE, features=[view],
                              description="the merchant features the fraud model uses")
-    return FeastRepo(entity, source, view, service)
+    return FeastRepo(entity, source, view, service, *_card_objects(feast_dir))
+
+
+def _card_objects(feast_dir: Path) -> tuple[Entity, FileSource, FeatureView]:
+    """The card entity and the `card_velocity` view over the card_features asset's files.
+
+    One row per transaction with a card, at the transaction's own time, holding the
+    features computed strictly before it (`features.cards`). Training joins them per
+    transaction (`transaction_id`); Feast's as-of join by card would hand a transaction its
+    own row. Not in the merchant feature service: online, the service computes the same
+    numbers from the card's stored events with the same function.
+    """
+    entity = Entity(name=CARD_ENTITY, join_keys=[CARD_JOIN_KEY], value_type=ValueType.STRING,
+                    description="the card (contract field card_id) a transaction was made with")
+    source = FileSource(name=f"{CARD_FEATURE_VIEW}_source",
+                        path=str(offline.source_dir(feast_dir, CARD_FEATURE_VIEW)),
+                        timestamp_field=TIMESTAMP,
+                        description="one parquet file per day of transactions, see "
+                                    "features/card_days.py")
+    view = FeatureView(
+        name=CARD_FEATURE_VIEW, entities=[entity], ttl=CARD_FEATURE_TTL, source=source,
+        online=False, schema=[Field(name=name, dtype=Float64) for name in CARD_FEATURES],
+        description="per-card counts, sums, gaps and categories over 10 min .. 30 days "
+                    "strictly before each transaction")
+    return entity, source, view

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from fraud_assets import settings
 from fraud_assets.features import freshness, offline
 from fraud_assets.features.aggregates import day_start
-from fraud_assets.features.names import ENTITY, FEATURE_SERVICE, FEATURE_VIEW
+from fraud_assets.features.names import CARD_FEATURE_VIEW, ENTITY, FEATURE_SERVICE, FEATURE_VIEW
 from fraud_assets.features.repo import FeastRepo, build_repo
 
 FEATURE_REPO = settings.REPO_ROOT / "feature_repo"
@@ -110,8 +110,9 @@ class MerchantFeatureStore:
         self._service: FeatureService | None = None
 
     def apply(self) -> None:
-        """Register the entity, source, view and service (idempotent)."""
-        offline.source_dir(self.feast_dir).mkdir(parents=True, exist_ok=True)
+        """Register the entities, sources, views and service (idempotent)."""
+        for view in (FEATURE_VIEW, CARD_FEATURE_VIEW):
+            offline.source_dir(self.feast_dir, view).mkdir(parents=True, exist_ok=True)
         self.feast.apply(self.repo.objects())
         self._service = None
 

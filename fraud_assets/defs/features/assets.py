@@ -29,8 +29,23 @@ from fraud_assets import contract, names, settings
 from fraud_assets.defs.features.resources import FeastStore
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome, table_metadata
-from fraud_assets.features import aggregates, daily_sums, engine, offline, online, training
-from fraud_assets.features.names import DEFAULT_WINDOW_DAYS, ENTITY, FEATURE_SERVICE, FEATURES
+from fraud_assets.features import (
+    aggregates,
+    card_days,
+    daily_sums,
+    engine,
+    offline,
+    online,
+    training,
+)
+from fraud_assets.features.names import (
+    CARD_FEATURE_VIEW,
+    CARD_FEATURES,
+    DEFAULT_WINDOW_DAYS,
+    ENTITY,
+    FEATURE_SERVICE,
+    FEATURES,
+)
 from fraud_assets.features.store import MerchantFeatureStore
 from fraud_assets.lake import stored_partitions
 
@@ -103,6 +118,52 @@ def _log_history(context: AssetExecutionContext, wanted: list[str], present: lis
     gaps = [d for d in wanted if present[0] < d and d not in present]
     if gaps:
         context.log.warning(f"validated day(s) missing inside the window, skipped: {gaps}")
+
+
+# Day D's card features read validated days D-30 .. D (lineage only, like PRIOR_DAYS).
+CARD_HISTORY = TimeWindowPartitionMapping(start_offset=-card_days.HISTORY_DAYS, end_offset=0)
+
+
+@asset(name=names.CARD_FEATURES, partitions_def=daily_partitions,
+       group_name=names.FEATURES, kinds={"feast", "parquet"},
+       deps=[AssetDep(VALIDATED, partition_mapping=CARD_HISTORY)],
+       automation_condition=REFRESH_WINDOW)
+def card_features(context: AssetExecutionContext, fraud_home: FraudHome,
+                  feast_store: FeastStore) -> MaterializeResult:
+    """Per transaction of the day with a card: the card's velocity features, point in time.
+
+    Computed from the card's validated events strictly before the transaction (earlier in
+    the day and the 30 days before); the Feast offline source of the `card_velocity` view.
+    A day without card ids has no rows; re-running a day replaces its rows.
+    """
+    day = dt.date.fromisoformat(context.partition_key)
+    try:
+        result = card_days.card_day(fraud_home.lake, day)
+    except (FileNotFoundError, ValueError) as exc:
+        raise Failure(description=str(exc)) from None
+    path = offline.write_card_day(feast_store.feast_dir, day, result.rows)
+    if not len(result.rows):
+        context.log.warning(f"no transaction of {day} carries a card id: no card feature rows "
+                            "(their card features are unknown)")
+    _log_history(context, card_days.history_days(day), result.history_days)
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(path or offline.day_file(feast_store.feast_dir, day,
+                                                                 CARD_FEATURE_VIEW))),
+        **table_metadata(result.rows),
+        "transactions": result.transactions,
+        "cards": result.cards,
+        "share_with_card": result.share_with_card,
+        "history_days": len(result.history_days),
+        "history_rows": result.history_rows,
+        "features": ", ".join(CARD_FEATURES),
+        "preview": MetadataValue.md(_card_preview(result.rows)),
+    })
+
+
+def _card_preview(rows: pd.DataFrame) -> str:
+    if rows.empty:
+        return "no transaction with a card id: no card feature rows"
+    return rows[list(CARD_FEATURES)].describe().T.round(3).to_markdown()
 
 
 # Refresh the online store whenever a day's features land (the daemon evaluates this), so

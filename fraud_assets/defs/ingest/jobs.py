@@ -8,10 +8,10 @@ from fraud_assets.defs.partitions import daily_partitions
 daily_job = define_asset_job(
     names.DAILY_JOB,
     selection=AssetSelection.groups(names.INGEST)
-    | AssetSelection.assets(names.MERCHANT_FEATURES, names.DRIFT_REPORT,
+    | AssetSelection.assets(names.MERCHANT_FEATURES, names.CARD_FEATURES, names.DRIFT_REPORT,
                             names.MODEL_PERFORMANCE),
     partitions_def=daily_partitions,
     description="Process one landed day: raw file, checks, validated rows, quarantine, "
-                "the day's merchant features, its drift report and the champion's "
+                "the day's merchant and card features, its drift report and the champion's "
                 "performance on its labels.",
 )
