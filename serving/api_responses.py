@@ -129,7 +129,9 @@ def prediction(answered: Answered, row: int) -> dict[str, Any]:
     """The handbook's answer (is_fraud, fraud_probability) plus version and threshold, the
     decision (approve / review / block) at the answering version's bands, and freshness:
     `feature_groups` (per feature group: `feature_age_seconds`, `stale`,
-    `freshness_limit_seconds`) and `stale` (some group was stale, so scored as unknown)."""
+    `freshness_limit_seconds`) and `stale` (some group was stale, so scored as unknown),
+    and `event_timestamp` (the event time used) with `event_timestamp_source` (`request`:
+    the body's, `arrival`: when it arrived)."""
     scored = answered.scored
     assert scored is not None
     model = scored.answering(row)
@@ -138,7 +140,8 @@ def prediction(answered: Answered, row: int) -> dict[str, Any]:
             "model_version": model.version, "threshold": model.threshold,
             "decision": str(scored.decision[row]),
             "decision_bands": model.bands.as_dict(),
-            **scored.freshness_of(row), **_reasons(scored, row)}
+            **scored.event_time_of(row), **scored.freshness_of(row),
+            **_reasons(scored, row)}
 
 
 def _reasons(scored: Scored, row: int) -> dict[str, Any]:
@@ -163,5 +166,6 @@ def batch_results(answered: Answered, n_items: int) -> list[dict[str, Any]]:
             results[item] = {"is_fraud": fraud, "fraud_probability": proba,
                              "model_version": version, "threshold": threshold,
                              "decision": decision, "decision_bands": bands,
-                             **scored.freshness_of(row), **_reasons(scored, row)}
+                             **scored.event_time_of(row), **scored.freshness_of(row),
+            **_reasons(scored, row)}
     return results

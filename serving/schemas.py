@@ -134,6 +134,12 @@ TransactionRequest: type[BaseModel] = create_model(
     __doc__="One card transaction to score (the handbook's request body).",
     **{f.name: _field(f) for f in contract.REQUEST_FIELDS},
     **{f.name: _optional_field(f) for f in contract.REQUEST_OPTIONAL_FIELDS},
+    **{contract.EVENT_TIMESTAMP.name: (str | None, Field(
+        None, description="Optional: when the card was used, ISO 8601 (no offset = UTC). "
+                          "Left out or null: the time the request arrived. The answer's "
+                          "event_timestamp_source says which was used; text that is not "
+                          "a date and time is refused (400).",
+        examples=["2025-01-31T14:05:00Z"]))},
     # Documented, not enforced: a non-string id is simply not logged, as before.
     **{contract.TRANSACTION_ID.name: (
         Annotated[str | None, SkipValidation],
@@ -158,6 +164,7 @@ class BatchRequest(BaseModel):
 TransactionFields = TypedDict(  # type: ignore[misc]
     "TransactionFields", {**{f.name: _TYPES[f.kind] for f in contract.REQUEST_FIELDS},
                           **{f.name: NotRequired[_TYPES[f.kind] | None]
-                             for f in contract.REQUEST_OPTIONAL_FIELDS}})
+                             for f in contract.REQUEST_OPTIONAL_FIELDS},
+                          contract.EVENT_TIMESTAMP.name: NotRequired[str | None]})
 TransactionFields.__pydantic_config__ = _CONFIG  # type: ignore[attr-defined]
 validate_item = TypeAdapter(TransactionFields).validator.validate_python

@@ -75,6 +75,17 @@ class Scored:
     scored_at: dt.datetime
     # Per feature group (its Feast view's name): age and staleness of each row's values.
     freshness: dict[str, GroupFreshness] = dataclasses.field(default_factory=dict)
+    # Per row: the event time used (UTC epoch seconds) and its source (request / arrival).
+    event_seconds: np.ndarray | None = None
+    event_source: np.ndarray | None = None
+
+    def event_time_of(self, row: int) -> dict[str, Any]:
+        """Row `row`'s `event_timestamp` (ISO 8601, UTC) and `event_timestamp_source`."""
+        if self.event_seconds is None or self.event_source is None:
+            return {}
+        when = dt.datetime.fromtimestamp(float(self.event_seconds[row]), dt.UTC)
+        return {"event_timestamp": when.isoformat().replace("+00:00", "Z"),
+                "event_timestamp_source": str(self.event_source[row])}
 
     def freshness_of(self, row: int) -> dict[str, Any]:
         """Row `row`'s `feature_groups` (age, stale, limit per group) and `stale` (any)."""
@@ -152,7 +163,8 @@ def canary_rows(keys: list[str], percent: float) -> np.ndarray:
 def score(champion: LoadedModel | None, requests: pd.DataFrame,
           lookup: FeatureLookup, explain: bool = False,
           challenger: LoadedModel | None = None, canary: np.ndarray | None = None,
-          at_seconds: np.ndarray | None = None, record: bool = True) -> Scored:
+          at_seconds: np.ndarray | None = None, record: bool = True,
+          at_source: np.ndarray | None = None) -> Scored:
     """Score valid request rows with one feature lookup and one call per model; the model's
     input is built by `training.model_input`, the builder training itself uses.
     `explain`: add each row's reason codes (`model.explain`: a ranking of the
@@ -161,7 +173,8 @@ def score(champion: LoadedModel | None, requests: pd.DataFrame,
     `canary`: rows the challenger answers (bool per row);
     `at_seconds`: each row's event time (UTC epoch seconds; default now), at which the
     features' freshness is judged: stale groups reach the model as missing values;
-    `record`: count stale answers for /health (False for a warm-up)."""
+    `record`: count stale answers for /health (False for a warm-up);
+    `at_source`: per row, where `at_seconds` came from (request / arrival), for answers."""
     if champion is None:
         raise NoModel("no champion model is loaded yet")
     scored_at = dt.datetime.now(dt.UTC)
@@ -181,7 +194,9 @@ def score(champion: LoadedModel | None, requests: pd.DataFrame,
                   champion_scores=_model_scores(champion, frame, inputs, explain),
                   challenger_scores=theirs, canary=canary, feature_source=source,
                   scored_at=scored_at,
-                  freshness={merchant.freshness.group: merchant.freshness})
+                  freshness={merchant.freshness.group: merchant.freshness},
+                  event_seconds=np.asarray(at_seconds, dtype="float64"),
+                  event_source=at_source)
 
 
 def example_requests() -> pd.DataFrame:
@@ -227,7 +242,9 @@ def answer(items: list[Any], champion: LoadedModel | None, lookup: FeatureLookup
         return Answered(checked=checked, scored=None)
     canary = (canary_rows([keys[i] for i in checked.rows], shadow.canary_percent)
               if keys is not None else None)
-    scored = score(champion, checked.frame, lookup, explain, shadow.challenger, canary)
+    at_seconds, at_source = checked.event_time()
+    scored = score(champion, checked.frame, lookup, explain, shadow.challenger, canary,
+                   at_seconds=at_seconds, at_source=at_source)
     return Answered(checked=checked, scored=scored)
 
 
