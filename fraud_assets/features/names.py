@@ -1,5 +1,7 @@
 """Names shared by the feature store, training and serving (defined once here)."""
 
+from fraud_assets import contract
+
 ENTITY = "merchant_category"
 FEATURE_VIEW = "merchant_stats"
 FEATURE_SERVICE = "fraud_model_features"
@@ -30,7 +32,7 @@ FEATURE_TIMESTAMP_COLUMN = "merchant_features_event_timestamp"
 # Per-card velocity features (issue 15): one row per transaction, computed point in time by
 # `features.cards.card_window_features` from the card's events strictly before it.
 CARD_ENTITY = "card"
-CARD_JOIN_KEY = "card_id"  # the contract's optional `card_id` column
+CARD_JOIN_KEY = contract.CARD_ID.name  # the contract's optional card id
 CARD_FEATURE_VIEW = "card_velocity"
 CARD_FEATURES: tuple[str, ...] = (
     "card_txn_count_10m",

@@ -16,7 +16,15 @@ from fraud_assets.features import card_days, offline
 from fraud_assets.features.cards import card_window_features
 from fraud_assets.features.names import CARD_FEATURE_VIEW, CARD_FEATURES
 from fraud_assets.features.store import MerchantFeatureStore
-from tests.support import day_key, metadata, validated_day, write_validated
+from tests.support import (
+    day_key,
+    lake_frame,
+    land,
+    metadata,
+    run_day,
+    validated_day,
+    write_validated,
+)
 
 ROWS = 600
 
@@ -149,3 +157,19 @@ def test_lineage_declares_the_day_and_thirty_before():
         daily.subset_with_partition_keys(["2025-02-10"]), daily, daily)
     keys = sorted(upstream.partitions_subset.get_partition_keys())
     assert keys[0] == "2025-01-11" and keys[-1] == "2025-02-10" and len(keys) == 31
+
+
+def test_the_daily_job_computes_card_features_from_a_landed_file(fraud_home, instance):
+    """Landed file with card ids -> validated keeps them -> card_features in the same run."""
+    day = day_key(9)
+    path = land(fraud_home, day, rows=300)
+    raw = pd.read_csv(path, dtype=str)
+    raw["card_id"] = [f"card-{i % 11}" if i % 5 else "" for i in range(len(raw))]
+    raw.to_csv(path, index=False)
+    result = run_day(instance, day)
+    assert result.success
+    validated = lake_frame(fraud_home, names.TRANSACTIONS_VALIDATED, day)
+    assert validated["card_id"].notna().sum() == 240  # blank = unknown, kept as missing
+    meta = metadata(result, names.CARD_FEATURES)
+    assert meta["dagster/row_count"] == 240 and meta["cards"] == 11
+    assert meta["share_with_card"] == pytest.approx(0.8)
