@@ -45,3 +45,8 @@ CARD_FEATURES: tuple[str, ...] = (
     "card_distinct_categories_24h",
     "card_amount_to_mean_30d",
 )
+# The service's per-card state (issue 15, online): per card, its events of the last 30 days
+# as array fields of one Feast view, read and written by serving through Feast.
+CARD_STATE_VIEW = "card_state"
+CARD_STATE_TIMESTAMP = "state_updated_at"  # when a replica last wrote the card's row
+CARD_STATE_FIELDS: tuple[str, ...] = ("event_times_ns", "amounts", "categories")
