@@ -74,14 +74,18 @@ class Checked:
     optional: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=OPTIONAL_NAMES))
     # When each valid item's event happened (UTC epoch seconds): its `event_timestamp` if
     # it sent one, else NaN (then `arrival_seconds`, when the items were checked, stands in).
+    # `event_ns` the same in integer nanoseconds (exact: the card state compares times),
+    # `arrival_ns` the arrival in nanoseconds.
     event_seconds: np.ndarray = field(default_factory=lambda: np.empty(0))
-    arrival_seconds: float = 0.0
+    event_ns: np.ndarray = field(default_factory=lambda: np.empty(0, "int64"))
+    arrival_ns: int = 0
 
-    def event_time(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per valid item: the event time used (UTC epoch seconds) and where it came from
-        (`REQUEST` when the item sent `event_timestamp`, else `ARRIVAL`)."""
+    def event_time(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per valid item: the event time used as UTC epoch seconds and nanoseconds, and
+        where it came from (`REQUEST` when the item sent `event_timestamp`, else `ARRIVAL`)."""
         sent = np.isfinite(self.event_seconds)
-        return (np.where(sent, self.event_seconds, self.arrival_seconds),
+        ns = np.where(sent, self.event_ns, self.arrival_ns).astype("int64")
+        return (np.where(sent, self.event_seconds, self.arrival_ns / 1e9), ns,
                 np.where(sent, REQUEST, ARRIVAL).astype(object))
 
 
@@ -258,7 +262,7 @@ def check_items(items: list[Any]) -> Checked:
     rows: list[int] = []
     ids: list[str | None] = []
     stamps: list[str | None] = []
-    checked = Checked(frame=pd.DataFrame(), rows=rows, arrival_seconds=time.time())
+    checked = Checked(frame=pd.DataFrame(), rows=rows, arrival_ns=time.time_ns())
     for i, item in enumerate(items):
         typed, bad = typed_item(item)
         if typed is None:
@@ -275,7 +279,7 @@ def check_items(items: list[Any]) -> Checked:
     # `violations` applies every value rule.
     frame = pd.DataFrame({f.name: _column(f, columns[f.name]) for f in CHECKED_FIELDS})
     broken = contract.violations(frame)
-    seconds, bad_time = _event_seconds(stamps)
+    seconds, nanos, bad_time = _event_seconds(stamps)
     bad_rows = np.flatnonzero(broken.to_numpy().any(axis=1) | bad_time)
     for r in bad_rows:  # only the (few) bad rows are described one by one
         item = items[rows[r]]  # the value as sent, not as pandas holds it
@@ -288,25 +292,29 @@ def check_items(items: list[Any]) -> Checked:
         frame = frame.iloc[keep].reset_index(drop=True)
         rows[:] = [rows[r] for r in keep]
         ids = [ids[r] for r in keep]
-        seconds = seconds[keep]
+        seconds, nanos = seconds[keep], nanos[keep]
     checked.transaction_ids = ids
-    checked.event_seconds = seconds
+    checked.event_seconds, checked.event_ns = seconds, nanos
     checked.optional = frame[list(OPTIONAL_NAMES)]
     checked.frame = frame.drop(columns=list(OPTIONAL_NAMES))  # ints as float64 here:
     # training.model_input types the columns
     return checked
 
 
-def _event_seconds(stamps: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
-    """Per item: its `event_timestamp` in UTC epoch seconds (NaN when not sent or null),
-    and whether a sent value is not an ISO 8601 date and time (blank included)."""
+def _event_seconds(stamps: list[str | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per item: its `event_timestamp` in UTC epoch seconds (NaN when not sent or null) and
+    nanoseconds (0 then), and whether a sent value is not an ISO 8601 date and time (blank
+    included)."""
+    n = len(stamps)
     if all(s is None for s in stamps):  # the usual call: no parsing at all
-        return np.full(len(stamps), np.nan), np.zeros(len(stamps), dtype=bool)
+        return np.full(n, np.nan), np.zeros(n, "int64"), np.zeros(n, dtype=bool)
     sent = pd.Series(stamps, dtype=object)
     parsed = contract.parse_timestamps(sent)
     bad = (sent.notna() & parsed.isna()).to_numpy()
-    seconds = (parsed - _EPOCH).dt.total_seconds().to_numpy(dtype="float64")  # NaT: NaN
-    return seconds, bad
+    missing = parsed.isna().to_numpy()
+    nanos = np.where(missing, 0, (parsed - _EPOCH).fillna(pd.Timedelta(0))
+                     .dt.as_unit("ns").astype("int64").to_numpy())
+    return np.where(missing, np.nan, nanos / 1e9), nanos.astype("int64"), bad
 
 
 def _describe_bad_time(value: Any) -> str:
