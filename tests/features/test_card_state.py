@@ -1,6 +1,7 @@
-"""The service's per-card state through a real Feast online store (SQLite here): the same
-numbers as the offline definition, out-of-order events inserted in time order, state shared
-by every store object on the same home (another replica)."""
+"""The service's per-card state through a real Feast online store (SQLite locally; Redis
+with PostgreSQL's registry under the server profile, `-m server`): the same numbers as the
+offline definition, out-of-order events inserted in time order, state shared by every store
+object on the same home (another replica)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def events(n: int, seed: int = 0, cards_: tuple[str, ...] = ("c1", "c2")) -> pd.
 
 
 @pytest.fixture
-def store(fraud_home) -> MerchantFeatureStore:
-    applied = MerchantFeatureStore(fraud_home)
+def store(feast_profile_home) -> MerchantFeatureStore:
+    applied = MerchantFeatureStore(feast_profile_home)
     applied.apply()
     return applied
 
@@ -93,10 +94,10 @@ def test_events_older_than_30_days_before_the_newest_are_dropped(store) -> None:
     assert state.read(["c9"])["c9"].amounts.tolist() == [7.0]
 
 
-def test_another_replica_reads_what_one_wrote(store, fraud_home) -> None:
+def test_another_replica_reads_what_one_wrote(store, feast_profile_home) -> None:
     seen = events(5, seed=4, cards_=("shared",))
     CardState(store.feast).score_and_update(seen)
-    other = CardState(MerchantFeatureStore(fraud_home).feast)  # a second process's store
+    other = CardState(MerchantFeatureStore(feast_profile_home).feast)  # a second process's store
     assert other.read(["shared"])["shared"].amounts.tolist() == seen["amount"].tolist()
     newest = other.score_and_update(seen.iloc[[-1]].assign(
         event_timestamp=seen["event_timestamp"].iloc[-1] + pd.Timedelta(minutes=1)))
