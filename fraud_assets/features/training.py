@@ -39,7 +39,16 @@ import pyarrow.parquet as pq
 from fraud_assets import contract, labels, names
 from fraud_assets.features import offline
 from fraud_assets.features.engine import DAY_COLUMN, DuckDBEngine, Engine
-from fraud_assets.features.names import ENTITY, FEATURES, HOLDOUT, SPLIT, TRAIN, WEIGHT
+from fraud_assets.features.names import (
+    CARD_FEATURE_VIEW,
+    CARD_FEATURES,
+    ENTITY,
+    FEATURES,
+    HOLDOUT,
+    SPLIT,
+    TRAIN,
+    WEIGHT,
+)
 from fraud_assets.features.repo import FEATURE_TTL
 from fraud_assets.features.schema import FEATURE_DTYPES, cast_features
 from fraud_assets.features.store import FeatureStoreError, MerchantFeatureStore
@@ -48,7 +57,7 @@ from fraud_assets.lake import partition_path, read_partitions
 TIMESTAMP = contract.EVENT_TIMESTAMP.name
 KEYS = [ENTITY, TIMESTAMP]
 _DAY = "_partition_day"  # working column: each row's landed day
-COLUMNS: tuple[str, ...] = (*contract.COLUMNS, *FEATURES, SPLIT, WEIGHT)
+COLUMNS: tuple[str, ...] = (*contract.COLUMNS, *FEATURES, *CARD_FEATURES, SPLIT, WEIGHT)
 # The holdout's default share of the days with features, and the fewest days that can be
 # split into training and holdout (one each).
 HOLDOUT_FRACTION = 0.2
@@ -195,6 +204,25 @@ def join_features(validated: pd.DataFrame, store: MerchantFeatureStore) -> pd.Da
     out = validated.reset_index(drop=True).copy()
     for name in FEATURES:
         out[name] = found[name].to_numpy(dtype="float64", na_value=np.nan)
+    return join_card_features(out, store.feast_dir, sorted(set(frame[DAY_COLUMN])))
+
+
+def join_card_features(frame: pd.DataFrame, feast_dir: Path, days: list[str]) -> pd.DataFrame:
+    """`frame` with CARD_FEATURES per transaction (by `transaction_id`) from the
+    card_features files of `days` (ISO); NaN (unknown) where a transaction has no row."""
+    files = [offline.day_file(feast_dir, dt.date.fromisoformat(d), CARD_FEATURE_VIEW)
+             for d in days]
+    tid = contract.TRANSACTION_ID.name
+    parts = [pd.read_parquet(f, columns=[tid, *CARD_FEATURES]) for f in files if f.exists()]
+    out = frame.drop(columns=[c for c in CARD_FEATURES if c in frame.columns])
+    if not parts:
+        return out.assign(**{name: np.nan for name in CARD_FEATURES})
+    cards = pd.concat(parts, ignore_index=True).drop_duplicates(tid, keep="last")
+    cards[tid] = cards[tid].astype(str)
+    at = pd.Index(cards[tid]).get_indexer(frame[tid].astype(str))
+    for name in CARD_FEATURES:
+        values = np.append(cards[name].to_numpy(dtype="float64"), np.nan)
+        out[name] = values[at]  # at == -1: the appended NaN
     return out
 
 
@@ -376,13 +404,35 @@ def build_window_training_set(days: list[str], lake_root: Path, feast_dir: Path,
             f"{_HASH_DIGITS}) < '{cut}'") if cut else "TRUE"
     weight = f"CASE WHEN {legit_train_row} THEN {sampling.weight!r} ELSE 1.0 END"
     columns = ", ".join([*contract.COLUMNS, *FEATURES])
-    target = engine.write(
-        f"SELECT {columns}, {split} AS {SPLIT}, CAST({weight} AS DOUBLE) AS {WEIGHT} "
-        f"FROM ({joined}) j WHERE {kept_rows} AND {contract.LABEL} IS NOT NULL AND ({keep})",
-        work_dir / "training_set.parquet")
+    kept = (f"SELECT {columns}, {split} AS {SPLIT}, CAST({weight} AS DOUBLE) AS {WEIGHT} "
+            f"FROM ({joined}) j WHERE {kept_rows} AND {contract.LABEL} IS NOT NULL AND ({keep})")
+    target = engine.write(_with_card_sql(kept, engine, feast_dir, list(files)),
+                          work_dir / "training_set.parquet")
     _log.info("training_set: %s; %d of %d legitimate training rows kept (rate %.4f)",
               sampling.scheme, int(round(legit_train * rate)), legit_train, rate)
     return TrainingSet(_read_sorted(target), missing, sampling, window)
+
+
+CARD_VIEW = "window_card_features"
+
+
+def _with_card_sql(kept: str, engine: Engine, feast_dir: Path, days: list[str]) -> str:
+    """`kept` (COLUMNS but the card features) with CARD_FEATURES joined per transaction
+    from the card_features files of `days` (NULL where a transaction has none: no card),
+    in COLUMNS order. The engine joins: the window never comes into pandas for it."""
+    tid = contract.TRANSACTION_ID.name
+    files = {d: offline.day_file(feast_dir, dt.date.fromisoformat(d), CARD_FEATURE_VIEW)
+             for d in days}
+    files = {d: path for d, path in files.items() if path.exists()}
+    head = ", ".join(f"k.{c}" for c in (*contract.COLUMNS, *FEATURES))
+    tail = f"k.{SPLIT}, k.{WEIGHT}"
+    if not files:
+        cards = ", ".join(f"CAST(NULL AS DOUBLE) AS {name}" for name in CARD_FEATURES)
+        return f"SELECT {head}, {cards}, {tail} FROM ({kept}) k"
+    engine.register(CARD_VIEW, files)
+    cards = ", ".join(f"c.{name}" for name in CARD_FEATURES)
+    return (f"SELECT {head}, {cards}, {tail} FROM ({kept}) k LEFT JOIN (SELECT {tid}, "
+            f"{', '.join(CARD_FEATURES)} FROM {CARD_VIEW}) c ON c.{tid} = k.{tid}")
 
 
 def _read_sorted(target: Path) -> pd.DataFrame:
@@ -410,6 +460,8 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame
     for name, dtype in FEATURE_DTYPES.items():
         out[name] = out[name].astype(dtype)
+    for name in CARD_FEATURES:
+        out[name] = out[name].astype("float64")
     out[TIMESTAMP] = pd.to_datetime(out[TIMESTAMP], utc=True).astype("datetime64[ns, UTC]")
     for f in contract.FIELDS:
         if f.name not in out:  # an optional column (card_id) the frame does not carry

@@ -59,7 +59,7 @@ from sklearn.preprocessing import (
 )
 
 from fraud_assets import contract
-from fraud_assets.features.names import FEATURES
+from fraud_assets.features.names import CARD_FEATURES, FEATURES
 from fraud_assets.model.training import MODEL_INPUTS, model_input
 
 log = logging.getLogger(__name__)
@@ -136,11 +136,17 @@ def _numeric_steps(transformer: Any) -> list[_Step] | None:
         return [lambda x: np.prod(x[:, None, :] ** powers[None, :, :], axis=2)]
     if isinstance(transformer, SimpleImputer):
         fill = transformer.statistics_
-        if transformer.add_indicator or not _is_nan(transformer.missing_values) or \
+        if not _is_nan(transformer.missing_values) or \
                 np.isnan(np.asarray(fill, dtype="float64")).any():  # dropped empty columns
             return None
         fill = np.asarray(fill, dtype="float64")
-        return [lambda x: np.where(np.isnan(x), fill, x)]
+        if not transformer.add_indicator:
+            return [lambda x: np.where(np.isnan(x), fill, x)]
+        # The imputed columns, then a 0/1 column per input that was missing at fit
+        # (sklearn's MissingIndicator, features="missing-only").
+        flagged = transformer.indicator_.features_
+        return [lambda x: np.hstack([np.where(np.isnan(x), fill, x),
+                                     np.isnan(x[:, flagged]).astype("float64")])]
     return None
 
 
@@ -237,9 +243,9 @@ def probe_frame(rows: int = 120) -> pd.DataFrame:
         else:
             low = field.low if field.low else 0.01
             data[field.name] = np.roll(np.geomspace(low, field.high or 1e4, rows), shift)
-    for shift, name in enumerate(FEATURES):
+    for shift, name in enumerate(FEATURES + CARD_FEATURES):
         values = np.roll(np.geomspace(1e-4, 1e5, rows), 11 * (shift + 1))
-        data[name] = np.where(at % 7 == shift, np.nan, values)
+        data[name] = np.where(at % 7 == shift % 7, np.nan, values)
     return model_input(pd.DataFrame(data))
 
 
@@ -407,7 +413,8 @@ class TreeExplainer(_Explainer):
                                "or HistGradientBoostingClassifier pipeline, not "
                                f"{type(model).__name__} of {type(classifier).__name__}")
         outputs = [str(n) for n in columns.get_feature_names_out()]
-        if sorted(outputs) != sorted(MODEL_INPUTS):
+        # One column per input; a model from before the card features has fewer inputs.
+        if len(set(outputs)) != len(outputs) or not set(outputs) <= set(MODEL_INPUTS):
             raise ExplainError(f"the tree model's columns {outputs} are not one per model "
                                f"input {list(MODEL_INPUTS)}")
         import shap  # heavy (numba): only where a tree model is served

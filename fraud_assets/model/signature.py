@@ -16,6 +16,7 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 
+from fraud_assets.features.names import CARD_FEATURES
 from fraud_assets.model import training
 
 _MLFLOW_TYPES = {"float64": "double", "int64": "long", "object": "string"}
@@ -46,5 +47,7 @@ def serving_input(frame: pd.DataFrame) -> pd.DataFrame:
 
 def input_example(frame: pd.DataFrame, rows: int = 5) -> pd.DataFrame | None:
     """A few complete rows for the logged model's example; None if there are none."""
-    complete = frame.dropna(subset=list(training.MODEL_INPUTS))
+    # Card features are unknown (NaN) on every card-less row: complete = the rest is there.
+    needed = [c for c in training.MODEL_INPUTS if c not in CARD_FEATURES]
+    complete = frame.dropna(subset=needed)
     return serving_input(complete.head(rows)) if len(complete) else None

@@ -36,17 +36,18 @@ from sklearn.preprocessing import (
 )
 
 from fraud_assets import contract
-from fraud_assets.features.names import FEATURES, HOLDOUT, SPLIT, TRAIN, WEIGHT
+from fraud_assets.features.names import CARD_FEATURES, FEATURES, HOLDOUT, SPLIT, TRAIN, WEIGHT
 from fraud_assets.model import decisions, evaluation
 
 REQUEST_COLUMNS: tuple[str, ...] = tuple(f.name for f in contract.REQUEST_FIELDS)
-# What the logged model takes, in this order: the request body plus the merchant features.
-MODEL_INPUTS: tuple[str, ...] = REQUEST_COLUMNS + FEATURES
+# What the logged model takes, in this order: the request body plus the merchant features
+# plus the card features (issue 15; NaN = unknown: no card, or no earlier event).
+MODEL_INPUTS: tuple[str, ...] = REQUEST_COLUMNS + FEATURES + CARD_FEATURES
 # The dtype of each input column as the pipeline is fit on it.
 _KIND_DTYPES: dict[str, str | type] = {"float": "float64", "int": "int64"}
 MODEL_INPUT_DTYPES: dict[str, str | type] = {
     **{f.name: _KIND_DTYPES.get(f.kind, object) for f in contract.REQUEST_FIELDS},
-    **{name: "float64" for name in FEATURES}}
+    **{name: "float64" for name in FEATURES + CARD_FEATURES}}
 TIME = contract.EVENT_TIMESTAMP.name
 LABEL = contract.LABEL
 # Fixed category lists from the contract: the encoding never depends on which values a
@@ -138,9 +139,25 @@ def build_pipeline(params: TrainParams = TrainParams()) -> Pipeline:
         ("category", OneHotEncoder(categories=[CATEGORIES], handle_unknown="error"),
          [contract.MERCHANT_CATEGORY.name]),
         ("merchant", merchant, list(FEATURES)),
+        *[(name, _card_feature(), [name]) for name in CARD_FEATURES],
     ], remainder="drop")
     classifier = LogisticRegression(C=params.C, max_iter=params.max_iter)
     return Pipeline([("columns", columns), ("classifier", classifier)])
+
+
+def _card_feature() -> Pipeline:
+    """One card feature for the linear model: log1p (counts, sums, seconds and ratios are
+    >= 0 and heavy-tailed), the median where unknown plus a 0/1 "unknown" column (no card,
+    no earlier event: scored as unknown, never as 0), scaled. One transformer per feature,
+    so each output column belongs to one input (reason codes, `model.explain`). A feature
+    unknown on every training row (card-less data) is kept as a constant (0 and "unknown"),
+    which the model gives no weight: card-less data trains the model it trained before."""
+    return Pipeline([
+        ("log", FunctionTransformer(np.log1p, feature_names_out="one-to-one")),
+        ("impute", SimpleImputer(strategy="median", add_indicator=True,
+                                 keep_empty_features=True)),
+        ("scale", StandardScaler()),
+    ])
 
 
 def _tree_pipeline(params: TrainParams) -> Pipeline:
@@ -155,6 +172,7 @@ def _tree_pipeline(params: TrainParams) -> Pipeline:
         ("category", OrdinalEncoder(categories=[CATEGORIES], handle_unknown="error"),
          [contract.MERCHANT_CATEGORY.name]),
         ("merchant", "passthrough", list(FEATURES)),
+        ("card", "passthrough", list(CARD_FEATURES)),  # NaN (unknown) routed natively
     ], remainder="drop", verbose_feature_names_out=False)
     # Fixed random_state: early stopping (above 10,000 rows) samples its validation rows,
     # and training must stay deterministic (`fingerprint`).
@@ -170,9 +188,12 @@ def model_input(frame: pd.DataFrame) -> pd.DataFrame:
     The one builder of the logged pipeline's input: training, evaluation, monitoring and
     serving all call it. Merchant features become float64 (a count may arrive as an int,
     a missing one as NaN, which the pipeline imputes); a missing request field is an
-    error, never a guess. Built from plain arrays: serving calls it for every scored
-    batch, a single row included, and a frame-wide `astype` cost ~1 ms per call.
+    error, never a guess. Card features a frame does not carry at all (a card-less
+    request, data from before cards) are unknown: NaN columns, which the pipeline scores
+    as unknown. Built from plain arrays: serving calls it for every scored batch, a single
+    row included, and a frame-wide `astype` cost ~1 ms per call.
     """
+    frame = _with_card_features(frame)
     missing = [c for c in MODEL_INPUTS if c not in frame.columns]
     if missing:
         raise ModelInputError(f"model input lacks column(s) {missing}; "
@@ -187,6 +208,15 @@ def model_input(frame: pd.DataFrame) -> pd.DataFrame:
         raise ModelInputError(f"{contract.AMOUNT.rule()}; got {amount.min()}")
     return pd.DataFrame({name: values.astype(MODEL_INPUT_DTYPES[name], copy=False)
                          for name, values in columns.items()})
+
+
+def _with_card_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every CARD_FEATURES column, absent ones as NaN (unknown)."""
+    absent = [name for name in CARD_FEATURES if name not in frame.columns]
+    if not absent:
+        return frame
+    nan = np.full(len(frame), np.nan)
+    return frame.assign(**{name: nan for name in absent})
 
 
 def check_training_window(frame: pd.DataFrame) -> None:

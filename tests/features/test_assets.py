@@ -22,7 +22,7 @@ from fraud_assets.defs.ingest import checks as ingest_checks
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome, LakeIOManager
 from fraud_assets.features import offline
-from fraud_assets.features.names import FEATURES
+from fraud_assets.features.names import CARD_FEATURES, FEATURES
 
 DAYS = ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04"]
 ROWS = 2_000
@@ -64,7 +64,9 @@ def test_daily_features_online_store_and_training_set(fraud_home, instance):
     result = _run([features.training_set], instance, run_config=run_config)
 
     frame = pd.read_parquet(fraud_home / "lake" / "training_set" / "data.parquet")
-    assert list(frame.columns) == [*contract.COLUMNS, *FEATURES, "split", "sample_weight"]
+    assert list(frame.columns) == [*contract.COLUMNS, *FEATURES, *CARD_FEATURES, "split",
+                                   "sample_weight"]
+    assert frame[list(CARD_FEATURES)].isna().all().all()  # card-less days: unknown
     assert (frame["sample_weight"] == 1.0).all()  # a small window is not sampled
     assert len(frame) == ROWS * (len(DAYS) - 1)  # the first day has no earlier day
     assert frame["event_timestamp"].is_monotonic_increasing
