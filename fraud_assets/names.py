@@ -37,6 +37,8 @@ NO_SIGNIFICANT_DRIFT = "no_significant_drift"
 PERFORMANCE_ABOVE_FLOOR = "performance_above_floor"
 LABEL_STRUCTURE = "label_structure"
 LABEL_VALUES = "label_values"
+# card_features (issue 15): the day replayed through serving's online card state.
+CARD_PARITY = "card_online_parity"
 
 # Asset groups: one per domain folder of defs/.
 INGEST, FEATURES, MODEL, MONITORING, SERVING = (
