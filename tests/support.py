@@ -99,6 +99,16 @@ def land(home: Path, day: str, rows: int = 2_000, **plan) -> Path:
         day=dt.date.fromisoformat(day), rows=rows, **plan))
 
 
+def with_cards(frame: pd.DataFrame, seed: int = 0, cards: int = 40,
+               unknown: float = 0.1) -> pd.DataFrame:
+    """`frame` with a `card_id` from a pool of `cards` ids (a share `unknown` card-less),
+    typed as the lake keeps it (until the simulator makes cards itself)."""
+    rng = np.random.default_rng(seed)
+    ids = pd.array([f"card-{c}" for c in rng.integers(0, cards, len(frame))], dtype="string")
+    ids[rng.random(len(frame)) < unknown] = pd.NA
+    return frame.assign(card_id=ids)
+
+
 def write_validated(home: Path, frame: pd.DataFrame, day: dt.date | str) -> None:
     """Store `frame` as the day's transactions_validated partition."""
     key = day if isinstance(day, str) else day.isoformat()

@@ -111,7 +111,9 @@ class DuckDBEngine(Engine):
                 if TIMESTAMP in kinds else "*")
         parts = [f"SELECT {star}, '{day}' AS {DAY_COLUMN} FROM read_parquet({_quote(path)})"
                  for day, path in sorted(files.items())]
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS " + " UNION ALL ".join(parts))
+        # By name: a day from before an optional column (card_id) existed has it NULL.
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS "
+                         + " UNION ALL BY NAME ".join(parts))
 
     def register_frame(self, view: str, frame: pd.DataFrame) -> None:
         self.con.register(f"{view}_frame", frame)
@@ -186,7 +188,7 @@ class SparkEngine(Engine):
             frames.append(df.withColumn(DAY_COLUMN, F.lit(day)))
         union = frames[0]
         for df in frames[1:]:
-            union = union.unionByName(df)
+            union = union.unionByName(df, allowMissingColumns=True)  # optional card_id
         union.createOrReplaceTempView(view)
 
     def register_frame(self, view: str, frame: pd.DataFrame) -> None:

@@ -30,7 +30,8 @@ if tuple(INPUT_DTYPES) != training.MODEL_INPUTS:
 
 
 def model_signature() -> ModelSignature:
-    """Inputs: request fields + merchant features (doubles, null = unknown); output:
+    """Inputs: request fields + merchant and card features (doubles, null = unknown: a
+    pyfunc caller without a card sends the card features as null); output:
     [P(legit), P(fraud)] per row."""
     inputs = [ColSpec(_MLFLOW_TYPES[dtype], name) for name, dtype in INPUT_DTYPES.items()]
     return ModelSignature(inputs=Schema(inputs),

@@ -160,10 +160,14 @@ def _card_feature() -> Pipeline:
     ])
 
 
+UNKNOWN_CARD_VALUE = -1.0  # the tree family's code for an unknown card feature
+
+
 def _tree_pipeline(params: TrainParams) -> Pipeline:
     """One numeric column per model input, named as the input (so SHAP's per-column values
     are per input): the category as its index in the contract's list, everything else as
-    given; missing merchant features stay NaN, which the trees route natively. The
+    given; missing merchant features stay NaN, which the trees route natively (unknown card
+    features: UNKNOWN_CARD_VALUE). The
     category is not declared categorical to the booster: SHAP's TreeExplainer does not
     add up on native categorical splits (0.51, measured: 10 log-odds off)."""
     columns = ColumnTransformer([
@@ -172,7 +176,11 @@ def _tree_pipeline(params: TrainParams) -> Pipeline:
         ("category", OrdinalEncoder(categories=[CATEGORIES], handle_unknown="error"),
          [contract.MERCHANT_CATEGORY.name]),
         ("merchant", "passthrough", list(FEATURES)),
-        ("card", "passthrough", list(CARD_FEATURES)),  # NaN (unknown) routed natively
+        # Unknown card features as -1, below every known value (all are >= 0): a value of
+        # its own the trees split on, like a NaN branch. Not NaN itself: the booster's
+        # weighted binning fails on a column with no known value (card-less data).
+        ("card", SimpleImputer(strategy="constant", fill_value=UNKNOWN_CARD_VALUE,
+                               keep_empty_features=True), list(CARD_FEATURES)),
     ], remainder="drop", verbose_feature_names_out=False)
     # Fixed random_state: early stopping (above 10,000 rows) samples its validation rows,
     # and training must stay deterministic (`fingerprint`).
@@ -223,7 +231,8 @@ def check_training_window(frame: pd.DataFrame) -> None:
     """Fail before any fitting if the window cannot give a model."""
     if len(frame) == 0:
         raise TrainingDataError("the training window is empty: no training rows to fit on")
-    needed = [*MODEL_INPUTS, TIME, LABEL]
+    # Card features may be absent (data from before cards): `model_input` makes them NaN.
+    needed = [*(c for c in MODEL_INPUTS if c not in CARD_FEATURES), TIME, LABEL]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise TrainingDataError(f"the training window lacks column(s) {missing}")

@@ -23,19 +23,15 @@ from tests.support import (
     metadata,
     run_day,
     validated_day,
+    with_cards,
     write_validated,
 )
 
 ROWS = 600
 
 
-def with_cards(day: str, seed: int, cards: int = 40) -> pd.DataFrame:
-    """A validated day whose rows carry card ids from a small pool (10% card-less)."""
-    frame = validated_day(day, ROWS, seed=seed)
-    rng = np.random.default_rng(seed)
-    ids = pd.array([f"card-{c}" for c in rng.integers(0, cards, len(frame))], dtype="string")
-    ids[rng.random(len(frame)) < 0.1] = pd.NA
-    return frame.assign(card_id=ids)
+def carded_day(day: str, seed: int) -> pd.DataFrame:
+    return with_cards(validated_day(day, ROWS, seed=seed), seed)
 
 
 def _resources() -> dict:
@@ -58,7 +54,7 @@ def instance(fraud_home):
 
 def test_rows_are_the_definition_over_the_stored_days(fraud_home, instance):
     days = [day_key(i) for i in range(3)]
-    frames = {day: with_cards(day, seed=i) for i, day in enumerate(days)}
+    frames = {day: carded_day(day, seed=i) for i, day in enumerate(days)}
     for day, frame in frames.items():
         write_validated(fraud_home, frame, day)
     for day in days:
@@ -95,13 +91,13 @@ def test_rows_are_the_definition_over_the_stored_days(fraud_home, instance):
 def test_history_stops_at_thirty_days(fraud_home, instance):
     """A day reads the 30 days before it and no more: an older day changes nothing."""
     target = day_key(40)
-    write_validated(fraud_home, with_cards(target, seed=1), target)
-    write_validated(fraud_home, with_cards(day_key(10), seed=2), day_key(10))  # D-30: used
+    write_validated(fraud_home, carded_day(target, seed=1), target)
+    write_validated(fraud_home, carded_day(day_key(10), seed=2), day_key(10))  # D-30: used
     alone = _run(instance, target)
     assert metadata(alone, names.CARD_FEATURES)["history_days"] == 1
     kept = offline.day_file(fraud_home / "feast", dt.date.fromisoformat(target),
                             CARD_FEATURE_VIEW).read_bytes()
-    write_validated(fraud_home, with_cards(day_key(9), seed=3), day_key(9))  # D-31: not read
+    write_validated(fraud_home, carded_day(day_key(9), seed=3), day_key(9))  # D-31: not read
     assert metadata(_run(instance, target), names.CARD_FEATURES)["history_days"] == 1
     assert offline.day_file(fraud_home / "feast", dt.date.fromisoformat(target),
                             CARD_FEATURE_VIEW).read_bytes() == kept
@@ -127,7 +123,7 @@ def test_a_missing_validated_day_fails_naming_it(fraud_home, instance):
 
 def test_feast_serves_the_card_view_point_in_time(fraud_home, instance):
     day = day_key(0)
-    frame = with_cards(day, seed=4)
+    frame = carded_day(day, seed=4)
     write_validated(fraud_home, frame, day)
     _run(instance, day)
     store = MerchantFeatureStore(fraud_home)

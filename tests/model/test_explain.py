@@ -95,7 +95,8 @@ def test_a_transformer_the_replay_does_not_know_is_scored_through_sklearn(split)
     """A pipeline with a transformer the numpy replay does not cover keeps exact reasons
     and scores, computed by sklearn's own transform."""
     columns = training.build_pipeline().steps[0][1]
-    columns.transformers[-1] = ("merchant", QuantileTransformer(n_quantiles=50),
+    at = [name for name, *_ in columns.transformers].index("merchant")
+    columns.transformers[at] = ("merchant", QuantileTransformer(n_quantiles=50),
                                 list(FEATURES))
     rows = split[0].dropna(subset=list(FEATURES)).head(3_000)
     model = Pipeline([("columns", columns), ("classifier", LogisticRegression(max_iter=500))])

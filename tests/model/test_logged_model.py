@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fraud_assets.features.names import CARD_FEATURES
 from fraud_assets.model import deploy, signature, training
 from fraud_assets.settings import CHAMPION_ALIAS, REGISTERED_MODEL_NAME
 from tests.support import register
@@ -20,6 +21,8 @@ RAW_REQUESTS = [
     {"amount": 12.0, "hour": 14, "day_of_week": 0, "merchant_category": "grocery",
      "merchant_avg_amount": 41.0, "merchant_txn_per_day": 9000.0, "merchant_fraud_rate": 0.004},
 ]
+# A pyfunc caller without a card sends its card features as null: unknown.
+RAW_REQUESTS = [{**row, **dict.fromkeys(CARD_FEATURES)} for row in RAW_REQUESTS]
 
 
 def champion_uri() -> str:
@@ -51,7 +54,8 @@ def test_logged_model_accepts_raw_transaction_fields(registry, split, good_model
     schema = pyfunc.metadata.get_input_schema()
     assert schema.input_names() == list(training.MODEL_INPUTS)
     assert [c.type.name for c in schema.inputs] == [
-        "double", "long", "long", "string", "double", "double", "double"]
+        "double", "long", "long", "string", "double", "double", "double",
+        *["double"] * len(CARD_FEATURES)]
     proba = np.asarray(pyfunc.predict(pd.DataFrame(RAW_REQUESTS)))
     assert proba.shape == (2, 2)
     assert proba[0, 1] > proba[1, 1]  # a large night-time online amount is the riskier one
