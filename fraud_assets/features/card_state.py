@@ -125,8 +125,10 @@ class CardState:
         self.feast.write_to_online_store(CARD_STATE_VIEW, frame)
 
     def _next_write_ns(self) -> int:
+        """Now, in whole microseconds (Feast keeps no finer), after the previous write."""
         with self._lock:
-            self._last_write_ns = max(time.time_ns(), self._last_write_ns + 1_000)
+            now = time.time_ns() // 1_000 * 1_000
+            self._last_write_ns = max(now, self._last_write_ns + 1_000)
             return self._last_write_ns
 
     def score_and_update(self, rows: pd.DataFrame) -> CardFeatures:
