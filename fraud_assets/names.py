@@ -37,6 +37,8 @@ NO_SIGNIFICANT_DRIFT = "no_significant_drift"
 PERFORMANCE_ABOVE_FLOOR = "performance_above_floor"
 LABEL_STRUCTURE = "label_structure"
 LABEL_VALUES = "label_values"
+# card_features (issue 15): the day replayed through serving's online card state.
+CARD_PARITY = "card_online_parity"
 
 # Asset groups: one per domain folder of defs/.
 INGEST, FEATURES, MODEL, MONITORING, SERVING = (
@@ -54,6 +56,8 @@ RUN_FAILURE_ALERT_SENSOR = "run_failure_alert"
 LABELS_JOB = "labels_job"
 PERFORMANCE_JOB = "performance_job"
 LABEL_SENSOR = "label_sensor"
+# Runs Dagster's freshness check on online_features (defs/features/checks.py).
+ONLINE_FRESHNESS_SENSOR = "online_store_freshness"
 
 # What retraining materializes, upstream first.
 RETRAINING_ASSETS: tuple[str, ...] = (TRAINING_SET, FRAUD_MODEL, CHAMPION, FRAUD_BENTO)

@@ -126,8 +126,12 @@ EXCEPTION_HANDLERS = {HTTPException: http_error, RequestValidationError: validat
 
 
 def prediction(answered: Answered, row: int) -> dict[str, Any]:
-    """The handbook's answer (is_fraud, fraud_probability) plus version and threshold, and
-    the decision (approve / review / block) at the answering version's bands."""
+    """The handbook's answer (is_fraud, fraud_probability) plus version and threshold, the
+    decision (approve / review / block) at the answering version's bands, and freshness:
+    `feature_groups` (per feature group: `feature_age_seconds`, `stale`,
+    `freshness_limit_seconds`) and `stale` (some group was stale, so scored as unknown),
+    and `event_timestamp` (the event time used) with `event_timestamp_source` (`request`:
+    the body's, `arrival`: when it arrived)."""
     scored = answered.scored
     assert scored is not None
     model = scored.answering(row)
@@ -136,6 +140,7 @@ def prediction(answered: Answered, row: int) -> dict[str, Any]:
             "model_version": model.version, "threshold": model.threshold,
             "decision": str(scored.decision[row]),
             "decision_bands": model.bands.as_dict(),
+            **scored.event_time_of(row), **scored.freshness_of(row),
             **_reasons(scored, row)}
 
 
@@ -161,5 +166,6 @@ def batch_results(answered: Answered, n_items: int) -> list[dict[str, Any]]:
             results[item] = {"is_fraud": fraud, "fraud_probability": proba,
                              "model_version": version, "threshold": threshold,
                              "decision": decision, "decision_bands": bands,
-                             **_reasons(scored, row)}
+                             **scored.event_time_of(row), **scored.freshness_of(row),
+            **_reasons(scored, row)}
     return results

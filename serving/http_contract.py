@@ -46,6 +46,11 @@ NAMES: tuple[str, ...] = tuple(f.name for f in CHECKED_FIELDS)
 # One transaction is ~100 bytes; these leave room for whitespace and extra keys while
 # refusing bodies that could only be abuse.
 MAX_PREDICT_BYTES = 64 * 1024
+# An item's optional event time (issue 15): ISO 8601 text, offset-less = UTC, as in landed
+# files (`contract.parse_timestamps`); the answer says which time was used.
+EVENT_TIME = contract.EVENT_TIMESTAMP.name
+REQUEST, ARRIVAL = "request", "arrival"
+_EPOCH = pd.Timestamp(0, tz="UTC")
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 BODY_LIMITS: dict[str, int] = {"/predict": MAX_PREDICT_BYTES,
                                "/predict_batch": MAX_BATCH_BYTES}
@@ -67,6 +72,21 @@ class Checked:
     errors: dict[int, list[str]] = field(default_factory=dict)
     transaction_ids: list[str | None] = field(default_factory=list)
     optional: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=OPTIONAL_NAMES))
+    # When each valid item's event happened (UTC epoch seconds): its `event_timestamp` if
+    # it sent one, else NaN (then `arrival_seconds`, when the items were checked, stands in).
+    # `event_ns` the same in integer nanoseconds (exact: the card state compares times),
+    # `arrival_ns` the arrival in nanoseconds.
+    event_seconds: np.ndarray = field(default_factory=lambda: np.empty(0))
+    event_ns: np.ndarray = field(default_factory=lambda: np.empty(0, "int64"))
+    arrival_ns: int = 0
+
+    def event_time(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per valid item: the event time used as UTC epoch seconds and nanoseconds, and
+        where it came from (`REQUEST` when the item sent `event_timestamp`, else `ARRIVAL`)."""
+        sent = np.isfinite(self.event_seconds)
+        ns = np.where(sent, self.event_ns, self.arrival_ns).astype("int64")
+        return (np.where(sent, self.event_seconds, self.arrival_ns / 1e9), ns,
+                np.where(sent, REQUEST, ARRIVAL).astype(object))
 
 
 # -- the raw body: size, emptiness, strict JSON ------------------------------------------
@@ -241,7 +261,8 @@ def check_items(items: list[Any]) -> Checked:
     columns: dict[str, list[Any]] = {name: [] for name in NAMES}
     rows: list[int] = []
     ids: list[str | None] = []
-    checked = Checked(frame=pd.DataFrame(), rows=rows)
+    stamps: list[str | None] = []
+    checked = Checked(frame=pd.DataFrame(), rows=rows, arrival_ns=time.time_ns())
     for i, item in enumerate(items):
         typed, bad = typed_item(item)
         if typed is None:
@@ -252,26 +273,53 @@ def check_items(items: list[Any]) -> Checked:
             columns[name].append(typed.get(name))  # an optional field left out: None
         tid = item.get(contract.TRANSACTION_ID.name)
         ids.append(tid if isinstance(tid, str) else None)
+        stamps.append(typed.get(EVENT_TIME))
     # JSON types are checked already, so `contract.coerce` (which parses text from
     # landed files) is not needed: the columns are built typed, then the contract's own
     # `violations` applies every value rule.
     frame = pd.DataFrame({f.name: _column(f, columns[f.name]) for f in CHECKED_FIELDS})
     broken = contract.violations(frame)
-    bad_rows = np.flatnonzero(broken.to_numpy().any(axis=1))
+    seconds, nanos, bad_time = _event_seconds(stamps)
+    bad_rows = np.flatnonzero(broken.to_numpy().any(axis=1) | bad_time)
     for r in bad_rows:  # only the (few) bad rows are described one by one
         item = items[rows[r]]  # the value as sent, not as pandas holds it
         checked.errors[rows[r]] = [_describe_violation(f, item[f.name])
                                    for f in CHECKED_FIELDS if broken.at[r, f.name]]
+        if bad_time[r]:
+            checked.errors[rows[r]].append(_describe_bad_time(item[EVENT_TIME]))
     if len(bad_rows):
         keep = np.setdiff1d(np.arange(len(rows)), bad_rows)
         frame = frame.iloc[keep].reset_index(drop=True)
         rows[:] = [rows[r] for r in keep]
         ids = [ids[r] for r in keep]
+        seconds, nanos = seconds[keep], nanos[keep]
     checked.transaction_ids = ids
+    checked.event_seconds, checked.event_ns = seconds, nanos
     checked.optional = frame[list(OPTIONAL_NAMES)]
     checked.frame = frame.drop(columns=list(OPTIONAL_NAMES))  # ints as float64 here:
     # training.model_input types the columns
     return checked
+
+
+def _event_seconds(stamps: list[str | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per item: its `event_timestamp` in UTC epoch seconds (NaN when not sent or null) and
+    nanoseconds (0 then), and whether a sent value is not an ISO 8601 date and time (blank
+    included)."""
+    n = len(stamps)
+    if all(s is None for s in stamps):  # the usual call: no parsing at all
+        return np.full(n, np.nan), np.zeros(n, "int64"), np.zeros(n, dtype=bool)
+    sent = pd.Series(stamps, dtype=object)
+    parsed = contract.parse_timestamps(sent)
+    bad = (sent.notna() & parsed.isna()).to_numpy()
+    missing = parsed.isna().to_numpy()
+    nanos = np.where(missing, 0, (parsed - _EPOCH).fillna(pd.Timedelta(0))
+                     .dt.as_unit("ns").astype("int64").to_numpy())
+    return np.where(missing, np.nan, nanos / 1e9), nanos.astype("int64"), bad
+
+
+def _describe_bad_time(value: Any) -> str:
+    return (f"{EVENT_TIME} must be an ISO 8601 date and time, e.g. 2025-01-31T14:05:00Z "
+            f"(no offset = UTC) (got {value!r})")
 
 
 def _column(f: contract.Field, values: list[Any]) -> np.ndarray:

@@ -20,7 +20,8 @@ SCORES = bentoml.metrics.Histogram(
     labelnames=["model_version"], buckets=SCORE_BUCKETS)
 FEATURE_LOOKUPS = bentoml.metrics.Counter(
     name="fraud_feature_lookups", documentation="Merchant feature lookups by source "
-    "(feast, feast_prior, imputed)", labelnames=["source"])
+    "(feast, feast_prior, imputed, stale: older than the view's freshness limit)",
+    labelnames=["source"])
 
 
 def record(versions: np.ndarray, answered_by: np.ndarray, flagged: np.ndarray,

@@ -127,6 +127,12 @@ def _field(f: contract.Field) -> tuple[Any, Any]:
                                   json_schema_extra=extra))
 
 
+# The documented form of `event_timestamp` (a safe subset of what is accepted: every string
+# it matches is a valid time, so clients and the fuzz tests' generators never build one the
+# service refuses; the service also reads other ISO 8601 forms, e.g. day 31 or no seconds).
+EVENT_TIME_PATTERN = (r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+                      r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+                      r"(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?$")
 _CONFIG = ConfigDict(extra="allow")  # extra keys are allowed and ignored, as before
 TransactionRequest: type[BaseModel] = create_model(
     "TransactionRequest",
@@ -134,6 +140,13 @@ TransactionRequest: type[BaseModel] = create_model(
     __doc__="One card transaction to score (the handbook's request body).",
     **{f.name: _field(f) for f in contract.REQUEST_FIELDS},
     **{f.name: _optional_field(f) for f in contract.REQUEST_OPTIONAL_FIELDS},
+    **{contract.EVENT_TIMESTAMP.name: (str | None, Field(
+        None, description="Optional: when the card was used, ISO 8601 (no offset = UTC). "
+                          "Left out or null: the time the request arrived. The answer's "
+                          "event_timestamp_source says which was used; text that is not "
+                          "a date and time is refused (400).",
+        examples=["2025-01-15T14:05:00Z"],
+        json_schema_extra={"pattern": EVENT_TIME_PATTERN}))},
     # Documented, not enforced: a non-string id is simply not logged, as before.
     **{contract.TRANSACTION_ID.name: (
         Annotated[str | None, SkipValidation],
@@ -158,6 +171,7 @@ class BatchRequest(BaseModel):
 TransactionFields = TypedDict(  # type: ignore[misc]
     "TransactionFields", {**{f.name: _TYPES[f.kind] for f in contract.REQUEST_FIELDS},
                           **{f.name: NotRequired[_TYPES[f.kind] | None]
-                             for f in contract.REQUEST_OPTIONAL_FIELDS}})
+                             for f in contract.REQUEST_OPTIONAL_FIELDS},
+                          contract.EVENT_TIMESTAMP.name: NotRequired[str | None]})
 TransactionFields.__pydantic_config__ = _CONFIG  # type: ignore[attr-defined]
 validate_item = TypeAdapter(TransactionFields).validator.validate_python

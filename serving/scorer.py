@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import datetime as dt
 import functools
 import zlib
@@ -24,6 +25,9 @@ import pandas as pd
 import sklearn
 
 from fraud_assets import contract
+from fraud_assets.features import cards as cards_definition
+from fraud_assets.features.freshness import GroupFreshness
+from fraud_assets.features.names import CARD_FEATURES, CARD_JOIN_KEY
 from fraud_assets.model.explain import (
     ExplainError,
     Inputs,
@@ -34,6 +38,7 @@ from fraud_assets.model.explain import (
 from fraud_assets.model.loaded import LoadedModel
 from fraud_assets.model.training import model_input
 from fraud_assets.monitoring import prediction_log as plog
+from serving.card_lookup import CardLookup
 from serving.feature_lookup import FeatureLookup
 from serving.http_contract import Checked, check_items
 
@@ -69,8 +74,30 @@ class Scored:
     champion_scores: ModelScores
     challenger_scores: ModelScores | None
     canary: np.ndarray  # bool per row: answered by the challenger
-    feature_source: np.ndarray  # per row: feast, feast_prior or imputed
+    feature_source: np.ndarray  # per row: feast, feast_prior, imputed or stale
     scored_at: dt.datetime
+    # Per feature group (its Feast view's name): age and staleness of each row's values.
+    freshness: dict[str, GroupFreshness] = dataclasses.field(default_factory=dict)
+    # Per row: the event time used (UTC epoch seconds) and its source (request / arrival).
+    event_seconds: np.ndarray | None = None
+    event_source: np.ndarray | None = None
+    # Per row: what the model got for the card (serving.card_lookup: known, unknown...).
+    card_status: np.ndarray | None = None
+
+    def event_time_of(self, row: int) -> dict[str, Any]:
+        """Row `row`'s `event_timestamp` (ISO 8601, UTC) and `event_timestamp_source`."""
+        if self.event_seconds is None or self.event_source is None:
+            return {}
+        when = dt.datetime.fromtimestamp(float(self.event_seconds[row]), dt.UTC)
+        return {"event_timestamp": when.isoformat().replace("+00:00", "Z"),
+                "event_timestamp_source": str(self.event_source[row])}
+
+    def freshness_of(self, row: int) -> dict[str, Any]:
+        """Row `row`'s `feature_groups` (age, stale, limit per group) and `stale` (any)."""
+        groups = {name: group.row(row) for name, group in self.freshness.items()}
+        card = {} if self.card_status is None else {"card_features": str(self.card_status[row])}
+        return {"feature_groups": groups,
+                "stale": any(bool(g["stale"]) for g in groups.values()), **card}
 
     @property
     def champion(self) -> LoadedModel:
@@ -141,17 +168,40 @@ def canary_rows(keys: list[str], percent: float) -> np.ndarray:
 
 def score(champion: LoadedModel | None, requests: pd.DataFrame,
           lookup: FeatureLookup, explain: bool = False,
-          challenger: LoadedModel | None = None, canary: np.ndarray | None = None) -> Scored:
+          challenger: LoadedModel | None = None, canary: np.ndarray | None = None,
+          at_seconds: np.ndarray | None = None, record: bool = True,
+          at_source: np.ndarray | None = None, at_ns: np.ndarray | None = None,
+          cards: CardLookup | None = None, card_ids: pd.Series | None = None) -> Scored:
     """Score valid request rows with one feature lookup and one call per model; the model's
     input is built by `training.model_input`, the builder training itself uses.
     `explain`: add each row's reason codes (`model.explain`: a ranking of the
     contributions the score is summed from).
     `challenger`: scored in shadow on the same frame (not when it is the champion);
-    `canary`: rows the challenger answers (bool per row)."""
+    `canary`: rows the challenger answers (bool per row);
+    `at_seconds`: each row's event time (UTC epoch seconds; default now), at which the
+    features' freshness is judged: stale groups reach the model as missing values;
+    `record`: count stale answers for /health (False for a warm-up);
+    `at_source`: per row, where `at_seconds` came from (request / arrival), for answers;
+    `cards`, `card_ids` (None = no card), `at_ns` (the event times in integer ns): the
+    per-card state, read and updated; without them card features are unknown (NaN)."""
     if champion is None:
         raise NoModel("no champion model is loaded yet")
-    features, source = lookup.lookup(requests[contract.MERCHANT_CATEGORY.name])
-    frame = model_input(pd.concat([requests.reset_index(drop=True), features], axis=1))
+    scored_at = dt.datetime.now(dt.UTC)
+    if at_seconds is None:
+        at_seconds = np.full(len(requests), scored_at.timestamp())
+    merchant = lookup.read(requests[contract.MERCHANT_CATEGORY.name], at_seconds, record)
+    features, source = merchant.rows, merchant.sources
+    groups = {merchant.freshness.group: merchant.freshness}
+    card_status = None
+    if cards is not None and card_ids is not None and at_ns is not None:
+        card = cards.read(_card_rows(requests, card_ids, at_ns), at_seconds)
+        card_features, card_status = card.rows, card.status
+        groups[card.freshness.group] = card.freshness
+    else:
+        card_features = pd.DataFrame(np.nan, index=range(len(requests)),
+                                     columns=list(CARD_FEATURES))
+    frame = model_input(pd.concat([requests.reset_index(drop=True), features, card_features],
+                                  axis=1))
     if challenger is not None and challenger.version == champion.version:
         challenger = None
     canary = (np.zeros(len(frame), dtype=bool) if canary is None or challenger is None
@@ -162,7 +212,21 @@ def score(champion: LoadedModel | None, requests: pd.DataFrame,
     return Scored(frame=frame,
                   champion_scores=_model_scores(champion, frame, inputs, explain),
                   challenger_scores=theirs, canary=canary, feature_source=source,
-                  scored_at=dt.datetime.now(dt.UTC))
+                  scored_at=scored_at,
+                  freshness=groups, card_status=card_status,
+                  event_seconds=np.asarray(at_seconds, dtype="float64"),
+                  event_source=at_source)
+
+
+def _card_rows(requests: pd.DataFrame, card_ids: pd.Series, at_ns: np.ndarray) -> pd.DataFrame:
+    """What the card state needs of each row: card (None = none), event time, amount,
+    category."""
+    return pd.DataFrame({
+        CARD_JOIN_KEY: card_ids.reset_index(drop=True).astype(object),
+        cards_definition.TIMESTAMP: pd.to_datetime(np.asarray(at_ns, "int64"), unit="ns",
+                                                   utc=True),
+        cards_definition.AMOUNT: requests[contract.AMOUNT.name].to_numpy(dtype="float64"),
+        cards_definition.CATEGORY: requests[contract.MERCHANT_CATEGORY.name].to_numpy()})
 
 
 def example_requests() -> pd.DataFrame:
@@ -200,15 +264,19 @@ class Shadow:
 
 def answer(items: list[Any], champion: LoadedModel | None, lookup: FeatureLookup,
            explain: bool = True, shadow: Shadow = Shadow(),
-           keys: list[str] | None = None) -> Answered:
+           keys: list[str] | None = None, card_lookup: CardLookup | None = None) -> Answered:
     """Check every item against the contract, then score the valid ones in one call.
-    `keys`: per item, what the canary split is sticky on (the request id)."""
+    `keys`: per item, what the canary split is sticky on (the request id);
+    `card_lookup`: the per-card state (None: card features unknown, nothing stored)."""
     checked = check_items(items)
     if not checked.rows:
         return Answered(checked=checked, scored=None)
     canary = (canary_rows([keys[i] for i in checked.rows], shadow.canary_percent)
               if keys is not None else None)
-    scored = score(champion, checked.frame, lookup, explain, shadow.challenger, canary)
+    at_seconds, at_ns, at_source = checked.event_time()
+    scored = score(champion, checked.frame, lookup, explain, shadow.challenger, canary,
+                   at_seconds=at_seconds, at_source=at_source, at_ns=at_ns,
+                   cards=card_lookup, card_ids=checked.optional.get(CARD_JOIN_KEY))
     return Answered(checked=checked, scored=scored)
 
 
@@ -326,8 +394,10 @@ class Answerer:
     def __init__(self, current: Callable[[], LoadedModel | None], lookup: FeatureLookup,
                  predictions: plog.PredictionLog,
                  shadow: Callable[[], Shadow] = Shadow,
-                 on_scored: Callable[..., None] | None = None) -> None:
+                 on_scored: Callable[..., None] | None = None,
+                 cards: CardLookup | None = None) -> None:
         self._current = current
+        self.cards = cards  # the per-card state (None: card features unknown)
         self._shadow = shadow
         self.on_scored = on_scored  # metrics: (versions, answered_by, flagged, scores, sources)
         self.lookup = lookup
@@ -350,7 +420,8 @@ class Answerer:
         self.predictions.close()
 
     def _singles(self, items: list[Any], ids: list[str]) -> Answered:
-        answered = answer(items, self._current(), self.lookup, True, self._shadow(), ids)
+        answered = answer(items, self._current(), self.lookup, True, self._shadow(), ids,
+                          self.cards)
         rows = answered.checked.rows
         self._log(answered, [ids[i] for i in rows], [0] * len(rows), "predict")
         return answered
@@ -358,7 +429,7 @@ class Answerer:
     def _batch(self, items: list[Any], request_id: str, explain: bool) -> Answered:
         # A batch request is one key: all its items go to the same model.
         answered = answer(items, self._current(), self.lookup, explain, self._shadow(),
-                          [request_id] * len(items))
+                          [request_id] * len(items), self.cards)
         rows = answered.checked.rows
         self._log(answered, [request_id] * len(rows), list(rows), "predict_batch")
         return answered

@@ -38,6 +38,7 @@ from fraud_assets.model.loaded import BENTO, REGISTRY
 from fraud_assets.model.registry import CHALLENGER_ALIAS, MlflowRegistry
 from fraud_assets.monitoring.prediction_log import PredictionLog
 from serving import api_responses, bentoml_patches, metrics
+from serving.card_lookup import CardLookup
 from serving.champion import Canary, ChampionHolder
 from serving.feature_lookup import FeatureLookup
 from serving.http_contract import GuardedRoute, check_batch_size
@@ -88,7 +89,7 @@ class FraudService:
         source = os.environ.get("FRAUD_MODEL_SOURCE") or (BENTO if PACKAGED_TAG else REGISTRY)
         lookup = FeatureLookup()
         registry = MlflowRegistry() if source == REGISTRY else None
-        warm_up = lambda c: score(c, example_requests(), lookup)  # noqa: E731
+        warm_up = lambda c: score(c, example_requests(), lookup, record=False)  # noqa: E731
         self.holder = ChampionHolder(registry, PACKAGED_TAG, POLL_SECONDS, warm_up=warm_up)
         # Shadow: the registry's challenger, scored beside the champion on every request
         # (a packaged Bento has no registry, so no challenger); the canary lets it answer.
@@ -98,7 +99,7 @@ class FraudService:
                                          keep_when_unset=False)
         self.answerer = Answerer(lambda: self.holder.current, lookup,
                                  PredictionLog(settings.predictions_dir()), self._shadow,
-                                 on_scored=metrics.record)
+                                 on_scored=metrics.record, cards=CardLookup())
         self.holder.start()
         if registry is not None:
             self.canary.refresh()
@@ -186,13 +187,16 @@ class FraudService:
         problem = self.answerer.lookup.problem()
         if problem:
             warnings.append(f"{problem}: merchant features are imputed")
+        cards = self.answerer.cards.status() if self.answerer.cards else None
+        if self.answerer.cards and self.answerer.cards.problem():
+            warnings.append(f"{self.answerer.cards.problem()}: card features are unknown")
         # Degraded: answers still come, from the loaded model, but not as they should.
         status = "unhealthy" if not champion else ("degraded" if warnings else "healthy")
         body = {"status": status,
                 "model_name": champion.name if champion else settings.REGISTERED_MODEL_NAME,
                 "model_version": champion.version if champion else None,
                 "model_source": champion.source if champion else None,
-                "registry": registry, "features": features,
+                "registry": registry, "features": features, "cards": cards,
                 "prediction_log": self.answerer.predictions.status(),
                 "micro_batching": self.answerer.batcher.status(),
                 "challenger": self._shadow_status(), "warnings": warnings,

@@ -52,6 +52,11 @@ def days(n: int, first: dt.date = FIRST) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range(n)]
 
 
+def recent_first(n_days: int) -> dt.date:
+    """The first of `n_days` days ending today (UTC): feature rows fresh by the wall clock."""
+    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=n_days - 1)
+
+
 def day_key(offset: int, first: dt.date = FIRST) -> str:
     """The ISO date `offset` days after FIRST."""
     return (first + dt.timedelta(days=offset)).isoformat()
@@ -129,13 +134,15 @@ def compute_features(home: Path, store: MerchantFeatureStore, feature_days: list
 
 
 def build_store(home: Path, n_days: int, rows: int = 400, seed: int = 42,
-                fraud_ratio: float = simulator.DEFAULT_FRAUD_RATIO) -> MerchantFeatureStore:
-    """`n_days` validated days, features for each, applied and materialized online."""
-    for day in days(n_days):
+                fraud_ratio: float = simulator.DEFAULT_FRAUD_RATIO,
+                first: dt.date = FIRST) -> MerchantFeatureStore:
+    """`n_days` validated days from `first`, features for each, applied and materialized
+    online (`first=recent_first(n_days)` ends on today: a store fresh by the wall clock)."""
+    for day in days(n_days, first):
         write_validated(home, validated_day(day, rows, seed=seed, fraud_ratio=fraud_ratio), day)
     store = MerchantFeatureStore(home)
     store.apply()
-    compute_features(home, store, days(n_days))
+    compute_features(home, store, days(n_days, first))
     store.materialize()
     return store
 

@@ -23,6 +23,11 @@ SPLIT = "split"
 TRAIN, HOLDOUT = "train", "holdout"
 # The training_set's sample weight: 1 / the share of its class kept by the sampling.
 WEIGHT = "sample_weight"
+# Freshness (issue 15): the tag on a feature view holding its freshness limit in seconds
+# (the view's ttl when absent), and the column `online_features` adds with the event
+# timestamp (UTC seconds) of the merchant row each answer used.
+FRESHNESS_TAG = "fraud/freshness_limit_seconds"
+FEATURE_TIMESTAMP_COLUMN = "merchant_features_event_timestamp"
 
 # Per-card velocity features (issue 15): one row per transaction, computed point in time by
 # `features.cards.card_window_features` from the card's events strictly before it.
@@ -40,3 +45,8 @@ CARD_FEATURES: tuple[str, ...] = (
     "card_distinct_categories_24h",
     "card_amount_to_mean_30d",
 )
+# The service's per-card state (issue 15, online): per card, its events of the last 30 days
+# as array fields of one Feast view, read and written by serving through Feast.
+CARD_STATE_VIEW = "card_state"
+CARD_STATE_TIMESTAMP = "state_updated_at"  # when a replica last wrote the card's row
+CARD_STATE_FIELDS: tuple[str, ...] = ("event_times_ns", "amounts", "categories")

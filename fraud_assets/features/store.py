@@ -17,12 +17,12 @@ from pathlib import Path
 import pandas as pd
 import yaml
 from feast import FeatureService, FeatureStore, RepoConfig
-from feast.errors import FeatureServiceNotFoundException
+from feast.errors import FeatureServiceNotFoundException, FeatureViewNotFoundException
 from feast.repo_config import FeastConfigError
 from pydantic import ValidationError
 
 from fraud_assets import settings
-from fraud_assets.features import offline
+from fraud_assets.features import freshness, offline
 from fraud_assets.features.aggregates import day_start
 from fraud_assets.features.names import CARD_FEATURE_VIEW, ENTITY, FEATURE_SERVICE, FEATURE_VIEW
 from fraud_assets.features.repo import FeastRepo, build_repo
@@ -141,11 +141,24 @@ class MerchantFeatureStore:
             warnings.filterwarnings("ignore", category=FutureWarning, module="dask")
             return job.to_df()
 
-    def online(self, keys: list[str]) -> dict[str, list]:
-        """Online feature values of the service for each merchant key, as columns."""
+    def online(self, keys: list[str], timestamps: bool = False) -> dict[str, list]:
+        """Online feature values of the service for each merchant key, as columns; with
+        `timestamps`, also `<feature>__ts`: each value's event time in UTC epoch seconds
+        (0 where the store has no value)."""
         response = self.feast.get_online_features(features=self.service(),
                                                   entity_rows={ENTITY: keys})
-        return response.to_dict()
+        return response.to_dict(include_event_timestamps=timestamps)
+
+    def freshness_limit(self, view: str = FEATURE_VIEW) -> float:
+        """The registered view's freshness limit in seconds (`features.freshness`): what
+        was applied counts, not what the code says now."""
+        try:
+            registered = self.feast.get_feature_view(view)
+        except FeatureViewNotFoundException as exc:
+            raise FeatureStoreError(f"feature view {view!r} is not in the registry under "
+                                    f"{self.feast_dir}; materialize the online_features "
+                                    f"asset (feast apply) first") from exc
+        return freshness.freshness_limit(registered)
 
     def service(self) -> FeatureService:
         """The feature service as registered (not just as defined in code)."""

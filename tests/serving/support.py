@@ -5,6 +5,7 @@ and a real `bentoml serve` of the fraud API started with the platform's own laun
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Iterator
@@ -16,7 +17,14 @@ from fraud_assets.features.store import MerchantFeatureStore
 from fraud_assets.model.registry import MlflowRegistry
 from fraud_assets.orchestration.processes import Server, free_port
 from fraud_assets.orchestration.servers import api_server
-from tests.support import build_store, registry_at, train_and_register, transactions, with_features
+from tests.support import (
+    build_store,
+    recent_first,
+    registry_at,
+    train_and_register,
+    transactions,
+    with_features,
+)
 
 # A valid request body.
 GOOD = {"amount": 150.0, "hour": 14, "day_of_week": 3, "merchant_category": "online"}
@@ -34,9 +42,13 @@ def add_version(registry: MlflowRegistry, seed: int, promote: bool = True) -> st
     return train_and_register(registry, training_frame(seed), promote=promote)
 
 
-def build_feature_store(home: Path, seed: int = 1) -> MerchantFeatureStore:
-    """Validated days and their merchant features in `home`, applied and materialized."""
-    return build_store(home, FEATURE_DAYS, rows=2_000, seed=seed)
+def build_feature_store(home: Path, seed: int = 1,
+                        first: dt.date | None = None) -> MerchantFeatureStore:
+    """Validated days and their merchant features in `home`, applied and materialized;
+    the days end today unless `first` says otherwise, so answers find them fresh
+    (`features.freshness`) as live traffic would."""
+    return build_store(home, FEATURE_DAYS, rows=2_000, seed=seed,
+                       first=first or recent_first(FEATURE_DAYS))
 
 
 def server_env(home: Path, poll_seconds: float = 30) -> dict[str, str]:

@@ -67,6 +67,10 @@ def test_predict_answers_with_the_champion(client: httpx.Client, served_home: Pa
     assert body["is_fraud"] == (body["fraud_probability"] >= body["threshold"])
     assert body["fraud_probability"] == pytest.approx(expected_probability(served_home, [GOOD])[0])
     assert r.headers["x-request-id"] == body["request_id"]
+    # Freshness (issue 15): the store's newest day is today, inside the two-day limit.
+    group = body["feature_groups"]["merchant_stats"]
+    assert body["stale"] is False and group["stale"] is False
+    assert 0 <= group["feature_age_seconds"] <= 86_400 < group["freshness_limit_seconds"]
 
 
 def test_predict_keeps_a_given_request_id(client: httpx.Client) -> None:

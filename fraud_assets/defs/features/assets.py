@@ -50,6 +50,9 @@ from fraud_assets.features.store import MerchantFeatureStore
 from fraud_assets.lake import stored_partitions
 
 VALIDATED_NAME = names.TRANSACTIONS_VALIDATED
+# The metadata key Dagster's freshness checks read as an asset's last update (public key
+# documented with `build_last_update_freshness_checks`).
+LAST_UPDATED_TIMESTAMP = "dagster/last_updated_timestamp"
 # training_set metadata keys that fraud_model copies to its MLflow run.
 LABEL_CUTOFF, LABEL_MATURITY = "label_cutoff", "label_maturity_train"
 VALIDATED = AssetKey(VALIDATED_NAME)
@@ -185,7 +188,11 @@ def online_features(context: AssetExecutionContext, feast_store: FeastStore) -> 
     latest = _online_preview(store)
     context.log.info(f"online store loaded from {window.days} feature day(s), "
                      f"{window.start:%Y-%m-%d} to {window.end:%Y-%m-%d}")
+    newest = window.end - pd.Timedelta(days=1)  # the newest feature day's rows, at 00:00
     return MaterializeResult(metadata={
+        # The data's time, not the run's: the freshness check (checks.py) ages this, so a
+        # store re-loaded today with last year's days still shows as overdue.
+        LAST_UPDATED_TIMESTAMP: MetadataValue.timestamp(newest.to_pydatetime()),
         "registry": MetadataValue.path(str(store.feast.config.registry.path)),
         "feature_service": FEATURE_SERVICE,
         "features": ", ".join(FEATURES),

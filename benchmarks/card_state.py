@@ -1,0 +1,77 @@
+"""Online card state numbers: what reading, computing and writing one card's state costs per
+scored call (`features.card_state.CardState.score_and_update`, the serving path).
+
+Builds a throwaway FRAUD_HOME, applies the Feast repository, seeds --cards cards with
+--events events each (spread over 30 days), then times --calls single-transaction calls on
+random seeded cards (read + card_window_features + write), and a 1,000-row call.
+Local profile only: SQLite online store (the server profile's Redis is exercised by
+tests/features/test_card_state.py under `-m server`, not timed here).
+
+Usage: .venv/bin/python -m benchmarks.card_state [--cards 1000] [--events 50] [--calls 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fraud_assets import settings
+from fraud_assets.features.card_state import CardState, Events
+from fraud_assets.features.store import MerchantFeatureStore
+
+T0 = pd.Timestamp("2025-01-01T00:00:00Z")
+
+
+def seeded(home: Path, cards: int, events: int, rng: np.random.Generator) -> CardState:
+    store = MerchantFeatureStore(home)
+    store.apply()
+    state = CardState(store.feast)
+    span = 30 * 86_400 * 10**9
+    states = {}
+    for c in range(cards):
+        times = np.sort(T0.value + rng.integers(0, span, events))
+        states[f"card-{c}"] = Events.empty().inserted(
+            times, rng.uniform(1, 500, events).round(2),
+            rng.choice(["online", "grocery", "travel"], events).astype(object))
+    state.write(states)
+    return state
+
+
+def call(state: CardState, cards: list[str], when: pd.Timestamp,
+         rng: np.random.Generator) -> float:
+    rows = pd.DataFrame({"card_id": cards, "event_timestamp": [when] * len(cards),
+                         "amount": rng.uniform(1, 500, len(cards)).round(2),
+                         "merchant_category": ["online"] * len(cards)})
+    started = time.perf_counter()
+    state.score_and_update(rows)
+    return (time.perf_counter() - started) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cards", type=int, default=1000)
+    parser.add_argument("--events", type=int, default=50, help="stored events per card")
+    parser.add_argument("--calls", type=int, default=500)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    settings.disable_telemetry()
+    with tempfile.TemporaryDirectory(prefix="bench-card-state-") as folder:
+        state = seeded(Path(folder), args.cards, args.events, rng)
+        when = T0 + pd.Timedelta(days=30)
+        times = [call(state, [f"card-{rng.integers(args.cards)}"],
+                      when + pd.Timedelta(seconds=i), rng) for i in range(args.calls)]
+        batch = call(state, [f"card-{c}" for c in rng.integers(0, args.cards, 1000)],
+                     when + pd.Timedelta(hours=1), rng)
+    p50, p99 = np.percentile(times, [50, 99])
+    print(f"card state, one transaction per call ({args.calls} calls, {args.cards} cards x "
+          f"{args.events} stored events, SQLite): p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    print(f"card state, 1,000 transactions in one call: {batch:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The service's per-card state through a real Feast online store (SQLite locally; Redis
+with PostgreSQL's registry under the server profile, `-m server`): the same numbers as the
+offline definition, out-of-order events inserted in time order, state shared by every store
+object on the same home (another replica)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraud_assets.features import cards
+from fraud_assets.features.card_state import CardState
+from fraud_assets.features.names import CARD_FEATURES
+from fraud_assets.features.store import MerchantFeatureStore
+
+T0 = pd.Timestamp("2025-01-01T00:00:00Z")
+
+
+def events(n: int, seed: int = 0, cards_: tuple[str, ...] = ("c1", "c2")) -> pd.DataFrame:
+    """`n` events of a few cards within two days, in time order."""
+    rng = np.random.default_rng(seed)
+    offsets = np.sort(rng.uniform(0, 2 * 86_400, n)).round(3)
+    return pd.DataFrame({
+        "card_id": rng.choice(list(cards_), n),
+        "event_timestamp": T0 + pd.to_timedelta(offsets, unit="s"),
+        "amount": rng.uniform(1, 500, n).round(2),
+        "merchant_category": rng.choice(["online", "grocery", "travel"], n)})
+
+
+@pytest.fixture
+def store(feast_profile_home) -> MerchantFeatureStore:
+    applied = MerchantFeatureStore(feast_profile_home)
+    applied.apply()
+    return applied
+
+
+def test_one_at_a_time_in_order_equals_the_offline_definition(store) -> None:
+    """Parity: each event scored alone against the stored state gets exactly what the
+    offline computation gives it from the whole history."""
+    seen = events(60)
+    state = CardState(store.feast)
+    online = pd.concat([state.score_and_update(seen.iloc[[i]]).frame for i in range(60)],
+                       ignore_index=True)
+    offline = cards.card_window_features(seen, seen)
+    pd.testing.assert_frame_equal(online, offline.loc[:, list(CARD_FEATURES)]
+                                  .reset_index(drop=True), check_exact=True)
+
+
+def test_a_batch_counts_its_own_earlier_events(store) -> None:
+    seen = events(40, seed=1)
+    online = CardState(store.feast).score_and_update(seen).frame
+    offline = cards.card_window_features(seen, seen)
+    pd.testing.assert_frame_equal(online, offline.loc[:, list(CARD_FEATURES)]
+                                  .reset_index(drop=True), check_exact=True)
+
+
+def test_out_of_order_events_never_corrupt_the_state(store) -> None:
+    """Shuffled arrival: each answer counts only the stored events strictly before its own
+    time; afterwards the state is every event in time order, and a later event gets what
+    the offline definition gives it from all of them."""
+    seen = events(50, seed=2, cards_=("c1",))
+    shuffled = seen.sample(frac=1, random_state=3).reset_index(drop=True)
+    state = CardState(store.feast)
+    for i in range(len(shuffled)):
+        got = state.score_and_update(shuffled.iloc[[i]]).frame
+        before = cards.card_window_features(shuffled.iloc[: i + 1], shuffled.iloc[[i]])
+        pd.testing.assert_frame_equal(got, before.reset_index(drop=True)
+                                      .loc[:, list(CARD_FEATURES)], check_exact=True)
+    stored = state.read(["c1"])["c1"]
+    expected_ns = seen["event_timestamp"].dt.as_unit("ns").astype("int64").to_numpy()
+    assert stored.times_ns.tolist() == expected_ns.tolist()
+    assert stored.amounts.tolist() == seen["amount"].tolist()
+    later = pd.DataFrame({"card_id": ["c1"], "event_timestamp": [T0 + pd.Timedelta(days=2)],
+                          "amount": [99.0], "merchant_category": ["online"]})
+    pd.testing.assert_frame_equal(
+        state.score_and_update(later).frame,
+        cards.card_window_features(pd.concat([seen, later]), later).loc[:, list(CARD_FEATURES)]
+        .reset_index(drop=True), check_exact=True)
+
+
+def test_card_less_rows_are_unknown_and_change_nothing(store) -> None:
+    row = events(1).assign(card_id=[None])
+    got = CardState(store.feast).score_and_update(row)
+    assert got.frame.isna().all().all() and np.isnan(got.newest_seconds).all()
+
+
+def test_events_older_than_30_days_before_the_newest_are_dropped(store) -> None:
+    state = CardState(store.feast)
+    old = pd.DataFrame({"card_id": ["c9", "c9"],
+                        "event_timestamp": [T0, T0 + pd.Timedelta(days=31)],
+                        "amount": [5.0, 7.0], "merchant_category": ["online", "online"]})
+    state.score_and_update(old)
+    assert state.read(["c9"])["c9"].amounts.tolist() == [7.0]
+
+
+def test_another_replica_reads_what_one_wrote(store, feast_profile_home) -> None:
+    seen = events(5, seed=4, cards_=("shared",))
+    CardState(store.feast).score_and_update(seen)
+    other = CardState(MerchantFeatureStore(feast_profile_home).feast)  # a second process's store
+    assert other.read(["shared"])["shared"].amounts.tolist() == seen["amount"].tolist()
+    newest = other.score_and_update(seen.iloc[[-1]].assign(
+        event_timestamp=seen["event_timestamp"].iloc[-1] + pd.Timedelta(minutes=1)))
+    assert newest.frame["card_txn_count_10m"].iloc[0] >= 1
+    assert newest.newest_seconds[0] == seen["event_timestamp"].iloc[-1].timestamp()
