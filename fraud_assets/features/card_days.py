@@ -110,3 +110,21 @@ def _empty() -> pd.DataFrame:
                          TIMESTAMP: pd.Series(dtype="datetime64[ns, UTC]"),
                          contract.AMOUNT.name: pd.Series(dtype="float64"),
                          contract.MERCHANT_CATEGORY.name: pd.Series(dtype="string")})
+
+
+def card_ids(lake_dir: Path, transaction_ids: pd.Series, days: list[str]) -> pd.Series:
+    """The validated `card_id` of each transaction (indexed like `transaction_ids`), from
+    the validated partitions of `days` (ISO); NA where a transaction has no card or its
+    day's file has no `card_id` column. Reads two columns per day, never the whole day."""
+    parts = []
+    for day in days:
+        path = lake_dir / VALIDATED / f"{day}.parquet"
+        if path.exists() and CARD_JOIN_KEY in pq.read_schema(path).names:
+            parts.append(pq.read_table(path, columns=[TRANSACTION_ID, CARD_JOIN_KEY]))
+    if not parts:
+        return pd.Series(pd.NA, index=transaction_ids.index, dtype="string")
+    known = pa.concat_tables(parts).to_pandas().drop_duplicates(TRANSACTION_ID, keep="last")
+    lookup = pd.Series(known[CARD_JOIN_KEY].to_numpy(), index=known[TRANSACTION_ID].astype(str))
+    return pd.Series(lookup.reindex(transaction_ids.astype(str)).to_numpy(),
+                     index=transaction_ids.index, dtype="string")
+

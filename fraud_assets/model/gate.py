@@ -8,9 +8,10 @@ Three criteria are measured and recorded for both:
   approving everything (`decisions.realized_costs`: missed fraud at its loss, reviews,
   blocked legitimate customers; review capacity enforced per day), both priced with the
   same costs (the challenger's, stored at training);
-* `transaction_precision_at_k`: the mean over holdout days of the fraud share among the
-  day's k highest scores, k = the review capacity per day (the handbook's card
-  precision@k, per transaction: the contract has no card id);
+* `card_precision_at_k`: the handbook's card precision@k, k = the review capacity per
+  day (`decisions.card_precision_at_k_per_day`: each card once a day at its highest
+  score; a holdout row without a card id counts as a card of its own), and
+  `transaction_precision_at_k`, the same per transaction;
 * `pr_auc` (fraud is rare, so ROC-AUC flatters).
 
 The primary criterion (`Criterion`, cost by default) decides; an exact tie goes to the
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import pandas as pd
 
 from fraud_assets import contract
@@ -33,9 +35,11 @@ from fraud_assets.settings import CHAMPION_ALIAS
 PROMOTED, REJECTED, UNCHANGED, HELD = "promoted", "rejected", "unchanged", "held"
 # The gate's criteria (higher is better for each); the first is the default.
 COST_SAVED, PRECISION_AT_K, PR_AUC = "cost_saved", "transaction_precision_at_k", "pr_auc"
-CRITERIA = (COST_SAVED, PRECISION_AT_K, PR_AUC)
+CARD_PRECISION_AT_K = "card_precision_at_k"
+CRITERIA = (COST_SAVED, CARD_PRECISION_AT_K, PRECISION_AT_K, PR_AUC)
 # Recorded as gate_<role>_<name> tags on the challenger version.
-RECORDED = ("roc_auc", "pr_auc", "f1", COST_SAVED, PRECISION_AT_K, "reviews_per_day")
+RECORDED = ("roc_auc", "pr_auc", "f1", COST_SAVED, CARD_PRECISION_AT_K, PRECISION_AT_K,
+            "reviews_per_day")
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,8 @@ def decide(challenger: dict[str, float], champion: dict[str, float] | None,
             return False, "first model is below the floors: " + "; ".join(failed)
         return True, "first model; clears the floors " + ", ".join(
             f"{name} >= {floor:.4f}" for name, floor in asdict(floors).items())
-    label = {COST_SAVED: "cost saved", PRECISION_AT_K: "transaction precision@k",
+    label = {COST_SAVED: "cost saved", CARD_PRECISION_AT_K: "card precision@k",
+             PRECISION_AT_K: "transaction precision@k",
              PR_AUC: "PR-AUC"}[check_criterion(criterion)]
     new, old = challenger[criterion], champion[criterion]
     if new > old:
@@ -148,9 +153,10 @@ def stored_policy(registry: MlflowRegistry, version: str) -> decisions.DecisionP
 
 def holdout_columns() -> tuple[str, ...]:
     """The columns of a holdout `holdout_scores` reads (the model's inputs, the label, the
-    time for per-day capacity, the split): a caller may read only these."""
+    time for per-day capacity, the id to find card ids by, the split): a caller may read
+    only these. `card_id`, when the caller adds it, makes card precision@k per card."""
     return (*training.MODEL_INPUTS, contract.LABEL, contract.EVENT_TIMESTAMP.name,
-            training.SPLIT)
+            contract.TRANSACTION_ID.name, training.SPLIT)
 
 
 def holdout_scores(registry: MlflowRegistry, version: str, holdout: pd.DataFrame,
@@ -167,9 +173,13 @@ def holdout_scores(registry: MlflowRegistry, version: str, holdout: pd.DataFrame
     day = holdout[contract.EVENT_TIMESTAMP.name].dt.tz_convert("UTC").dt.floor("D").to_numpy()
     report = decisions.realized_costs(truth, proba, holdout[contract.AMOUNT.name].to_numpy(),
                                       day, bands, costs)
+    k = costs.review_capacity_per_day
+    card = (holdout[contract.CARD_ID.name].to_numpy(dtype=object)
+            if contract.CARD_ID.name in holdout.columns else np.full(len(holdout), None))
     return {**evaluation.score(truth, proba, threshold), **report.as_metrics(),
-            PRECISION_AT_K: decisions.precision_at_k_per_day(
-                truth, proba, day, costs.review_capacity_per_day),
+            PRECISION_AT_K: decisions.precision_at_k_per_day(truth, proba, day, k),
+            CARD_PRECISION_AT_K: decisions.card_precision_at_k_per_day(
+                truth, proba, day, card, k),
             "review_threshold": bands.review, "block_threshold": bands.block}
 
 

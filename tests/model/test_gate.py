@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
-from fraud_assets.model import deploy, gate
+from fraud_assets import contract
+from fraud_assets.model import decisions, deploy, gate, training
 from fraud_assets.model.registry import (
     CHALLENGER_ALIAS,
     PREVIOUS_CHAMPION_ALIAS,
@@ -88,12 +90,13 @@ def test_pr_auc_decides_and_f1_breaks_ties(challenger, champion, promote):
 
 
 @pytest.mark.parametrize(("criterion", "promote"), [
-    (gate.COST_SAVED, True), (gate.PRECISION_AT_K, False), (gate.PR_AUC, False)])
+    (gate.COST_SAVED, True), (gate.PRECISION_AT_K, False), (gate.PR_AUC, False),
+    (gate.CARD_PRECISION_AT_K, False)])
 def test_the_primary_criterion_is_configurable_and_cost_by_default(criterion, promote):
     challenger = {"cost_saved": 5_000.0, "transaction_precision_at_k": 0.40, "pr_auc": 0.58,
-                  "f1": 0.5}
+                  "card_precision_at_k": 0.30, "f1": 0.5}
     champion = {"cost_saved": 4_000.0, "transaction_precision_at_k": 0.45, "pr_auc": 0.60,
-                "f1": 0.5}
+                "card_precision_at_k": 0.35, "f1": 0.5}
     promoted, reason = gate.decide(challenger, champion, gate.Floors(), criterion)
     assert promoted is promote
     assert gate.decide(challenger, champion, gate.Floors())[0] is True  # the default: cost
@@ -119,9 +122,29 @@ def test_the_gate_records_the_three_criteria_at_each_versions_bands(registry, sp
     tags = registry.version(new).tags
     assert tags["gate_criterion"] == "cost_saved"
     for role in ("challenger", "champion"):
-        for name in ("cost_saved", "transaction_precision_at_k", "pr_auc"):
+        for name in ("cost_saved", "card_precision_at_k", "transaction_precision_at_k",
+                     "pr_auc"):
             assert float(tags[f"gate_{role}_{name}"]) == pytest.approx(
                 (mine if role == "challenger" else theirs)[name], abs=1e-6)
+
+
+def test_card_precision_at_k_counts_each_holdout_card_once(registry, split, good_model):
+    register(registry, good_model, split[0])
+    holdout = split[1].copy()
+    # Every row on one of 50 cards: fewer entities than rows, so the two measures differ.
+    holdout[contract.CARD_ID.name] = [f"card-{i % 50}" for i in range(len(holdout))]
+    scores = gate.holdout_scores(registry, "1", holdout)
+    day = holdout[contract.EVENT_TIMESTAMP.name].dt.tz_convert("UTC").dt.floor("D").to_numpy()
+    proba = training.fraud_probability(good_model.pipeline, holdout)
+    k = decisions.DEFAULT_COSTS.review_capacity_per_day
+    assert scores["card_precision_at_k"] == pytest.approx(decisions.card_precision_at_k_per_day(
+        holdout[contract.LABEL].to_numpy(), proba, day,
+        holdout[contract.CARD_ID.name].to_numpy(dtype=object), k))
+    assert scores["card_precision_at_k"] != pytest.approx(scores["transaction_precision_at_k"])
+    assert not np.isnan(scores["card_precision_at_k"])
+    # Without card ids each row is a card of its own: the transaction precision@k.
+    cardless = gate.holdout_scores(registry, "1", holdout.drop(columns=contract.CARD_ID.name))
+    assert cardless["card_precision_at_k"] == cardless["transaction_precision_at_k"]
 
 
 def test_promote_refuses_an_unknown_version(registry, split, good_model):

@@ -137,6 +137,11 @@ def test_the_gate_reads_only_the_holdout_rows_and_columns_it_scores(training_set
     seen: dict[str, pd.DataFrame] = {}
     [gate_input] = [d for d in champion.node_def.input_defs if d.name == "training_set"]
 
+    from fraud_assets.features.training import COLUMNS
+
+    # As the training_set asset stores it: every column (card features unknown here).
+    training_set = training_set.reindex(columns=list(COLUMNS))
+
     @asset(name="training_set", io_manager_key="lake")
     def stored() -> pd.DataFrame:
         return training_set

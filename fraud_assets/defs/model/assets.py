@@ -29,9 +29,10 @@ from dagster import (
 )
 from pydantic import Field
 
-from fraud_assets import contract, names
+from fraud_assets import contract, names, settings
 from fraud_assets.defs.model.resources import MlflowRegistryResource
 from fraud_assets.defs.resources import READ_COLUMNS, READ_DICTIONARY, READ_FILTERS
+from fraud_assets.features import card_days
 from fraud_assets.features.names import FEATURES, HOLDOUT, SPLIT
 from fraud_assets.model import decisions, evaluation, gate, training
 from fraud_assets.model.registry import (
@@ -162,6 +163,7 @@ def champion(context: AssetExecutionContext, config: ChampionConfig, training_se
                          f1=config.floor_f1)
     try:
         _, holdout = training.split_training_set(training_set)
+        holdout = _with_card_ids(holdout)
         rule = gate.ShadowRule(config.min_shadow_days, config.max_shadow_f1_loss)
         challenger = registry.alias_version(CHALLENGER_ALIAS)
         evidence = (shadow_evidence(context.instance, challenger)
@@ -192,6 +194,15 @@ def champion(context: AssetExecutionContext, config: ChampionConfig, training_se
     if decision.champion_after:
         metadata["champion_model"] = _link(registry.version_link(decision.champion_after))
     return MaterializeResult(metadata=metadata)
+
+
+def _with_card_ids(holdout: pd.DataFrame) -> pd.DataFrame:
+    """The holdout with each row's validated `card_id` (NA without one), for the gate's
+    card precision@k; the training set itself carries no card id."""
+    days = sorted(holdout[contract.EVENT_TIMESTAMP.name].dt.tz_convert("UTC")
+                  .dt.strftime("%Y-%m-%d").unique())
+    ids = card_days.card_ids(settings.lake_dir(), holdout[contract.TRANSACTION_ID.name], days)
+    return holdout.assign(**{contract.CARD_ID.name: ids})
 
 
 def holdout_decisions(trained: training.TrainedModel, holdout: pd.DataFrame,
