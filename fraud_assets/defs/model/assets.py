@@ -86,10 +86,11 @@ class ChampionConfig(Config):
     """Floors the first champion must clear on the holdout, and what decides."""
 
     # A Literal: Dagster's config schema refuses any other value at launch.
-    criterion: Literal["cost_saved", "transaction_precision_at_k", "pr_auc"] = Field(
+    criterion: Literal["cost_saved", "card_precision_at_k", "transaction_precision_at_k",
+                       "pr_auc"] = Field(
         default=gate.COST_SAVED,
-        description=f"Primary gate criterion, one of {', '.join(gate.CRITERIA)} (all three "
-                    "are recorded); the costs are those stored with the challenger.")
+        description=f"Primary gate criterion, one of {', '.join(gate.CRITERIA)} (all are "
+                    "recorded); the costs are those stored with the challenger.")
 
     floor_roc_auc: float = gate.Floors.roc_auc
     floor_pr_auc: float = gate.Floors.pr_auc
