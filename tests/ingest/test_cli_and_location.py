@@ -42,6 +42,7 @@ def test_dg_checks_and_lists_the_project(fraud_home):
         names.TRANSACTIONS_RAW: names.INGEST, names.TRANSACTIONS_VALIDATED: names.INGEST,
         names.TRANSACTIONS_QUARANTINE: names.INGEST, names.MERCHANT_FEATURES: names.FEATURES,
         names.ONLINE_FEATURES: names.FEATURES, names.TRAINING_SET: names.FEATURES,
+        names.CARD_FEATURES: names.FEATURES,
         names.FRAUD_MODEL: names.MODEL, names.CHAMPION: names.MODEL,
         names.DRIFT_REPORT: names.MONITORING, names.PREDICTION_DRIFT_REPORT: names.MONITORING,
         names.MODEL_PERFORMANCE: names.MONITORING, names.SHADOW_REPORT: names.MONITORING,
@@ -56,13 +57,15 @@ def test_dg_checks_and_lists_the_project(fraud_home):
         f"{names.DRIFT_REPORT}:{names.NO_SIGNIFICANT_DRIFT}",
         f"{names.PREDICTION_DRIFT_REPORT}:{names.NO_SIGNIFICANT_DRIFT}",
         f"{names.MODEL_PERFORMANCE}:{names.PERFORMANCE_ABOVE_FLOOR}",
-        f"{names.LABELS_RAW}:{names.LABEL_STRUCTURE}", f"{names.LABELS_RAW}:{names.LABEL_VALUES}"}
+        f"{names.LABELS_RAW}:{names.LABEL_STRUCTURE}", f"{names.LABELS_RAW}:{names.LABEL_VALUES}",
+        f"{names.CARD_FEATURES}:{names.CARD_PARITY}",
+        f"{names.ONLINE_FEATURES}:freshness_check"}  # Dagster's name for its freshness check
     assert {j["name"] for j in found["jobs"]} == {
         names.DAILY_JOB, names.ONLINE_FEATURES_JOB, names.RETRAINING_JOB, names.LABELS_JOB,
         names.PERFORMANCE_JOB}
     assert {s["name"] for s in found["sensors"]} == {
         names.LANDING_SENSOR, names.DRIFT_RETRAINING_SENSOR, names.FEATURE_AUTOMATION_SENSOR,
-        names.RUN_FAILURE_ALERT_SENSOR, names.LABEL_SENSOR}
+        names.RUN_FAILURE_ALERT_SENSOR, names.LABEL_SENSOR, names.ONLINE_FRESHNESS_SENSOR}
     assert {r["name"] for r in found["resources"]} == {
         "fraud_home", "lake", "feast_store", "mlflow_registry"}
 
