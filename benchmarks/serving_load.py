@@ -19,10 +19,17 @@ Run it from the repository root as a module (it imports tests.serving.support).
 
 Target (issue 5): fraud >= 10x baseline requests/s at 32 clients, p99 < 100 ms, 0 errors.
 
+`--cards` (issue 15) measures the fraud server only, with and without card ids side by side:
+per level, `--rounds` alternating runs of the same bodies without `card_id` (`fraud`) and
+with the simulator's `card_id` (`fraud+card`: the per-card state read, computed and written
+on every call), then the medians and the with/without ratio of req/s and the p99 difference.
+Target: req/s at 32 clients within 15% of the card-less path.
+
 Usage: .venv/bin/python -m benchmarks.serving_load [--seconds 8] [--fraud-home PATH]
        .venv/bin/python -m benchmarks.serving_load --profile server --only fraud --levels 32
        .venv/bin/python -m benchmarks.serving_load --url http://127.0.0.1:PORT --levels 32
        .venv/bin/python -m benchmarks.serving_load --url URL1 --url URL2 --levels 32  # replicas
+       .venv/bin/python -m benchmarks.serving_load --cards --levels 32 --rounds 3 --batch-runs 0
 
 Issue 9 (serving as a package, pydantic request models, one model-input builder, one
 prediction-log module), BEFORE = commit 91cea21 and AFTER = this branch, both served with
@@ -104,10 +111,11 @@ class Result:
         return self.requests / self.seconds
 
 
-def request_bodies(n: int = 2_000) -> list[bytes]:
-    """Realistic, valid transactions from the simulator, pre-encoded."""
+def request_bodies(n: int = 2_000, cards: bool = False) -> list[bytes]:
+    """Realistic, valid transactions from the simulator, pre-encoded; `cards`: with their
+    `card_id` (no `event_timestamp`: the arrival time is the event time)."""
     frame = simulator.generate_day(simulator.DayPlan(day=dt.date(2025, 2, 3), rows=n, seed=7))
-    fields = [f.name for f in contract.REQUEST_FIELDS]
+    fields = [f.name for f in contract.REQUEST_FIELDS] + (["card_id"] if cards else [])
     return [json.dumps(row).encode() for row in frame[fields].to_dict(orient="records")]
 
 
@@ -159,6 +167,30 @@ def measure(name: str, url: str | Sequence[str], bodies: list[bytes], seconds: f
         print(f"{name:9s} c={clients:<3d} {result.rps:8.1f} req/s  p50 {result.p50_ms:8.1f} ms"
               f"  p99 {result.p99_ms:8.1f} ms  errors {errors}", flush=True)
         results.append(result)
+    return results
+
+
+def side_by_side(url: str | Sequence[str], seconds: float, levels: tuple[int, ...],
+                 rounds: int) -> list[Result]:
+    """Per level, `rounds` alternating runs without and with card ids (the same bodies),
+    then the medians and the with/without comparison."""
+    bodies = {"fraud": request_bodies(), "fraud+card": request_bodies(cards=True)}
+    results = []
+    for clients in levels:
+        runs: dict[str, list[Result]] = {name: [] for name in bodies}
+        for _ in range(rounds):
+            for name, sent in bodies.items():
+                runs[name] += measure(name, url, sent, seconds, (clients,))
+        rps = {name: statistics.median(r.rps for r in got) for name, got in runs.items()}
+        p99 = {name: statistics.median(r.p99_ms for r in got) for name, got in runs.items()}
+        p50 = {name: statistics.median(r.p50_ms for r in got) for name, got in runs.items()}
+        print(f"c={clients}: medians of {rounds} rounds: without cards {rps['fraud']:.1f} req/s "
+              f"(p50 {p50['fraud']:.1f} ms, p99 {p99['fraud']:.1f} ms), with cards "
+              f"{rps['fraud+card']:.1f} req/s (p50 {p50['fraud+card']:.1f} ms, "
+              f"p99 {p99['fraud+card']:.1f} ms): req/s ratio "
+              f"{rps['fraud+card'] / rps['fraud']:.3f}, p99 {p99['fraud+card'] - p99['fraud']:+.1f}"
+              f" ms", flush=True)
+        results += [r for got in runs.values() for r in got]
     return results
 
 
@@ -225,6 +257,8 @@ def run_fraud(home: Path, work: Path, bodies: list[bytes], seconds: float,
     try:
         if args.batch_runs:
             batch_timing(server.url, bodies, runs=args.batch_runs)
+        if args.cards:
+            return side_by_side(f"{server.url}/predict", seconds, args.levels, args.rounds)
         return measure("fraud", f"{server.url}/predict", bodies, seconds, args.levels)
     finally:
         server.stop()
@@ -289,7 +323,13 @@ def main() -> int:
     parser.add_argument("--profile", choices=settings.PROFILES, default=settings.LOCAL,
                         help="server: champion in an MLflow tracking server, features in "
                              "Redis (the servers of `make servers`, own databases)")
+    parser.add_argument("--cards", action="store_true",
+                        help="the fraud server only: with and without card ids, side by side")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="with --cards: alternating runs per level (default 3)")
     args = parser.parse_args()
+    if args.cards:
+        args.only = ["fraud"]
     mlflow_server = None
     if args.profile == settings.SERVER and not args.url:
         from benchmarks.profiles import use_server_profile
@@ -308,6 +348,10 @@ def _run(args: argparse.Namespace) -> int:
         urls = [url.rstrip("/") for url in args.url]
         if args.batch_runs:
             batch_timing(urls[0], bodies, runs=args.batch_runs)
+        if args.cards:
+            side_by_side([f"{url}/predict" for url in urls], args.seconds, args.levels,
+                         args.rounds)
+            return 0
         measure("fraud", [f"{url}/predict" for url in urls], bodies, args.seconds, args.levels)
         return 0
     runners = {"fraud": run_fraud, "ceiling": run_ceiling, "baseline": run_baseline}
