@@ -84,6 +84,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 import numpy as np
+import psutil
 
 from fraud_assets import contract, settings, simulator
 from fraud_assets.orchestration.processes import HOST, Server, free_port
@@ -170,28 +171,54 @@ def measure(name: str, url: str | Sequence[str], bodies: list[bytes], seconds: f
     return results
 
 
+def server_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process `pid` and its descendants (BentoML's workers);
+    NaN without a pid (a server given by --url)."""
+    if pid is None:
+        return float("nan")
+    root = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+
+
 def side_by_side(url: str | Sequence[str], seconds: float, levels: tuple[int, ...],
-                 rounds: int) -> list[Result]:
+                 rounds: int, pid: int | None = None) -> list[Result]:
     """Per level, `rounds` alternating runs without and with card ids (the same bodies),
-    then the medians and the with/without comparison."""
+    then the medians and the with/without comparison; with the server's `pid`, also its CPU
+    milliseconds per answered request (what other sessions' load on the cores disturbs
+    least)."""
     bodies = {"fraud": request_bodies(), "fraud+card": request_bodies(cards=True)}
     results = []
     for clients in levels:
         runs: dict[str, list[Result]] = {name: [] for name in bodies}
+        cpu: dict[str, list[float]] = {name: [] for name in bodies}
         for _ in range(rounds):
             for name, sent in bodies.items():
-                runs[name] += measure(name, url, sent, seconds, (clients,))
+                asyncio.run(closed_loop(url, sent, clients, WARMUP_S))
+                before = server_cpu_seconds(pid)
+                latencies, errors, elapsed = asyncio.run(closed_loop(url, sent, clients, seconds))
+                ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
+                result = Result(name, clients, len(latencies), errors, elapsed,
+                                float(np.percentile(ms, 50)), float(np.percentile(ms, 99)))
+                cpu[name].append((server_cpu_seconds(pid) - before) * 1000
+                                 / max(result.requests, 1))
+                print(f"{name:10s} c={clients:<3d} {result.rps:8.1f} req/s  p50 "
+                      f"{result.p50_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms  errors {errors}  "
+                      f"server CPU {cpu[name][-1]:.3f} ms/request", flush=True)
+                runs[name].append(result)
         rps = {name: statistics.median(r.rps for r in got) for name, got in runs.items()}
         p99 = {name: statistics.median(r.p99_ms for r in got) for name, got in runs.items()}
         p50 = {name: statistics.median(r.p50_ms for r in got) for name, got in runs.items()}
+        ms_cpu = {name: statistics.median(got) for name, got in cpu.items()}
         # Each round's pair ran back to back: their ratio is the least disturbed by others.
         pairs = statistics.median(w.rps / wo.rps for wo, w in zip(*runs.values(), strict=True))
         print(f"c={clients}: medians of {rounds} rounds: without cards {rps['fraud']:.1f} req/s "
-              f"(p50 {p50['fraud']:.1f} ms, p99 {p99['fraud']:.1f} ms), with cards "
-              f"{rps['fraud+card']:.1f} req/s (p50 {p50['fraud+card']:.1f} ms, "
-              f"p99 {p99['fraud+card']:.1f} ms): req/s ratio "
+              f"(p50 {p50['fraud']:.1f} ms, p99 {p99['fraud']:.1f} ms, server CPU "
+              f"{ms_cpu['fraud']:.3f} ms/request), with cards {rps['fraud+card']:.1f} req/s "
+              f"(p50 {p50['fraud+card']:.1f} ms, p99 {p99['fraud+card']:.1f} ms, server CPU "
+              f"{ms_cpu['fraud+card']:.3f} ms/request): req/s ratio "
               f"{rps['fraud+card'] / rps['fraud']:.3f} (median per round {pairs:.3f}), p99 "
-              f"{p99['fraud+card'] - p99['fraud']:+.1f} ms", flush=True)
+              f"{p99['fraud+card'] - p99['fraud']:+.1f} ms, server CPU "
+              f"{ms_cpu['fraud+card'] - ms_cpu['fraud']:+.3f} ms/request", flush=True)
         results += [r for got in runs.values() for r in got]
     return results
 
@@ -260,7 +287,8 @@ def run_fraud(home: Path, work: Path, bodies: list[bytes], seconds: float,
         if args.batch_runs:
             batch_timing(server.url, bodies, runs=args.batch_runs)
         if args.cards:
-            return side_by_side(f"{server.url}/predict", seconds, args.levels, args.rounds)
+            return side_by_side(f"{server.url}/predict", seconds, args.levels, args.rounds,
+                                server.process.pid if server.process else None)
         return measure("fraud", f"{server.url}/predict", bodies, seconds, args.levels)
     finally:
         server.stop()
