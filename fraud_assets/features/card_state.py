@@ -5,9 +5,10 @@ as three arrays of the `card_state` Feast view, in time order: times (ns since t
 UTC), amounts and merchant categories. For a call, `CardState.score_and_update`:
 
 1. reads the state of the call's cards (one Feast online read);
-2. computes `CARD_FEATURES` with THE definition, `cards.card_window_features`, the stored
-   events plus the call's own as history and the call's rows as rows: an event counts only
-   events strictly before it, as offline, so offline and online agree (parity);
+2. computes `CARD_FEATURES` with THE definition's core, `cards.window_arrays` (what
+   `cards.card_window_features` computes offline), the stored events plus the call's own
+   as history and the call's rows as rows: an event counts only events strictly before
+   it, as offline, so offline and online agree bit for bit (parity);
 3. inserts the call's events into each card's arrays in time order (an event older than the
    card's newest goes where its time says, never at the end: out-of-order traffic cannot
    corrupt the state), drops events older than the newest minus 30 days, and writes the
@@ -21,6 +22,12 @@ Shared by replicas: the state lives in the online store (SQLite file locally, Re
 server profile), so another replica reads what this one wrote. The read-modify-write is not
 atomic across replicas: two replicas updating one card at the same moment may lose one of
 the two events (last write wins). Within one process, calls are serialised by the caller.
+
+Speed: the serving path (`score_and_update_arrays`) builds no frame but the one Feast's
+write takes; the SQLite online store is in WAL mode (`store.sqlite_wal`). Per single-
+transaction call (`python -m benchmarks.card_state`, 1,000 cards x 50 events, busy 2-core
+machine): read 0.4 ms, `window_arrays` 0.2 ms, write 2.2-6.4 ms wall of which 2.4 ms CPU
+(the rest waits for the commit's fsync); the whole call p50 3.3-7.5 ms (before: 9-31 ms).
 
 Freshness: the card group's age is the time from the card's newest stored event to the
 event being scored; past the view's limit (30 days) nothing stored can be in a window and

@@ -105,11 +105,13 @@ def sqlite_wal(config: RepoConfig) -> bool:
     """Put a SQLite online store in write-ahead-log mode; True if it is one (else nothing).
 
     Why: the serving path writes the card state on every scored call, and in SQLite's
-    default (rollback-journal) mode every commit costs about four fsyncs, in WAL mode one
-    (`python -m benchmarks.card_state`: p50 19.5 ms -> see its docstring). The mode is
-    stored in the database file, so it holds for every connection and process, Feast's
-    included; readers no longer wait for a writer either. Idempotent; the file is created
-    if absent (Feast creates its tables in it on apply)."""
+    default (rollback-journal) mode a commit waits for several fsyncs, in WAL mode for one
+    (this machine, 200 one-row commits: p50 19.5 ms rollback journal, 4.0 ms WAL; one
+    single-transaction `CardState.score_and_update` call, `python -m benchmarks.card_state`:
+    p50 19.5 ms -> 3.3 ms). The mode is stored in the database file, so it holds for every
+    connection and process, Feast's included; readers no longer wait for a writer either.
+    Durability is unchanged (Feast's connection keeps `synchronous=FULL`). Idempotent; the
+    file is created if absent (Feast creates its tables in it on apply)."""
     if config.online_store.type != "sqlite":
         return False
     path = Path(config.online_store.path)
