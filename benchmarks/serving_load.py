@@ -25,6 +25,25 @@ with the simulator's `card_id` (`fraud+card`: the per-card state read, computed 
 on every call), then the medians and the with/without ratio of req/s and the p99 difference.
 Target: req/s at 32 clients within 15% of the card-less path.
 
+Measured on branch cards-speed (2 cores shared with 3-4 other sessions, load average 4-5,
+so absolute req/s swing by +-30% between runs; the server's CPU per request is the steadier
+number): `--cards --levels 32 --rounds 5 --seconds 6 --batch-runs 0`, three runs:
+
+| run | without cards: req/s, p99, CPU | with cards: req/s, p99, CPU | ratio (per round) |
+| --- | ------------------------------ | --------------------------- | ----------------- |
+| 1   | 451.7, 105.8 ms, -             | 340.2, 155.7 ms, -          | 0.753 (0.749)     |
+| 2   | 429.9, 131.4 ms, 1.633 ms      | 365.2, 158.9 ms, 1.920 ms   | 0.850 (0.848)     |
+| 3   | 368.4, 123.3 ms, 1.701 ms      | 282.3, 144.2 ms, 2.144 ms   | 0.766 (0.817)     |
+
+(CPU: the server's CPU milliseconds per answered request.)
+Card ids add 0.29-0.44 ms of server CPU per request; req/s with cards is 75-85% of the
+card-less path (target 85%: met in one run of three). Before/after, main (b0cca3b, SQLite
+journal in rollback mode) and cards-speed served at the same time from their own trees on
+their own state folders, 3 alternating rounds at 32 clients (`side_by_side(url, 6, (32,),
+1)` against each `bentoml serve`): with cards main 220.5 / 230.0 / 235.6 req/s (ratio to
+its card-less run 0.44 / 0.43 / 0.58), cards-speed 318.3 / 287.9 / 333.9 req/s (ratio 0.75
+/ 0.69 / 0.84).
+
 Usage: .venv/bin/python -m benchmarks.serving_load [--seconds 8] [--fraud-home PATH]
        .venv/bin/python -m benchmarks.serving_load --profile server --only fraud --levels 32
        .venv/bin/python -m benchmarks.serving_load --url http://127.0.0.1:PORT --levels 32
