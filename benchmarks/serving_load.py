@@ -19,10 +19,36 @@ Run it from the repository root as a module (it imports tests.serving.support).
 
 Target (issue 5): fraud >= 10x baseline requests/s at 32 clients, p99 < 100 ms, 0 errors.
 
+`--cards` (issue 15) measures the fraud server only, with and without card ids side by side:
+per level, `--rounds` alternating runs of the same bodies without `card_id` (`fraud`) and
+with the simulator's `card_id` (`fraud+card`: the per-card state read, computed and written
+on every call), then the medians and the with/without ratio of req/s and the p99 difference.
+Target: req/s at 32 clients within 15% of the card-less path.
+
+Measured on branch cards-speed (2 cores shared with 3-4 other sessions, load average 4-5,
+so absolute req/s swing by +-30% between runs; the server's CPU per request is the steadier
+number): `--cards --levels 32 --rounds 5 --seconds 6 --batch-runs 0`, three runs:
+
+| run | without cards: req/s, p99, CPU | with cards: req/s, p99, CPU | ratio (per round) |
+| --- | ------------------------------ | --------------------------- | ----------------- |
+| 1   | 451.7, 105.8 ms, -             | 340.2, 155.7 ms, -          | 0.753 (0.749)     |
+| 2   | 429.9, 131.4 ms, 1.633 ms      | 365.2, 158.9 ms, 1.920 ms   | 0.850 (0.848)     |
+| 3   | 368.4, 123.3 ms, 1.701 ms      | 282.3, 144.2 ms, 2.144 ms   | 0.766 (0.817)     |
+
+(CPU: the server's CPU milliseconds per answered request.)
+Card ids add 0.29-0.44 ms of server CPU per request; req/s with cards is 75-85% of the
+card-less path (target 85%: met in one run of three). Before/after, main (b0cca3b, SQLite
+journal in rollback mode) and cards-speed served at the same time from their own trees on
+their own state folders, 3 alternating rounds at 32 clients (`side_by_side(url, 6, (32,),
+1)` against each `bentoml serve`): with cards main 220.5 / 230.0 / 235.6 req/s (ratio to
+its card-less run 0.44 / 0.43 / 0.58), cards-speed 318.3 / 287.9 / 333.9 req/s (ratio 0.75
+/ 0.69 / 0.84).
+
 Usage: .venv/bin/python -m benchmarks.serving_load [--seconds 8] [--fraud-home PATH]
        .venv/bin/python -m benchmarks.serving_load --profile server --only fraud --levels 32
        .venv/bin/python -m benchmarks.serving_load --url http://127.0.0.1:PORT --levels 32
        .venv/bin/python -m benchmarks.serving_load --url URL1 --url URL2 --levels 32  # replicas
+       .venv/bin/python -m benchmarks.serving_load --cards --levels 32 --rounds 3 --batch-runs 0
 
 Issue 9 (serving as a package, pydantic request models, one model-input builder, one
 prediction-log module), BEFORE = commit 91cea21 and AFTER = this branch, both served with
@@ -77,6 +103,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 import numpy as np
+import psutil
 
 from fraud_assets import contract, settings, simulator
 from fraud_assets.orchestration.processes import HOST, Server, free_port
@@ -104,10 +131,11 @@ class Result:
         return self.requests / self.seconds
 
 
-def request_bodies(n: int = 2_000) -> list[bytes]:
-    """Realistic, valid transactions from the simulator, pre-encoded."""
+def request_bodies(n: int = 2_000, cards: bool = False) -> list[bytes]:
+    """Realistic, valid transactions from the simulator, pre-encoded; `cards`: with their
+    `card_id` (no `event_timestamp`: the arrival time is the event time)."""
     frame = simulator.generate_day(simulator.DayPlan(day=dt.date(2025, 2, 3), rows=n, seed=7))
-    fields = [f.name for f in contract.REQUEST_FIELDS]
+    fields = [f.name for f in contract.REQUEST_FIELDS] + (["card_id"] if cards else [])
     return [json.dumps(row).encode() for row in frame[fields].to_dict(orient="records")]
 
 
@@ -159,6 +187,58 @@ def measure(name: str, url: str | Sequence[str], bodies: list[bytes], seconds: f
         print(f"{name:9s} c={clients:<3d} {result.rps:8.1f} req/s  p50 {result.p50_ms:8.1f} ms"
               f"  p99 {result.p99_ms:8.1f} ms  errors {errors}", flush=True)
         results.append(result)
+    return results
+
+
+def server_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process `pid` and its descendants (BentoML's workers);
+    NaN without a pid (a server given by --url)."""
+    if pid is None:
+        return float("nan")
+    root = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+
+
+def side_by_side(url: str | Sequence[str], seconds: float, levels: tuple[int, ...],
+                 rounds: int, pid: int | None = None) -> list[Result]:
+    """Per level, `rounds` alternating runs without and with card ids (the same bodies),
+    then the medians and the with/without comparison; with the server's `pid`, also its CPU
+    milliseconds per answered request (what other sessions' load on the cores disturbs
+    least)."""
+    bodies = {"fraud": request_bodies(), "fraud+card": request_bodies(cards=True)}
+    results = []
+    for clients in levels:
+        runs: dict[str, list[Result]] = {name: [] for name in bodies}
+        cpu: dict[str, list[float]] = {name: [] for name in bodies}
+        for _ in range(rounds):
+            for name, sent in bodies.items():
+                asyncio.run(closed_loop(url, sent, clients, WARMUP_S))
+                before = server_cpu_seconds(pid)
+                latencies, errors, elapsed = asyncio.run(closed_loop(url, sent, clients, seconds))
+                ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
+                result = Result(name, clients, len(latencies), errors, elapsed,
+                                float(np.percentile(ms, 50)), float(np.percentile(ms, 99)))
+                cpu[name].append((server_cpu_seconds(pid) - before) * 1000
+                                 / max(result.requests, 1))
+                print(f"{name:10s} c={clients:<3d} {result.rps:8.1f} req/s  p50 "
+                      f"{result.p50_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms  errors {errors}  "
+                      f"server CPU {cpu[name][-1]:.3f} ms/request", flush=True)
+                runs[name].append(result)
+        rps = {name: statistics.median(r.rps for r in got) for name, got in runs.items()}
+        p99 = {name: statistics.median(r.p99_ms for r in got) for name, got in runs.items()}
+        p50 = {name: statistics.median(r.p50_ms for r in got) for name, got in runs.items()}
+        ms_cpu = {name: statistics.median(got) for name, got in cpu.items()}
+        # Each round's pair ran back to back: their ratio is the least disturbed by others.
+        pairs = statistics.median(w.rps / wo.rps for wo, w in zip(*runs.values(), strict=True))
+        print(f"c={clients}: medians of {rounds} rounds: without cards {rps['fraud']:.1f} req/s "
+              f"(p50 {p50['fraud']:.1f} ms, p99 {p99['fraud']:.1f} ms, server CPU "
+              f"{ms_cpu['fraud']:.3f} ms/request), with cards {rps['fraud+card']:.1f} req/s "
+              f"(p50 {p50['fraud+card']:.1f} ms, p99 {p99['fraud+card']:.1f} ms, server CPU "
+              f"{ms_cpu['fraud+card']:.3f} ms/request): req/s ratio "
+              f"{rps['fraud+card'] / rps['fraud']:.3f} (median per round {pairs:.3f}), p99 "
+              f"{p99['fraud+card'] - p99['fraud']:+.1f} ms, server CPU "
+              f"{ms_cpu['fraud+card'] - ms_cpu['fraud']:+.3f} ms/request", flush=True)
+        results += [r for got in runs.values() for r in got]
     return results
 
 
@@ -225,6 +305,9 @@ def run_fraud(home: Path, work: Path, bodies: list[bytes], seconds: float,
     try:
         if args.batch_runs:
             batch_timing(server.url, bodies, runs=args.batch_runs)
+        if args.cards:
+            return side_by_side(f"{server.url}/predict", seconds, args.levels, args.rounds,
+                                server.process.pid if server.process else None)
         return measure("fraud", f"{server.url}/predict", bodies, seconds, args.levels)
     finally:
         server.stop()
@@ -289,7 +372,13 @@ def main() -> int:
     parser.add_argument("--profile", choices=settings.PROFILES, default=settings.LOCAL,
                         help="server: champion in an MLflow tracking server, features in "
                              "Redis (the servers of `make servers`, own databases)")
+    parser.add_argument("--cards", action="store_true",
+                        help="the fraud server only: with and without card ids, side by side")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="with --cards: alternating runs per level (default 3)")
     args = parser.parse_args()
+    if args.cards:
+        args.only = ["fraud"]
     mlflow_server = None
     if args.profile == settings.SERVER and not args.url:
         from benchmarks.profiles import use_server_profile
@@ -308,6 +397,10 @@ def _run(args: argparse.Namespace) -> int:
         urls = [url.rstrip("/") for url in args.url]
         if args.batch_runs:
             batch_timing(urls[0], bodies, runs=args.batch_runs)
+        if args.cards:
+            side_by_side([f"{url}/predict" for url in urls], args.seconds, args.levels,
+                         args.rounds)
+            return 0
         measure("fraud", [f"{url}/predict" for url in urls], bodies, args.seconds, args.levels)
         return 0
     runners = {"fraud": run_fraud, "ceiling": run_ceiling, "baseline": run_baseline}

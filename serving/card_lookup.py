@@ -74,31 +74,33 @@ class CardLookup:
                 log.debug("card freshness limit not readable yet: %s", exc)
         return self._limit if self._limit is not None else float("inf")
 
-    def read(self, rows: pd.DataFrame, at_seconds: np.ndarray) -> CardRead:
-        """Card features of `rows` (`card_id` (None = no card), `event_timestamp` (UTC),
-        `amount`, `merchant_category`), judged at `at_seconds`; their events stored."""
-        n = len(rows)
-        card = rows["card_id"]
-        has = card.notna().to_numpy()
-        unknown = np.full((n, len(CARD_FEATURES)), np.nan)
+    def read(self, card_ids: np.ndarray, times_ns: np.ndarray, amounts: np.ndarray,
+             categories: np.ndarray, at_seconds: np.ndarray) -> CardRead:
+        """Card features of n rows, judged at `at_seconds`; their events stored. Arrays of
+        length n: `card_ids` (object: str; None/NaN = no card), `times_ns` (int64 event
+        times, ns since the epoch, UTC), `amounts` (float64), `categories` (object: str).
+        Arrays, not a frame: this runs on every scored call (benchmarks.card_state)."""
+        n = len(card_ids)
+        has = pd.notna(np.asarray(card_ids, dtype=object))
+        values = np.full((n, len(CARD_FEATURES)), np.nan)
         status = np.where(has, KNOWN, UNKNOWN).astype(object)
         newest = np.full(n, np.nan)
-        frame = pd.DataFrame(unknown, columns=list(CARD_FEATURES))
         if has.any():
             try:
-                computed = self._open().score_and_update(rows)
-                frame, newest = computed.frame, computed.newest_seconds
+                computed = self._open().score_and_update_arrays(card_ids, times_ns, amounts,
+                                                                categories)
+                values, newest = computed.values, computed.newest_seconds
                 self._note(None)
             except Exception as exc:  # the store being down must not turn into a 500
                 self._note(exc)
                 status = np.where(has, UNAVAILABLE, UNKNOWN).astype(object)
         judged = freshness.assess(CARD_GROUP, newest, at_seconds, self.limit())
         status = np.where(judged.stale, STALE, status).astype(object)
-        frame.loc[status != KNOWN, :] = np.nan
+        values = np.where((status == KNOWN)[:, None], values, np.nan)
         with self._lock:
             self.stale_answers += int(judged.stale.sum())
             self.unknown_answers += int((status == UNKNOWN).sum())
-        return CardRead(frame, status, judged)
+        return CardRead(pd.DataFrame(values, columns=list(CARD_FEATURES)), status, judged)
 
     def _note(self, exc: Exception | None) -> None:
         with self._lock:

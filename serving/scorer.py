@@ -25,7 +25,6 @@ import pandas as pd
 import sklearn
 
 from fraud_assets import contract
-from fraud_assets.features import cards as cards_definition
 from fraud_assets.features.freshness import GroupFreshness
 from fraud_assets.features.names import CARD_FEATURES, CARD_JOIN_KEY
 from fraud_assets.model.explain import (
@@ -194,7 +193,10 @@ def score(champion: LoadedModel | None, requests: pd.DataFrame,
     groups = {merchant.freshness.group: merchant.freshness}
     card_status = None
     if cards is not None and card_ids is not None and at_ns is not None:
-        card = cards.read(_card_rows(requests, card_ids, at_ns), at_seconds)
+        card = cards.read(card_ids.to_numpy(dtype=object), np.asarray(at_ns, "int64"),
+                          requests[contract.AMOUNT.name].to_numpy(dtype="float64"),
+                          requests[contract.MERCHANT_CATEGORY.name].to_numpy(dtype=object),
+                          at_seconds)
         card_features, card_status = card.rows, card.status
         groups[card.freshness.group] = card.freshness
     else:
@@ -216,17 +218,6 @@ def score(champion: LoadedModel | None, requests: pd.DataFrame,
                   freshness=groups, card_status=card_status,
                   event_seconds=np.asarray(at_seconds, dtype="float64"),
                   event_source=at_source)
-
-
-def _card_rows(requests: pd.DataFrame, card_ids: pd.Series, at_ns: np.ndarray) -> pd.DataFrame:
-    """What the card state needs of each row: card (None = none), event time, amount,
-    category."""
-    return pd.DataFrame({
-        CARD_JOIN_KEY: card_ids.reset_index(drop=True).astype(object),
-        cards_definition.TIMESTAMP: pd.to_datetime(np.asarray(at_ns, "int64"), unit="ns",
-                                                   utc=True),
-        cards_definition.AMOUNT: requests[contract.AMOUNT.name].to_numpy(dtype="float64"),
-        cards_definition.CATEGORY: requests[contract.MERCHANT_CATEGORY.name].to_numpy()})
 
 
 def example_requests() -> pd.DataFrame:

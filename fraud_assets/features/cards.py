@@ -32,6 +32,8 @@ sums): `python -m benchmarks.card_features` measures 1,000,000 rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -116,7 +118,7 @@ def _nanoseconds(name: str, values: pd.Series) -> np.ndarray:
 
 
 def _micro(values: pd.Series) -> np.ndarray:
-    return np.rint(values.to_numpy(dtype="float64") * AMOUNT_SCALE).astype("int64")
+    return to_micro(values.to_numpy(dtype="float64"))
 
 
 def _dense_ranks(values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -138,11 +140,47 @@ def _known_card_features(history: pd.DataFrame, rows: pd.DataFrame,
     # History of cards no row has is never looked at.
     h_code = pd.Index(card_index).get_indexer(_cards("history", history[CARD_JOIN_KEY]).to_numpy())
     keep = h_code >= 0
-    h_code = h_code[keep]
-    h_time = _nanoseconds("history", history[TIMESTAMP][keep])
-    h_micro = _micro(history[AMOUNT][keep])
-    h_cat = pd.factorize(history[CATEGORY][keep].to_numpy(dtype=object))[0]
-    r_time = _nanoseconds("rows", rows[TIMESTAMP])
+    return window_arrays(
+        CardEvents(h_code[keep], _nanoseconds("history", history[TIMESTAMP][keep]),
+                   _micro(history[AMOUNT][keep]),
+                   pd.factorize(history[CATEGORY][keep].to_numpy(dtype=object))[0]),
+        r_code, _nanoseconds("rows", rows[TIMESTAMP]), rows[AMOUNT].to_numpy(dtype="float64"))
+
+
+@dataclass(frozen=True)
+class CardEvents:
+    """Events as arrays of equal length, any order: `code` (int, the card's number: equal
+    codes = one card), `time_ns` (int64 ns since the epoch, UTC), `micro` (int64 amounts in
+    1/AMOUNT_SCALE units, see `to_micro`), `category` (int, equal codes = one category)."""
+
+    code: np.ndarray
+    time_ns: np.ndarray
+    micro: np.ndarray
+    category: np.ndarray
+
+
+def to_micro(amounts: np.ndarray) -> np.ndarray:
+    """Amounts (float64) as int64 units of 1/AMOUNT_SCALE, the way every sum is taken."""
+    return np.rint(np.asarray(amounts, dtype="float64") * AMOUNT_SCALE).astype("int64")
+
+
+def window_arrays(history: CardEvents, r_code: np.ndarray, r_time: np.ndarray,
+                  amount: np.ndarray) -> np.ndarray:
+    """THE computation of CARD_FEATURES, on arrays: `card_window_features` (offline, a day
+    against 31 days of every card) and the serving path (`card_state`, one call's cards
+    against their stored events) both end here, so their values are bit-identical.
+
+    Args:
+        history: the events (codes as the rows' `r_code`; events of other codes are fine).
+        r_code: (n,) int, each row's card code; every row has a card.
+        r_time: (n,) int64, each row's time in ns since the epoch (UTC).
+        amount: (n,) float64, each row's amount.
+
+    Returns:
+        (n, len(CARD_FEATURES)) float64, columns in CARD_FEATURES order.
+    """
+    h_code, h_time, h_micro, h_cat = history.code, history.time_ns, history.micro, history.category
+    r_code = np.asarray(r_code)
     n, m = len(r_time), len(h_time)
 
     # Combined key card * span + rank(time): one sorted int64 array in which searchsorted
@@ -159,7 +197,7 @@ def _known_card_features(history: pd.DataFrame, rows: pd.DataFrame,
     r_order = np.argsort(q_key["t"])
     q_key = {name: k[r_order] for name, k in q_key.items()}
     r_code, r_time = r_code[r_order], r_time[r_order]
-    amount = rows[AMOUNT].to_numpy(dtype="float64")[r_order]
+    amount = np.asarray(amount, dtype="float64")[r_order]
 
     cum = np.concatenate([[0], np.cumsum(h_micro)])  # int64; differences are exact
     pos = {name: np.searchsorted(h_key, k, side="left") for name, k in q_key.items()}

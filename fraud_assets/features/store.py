@@ -8,8 +8,10 @@ registry, one offline source and one online store, and a change of store types t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import sqlite3
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +101,28 @@ class MaterializedWindow:
     days: int
 
 
+def sqlite_wal(config: RepoConfig) -> bool:
+    """Put a SQLite online store in write-ahead-log mode; True if it is one (else nothing).
+
+    Why: the serving path writes the card state on every scored call, and in SQLite's
+    default (rollback-journal) mode a commit waits for several fsyncs, in WAL mode for one
+    (this machine, 200 one-row commits: p50 19.5 ms rollback journal, 4.0 ms WAL; one
+    single-transaction `CardState.score_and_update` call, `python -m benchmarks.card_state`:
+    p50 19.5 ms -> 3.3 ms). The mode is stored in the database file, so it holds for every
+    connection and process, Feast's included; readers no longer wait for a writer either.
+    Durability is unchanged (Feast's connection keeps `synchronous=FULL`). Idempotent; the
+    file is created if absent (Feast creates its tables in it on apply)."""
+    if config.online_store.type != "sqlite":
+        return False
+    path = Path(config.online_store.path)
+    if config.repo_path and not path.is_absolute():
+        path = Path(config.repo_path) / path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+    return True
+
+
 class MerchantFeatureStore:
     """Feast on the state folder `home` (default: FRAUD_HOME)."""
 
@@ -114,6 +138,7 @@ class MerchantFeatureStore:
         for view in (FEATURE_VIEW, CARD_FEATURE_VIEW):
             offline.source_dir(self.feast_dir, view).mkdir(parents=True, exist_ok=True)
         self.feast.apply(self.repo.objects())
+        sqlite_wal(self.feast.config)
         self._service = None
 
     def materialize(self) -> MaterializedWindow | None:

@@ -103,3 +103,27 @@ def test_another_replica_reads_what_one_wrote(store, feast_profile_home) -> None
         event_timestamp=seen["event_timestamp"].iloc[-1] + pd.Timedelta(minutes=1)))
     assert newest.frame["card_txn_count_10m"].iloc[0] >= 1
     assert newest.newest_seconds[0] == seen["event_timestamp"].iloc[-1].timestamp()
+
+
+def test_blank_and_non_text_cards_are_judged_as_offline(store) -> None:
+    """The serving path's own card check (no frame) agrees with the offline one: blank ids
+    are no card, a number is refused naming the field."""
+    rows = events(3, seed=5, cards_=("c5",)).assign(card_id=["c5", " \t", None])
+    got = CardState(store.feast).score_and_update(rows)
+    offline = cards.card_window_features(rows, rows)
+    np.testing.assert_array_equal(got.values, offline.to_numpy())
+    assert np.isnan(got.values[1:]).all() and got.values[0, 0] == 0  # known: 0 before it
+    with pytest.raises(ValueError, match="card_id must be text"):
+        CardState(store.feast).score_and_update(rows.assign(card_id=[7, 8, 9]))
+
+
+def test_a_sqlite_online_store_is_in_wal_mode(store) -> None:
+    """One fsync per card-state write (store.sqlite_wal); the mode is in the file, so every
+    connection and process uses it."""
+    import sqlite3
+
+    if store.feast.config.online_store.type != "sqlite":
+        pytest.skip("the server profile's online store is Redis")
+    path = store.feast.config.online_store.path
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -77,28 +77,28 @@ def test_the_card_state_is_kept_in_time_order_through_feast(client: httpx.Client
 
 
 # -- the lookup's own paths, in process ------------------------------------------------
-def rows(card: str | None, when: pd.Timestamp) -> pd.DataFrame:
-    return pd.DataFrame({"card_id": [card], "event_timestamp": [when], "amount": [5.0],
-                         "merchant_category": ["online"]})
+def rows(card: str | None, when: pd.Timestamp) -> tuple[np.ndarray, ...]:
+    """One row as `CardLookup.read` takes it: card ids, event times (ns), amounts, categories."""
+    return (np.array([card], object), np.array([when.value]), np.array([5.0]),
+            np.array(["online"], object))
 
 
 class _Broken:
-    def score_and_update(self, frame: pd.DataFrame):
+    def score_and_update_arrays(self, *arrays: np.ndarray):
         raise ConnectionError("redis is gone")
 
 
 class _OldCard:
     """A state whose card was last seen long ago (what CardState returns, shape only)."""
 
-    def score_and_update(self, frame: pd.DataFrame):
+    def score_and_update_arrays(self, card_ids: np.ndarray, *arrays: np.ndarray):
         from fraud_assets.features.card_state import CardFeatures
-        return CardFeatures(pd.DataFrame(0.0, index=frame.index, columns=list(CARD_FEATURES)),
-                            np.array([0.0]))
+        return CardFeatures(np.zeros((len(card_ids), len(CARD_FEATURES))), np.array([0.0]))
 
 
 def test_an_unreadable_state_scores_the_card_as_unknown_and_is_reported() -> None:
     lookup = CardLookup(_Broken(), use_store=False)
-    read = lookup.read(rows("c", pd.Timestamp("2025-01-01", tz="UTC")), np.array([1e9]))
+    read = lookup.read(*rows("c", pd.Timestamp("2025-01-01", tz="UTC")), np.array([1e9]))
     assert read.status.tolist() == [UNAVAILABLE] and read.rows.isna().all().all()
     assert lookup.status()["failing"] and "redis is gone" in lookup.problem()
 
@@ -106,12 +106,13 @@ def test_an_unreadable_state_scores_the_card_as_unknown_and_is_reported() -> Non
 def test_a_card_state_older_than_its_limit_is_stale_and_unknown() -> None:
     lookup = CardLookup(_OldCard(), use_store=False)
     lookup._limit = 30 * 86_400.0  # the card_state view's tag, as registered
-    read = lookup.read(rows("c", pd.Timestamp("2025-01-01", tz="UTC")), np.array([31 * 86_400.0]))
+    read = lookup.read(*rows("c", pd.Timestamp("2025-01-01", tz="UTC")),
+                       np.array([31 * 86_400.0]))
     assert read.status.tolist() == [STALE] and read.rows.isna().all().all()
     assert lookup.status()["freshness"]["card_velocity"]["stale_answers"] == 1
 
 
 def test_no_card_means_no_state_call() -> None:
     read = CardLookup(_Broken(), use_store=False).read(
-        rows(None, pd.Timestamp("2025-01-01", tz="UTC")), np.array([1e9]))
+        *rows(None, pd.Timestamp("2025-01-01", tz="UTC")), np.array([1e9]))
     assert read.status.tolist() == [UNKNOWN]
