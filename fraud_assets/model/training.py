@@ -176,10 +176,11 @@ def card_shape(x: np.ndarray) -> np.ndarray:
     Why a curve, not log1p alone: the card signal is not linear in any one transform of a
     feature: the generator's log-odds of a burst fall linearly in the SECONDS since the
     card's previous charge (minutes apart) and flatten beyond the burst's reach, and a
-    card test's small sums mean the opposite of a legitimate card's small sums. On 200,000
-    test rows (`benchmarks/model_quality.py --rows 10000 --test-days 21`), PR-AUC with
-    log1p alone vs this curve: card_testing 0.9578 -> 0.9684 (ceiling 0.9838),
-    burst_across_merchants 0.8702 -> 0.8787 (0.8951), normal 0.8810 -> 0.8818 (0.9036).
+    card test's small sums mean the opposite of a legitimate card's small sums. On
+    1,000,000 test rows (`python -m benchmarks.model_quality`; docs/CARDS.md), PR-AUC with
+    log1p alone vs this curve, and the card ceiling: normal 0.8777 -> 0.8825 (0.9017),
+    card_testing 0.9579 -> 0.9687 (0.9828), burst_across_merchants 0.8643 -> 0.8741
+    (0.8926): every gap from 0.024-0.028 to 0.014-0.019.
     A fixed basis, not a fitted spline: `model.explain` replays fixed numpy functions
     (exact reason codes, fast serving); a SplineTransformer would send scoring back
     through sklearn."""
