@@ -13,9 +13,31 @@ out, as `training_set` does. The train/holdout split mirrors `training_set`'s de
 
 "oracle" is the exact log-likelihood ratio of the simulator's distributions on the same
 test rows: the best any model can do there (the ceiling: ROC-AUC 0.978, PR-AUC 0.630,
-best F1 0.580).
+best F1 0.580). This handbook part uses the card-less inputs it always used (its rows
+carry card ids, but no card features are computed: they are unknown to the model).
 
-Usage: .venv/bin/python benchmarks/model_quality.py [--test-days 101] [--rows 10000]
+Then, per card scenario (issue 15; docs/CARDS.md: `normal` with cards, `card_testing`,
+`burst_across_merchants`), the same training and test windows drawn from that scenario,
+with the per-card features computed by THE definition
+(`features.cards.card_window_features`, each row against every event of the window
+strictly before it, as the `card_features` asset computes them offline) and joined to the
+merchant features: the PR-AUC of the model trained on them (`training.train`, as
+`fraud_model` trains), the generator's card ceiling on the same test rows
+(`benchmarks.card_ceiling.posterior`, an upper bound; goal: within 0.02), and the lift
+over the same model trained without the card features. Rows per day are the same in
+training and test: the merchant features are counts per day, so a test at another daily
+volume scores the model outside the range it was fitted on.
+
+Usage: .venv/bin/python -m benchmarks.model_quality [--test-days 101] [--rows 10000]
+       [--scenarios normal card_testing burst_across_merchants] [--no-handbook]
+       [--model-family logistic_regression|hist_gradient_boosting]
+Runtime (2 cores shared with other sessions): the defaults (1,000,000 test rows per part)
+6 min 41 s, 2.5 GB peak (the handbook ~2 min, each card scenario ~1.5 min);
+`--rows 2000 --test-days 21` (40,000 test rows) ~15 s per card scenario.
+
+Numbers (the defaults; docs/CARDS.md, "The platform's model against the ceiling"):
+PR-AUC with cards / ceiling / without cards: normal 0.8825 / 0.9017 / 0.6362, card_testing
+0.9687 / 0.9828 / 0.6573, burst_across_merchants 0.8741 / 0.8926 / 0.5142.
 """
 
 from __future__ import annotations
@@ -29,7 +51,8 @@ import pandas as pd
 
 from fraud_assets import contract, simulator
 from fraud_assets.features import aggregates
-from fraud_assets.features.names import ENTITY, FEATURES
+from fraud_assets.features.cards import card_window_features
+from fraud_assets.features.names import CARD_FEATURES, ENTITY, FEATURES
 from fraud_assets.model import evaluation, training
 
 TIME = contract.EVENT_TIMESTAMP.name
@@ -68,16 +91,38 @@ def oracle_score(frame: pd.DataFrame) -> np.ndarray:
     return amount + hour + category
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-days", type=int, default=30)
     parser.add_argument("--holdout-days", type=int, default=5)
-    parser.add_argument("--rows", type=int, default=10_000, help="rows per day")
+    parser.add_argument("--rows", type=int, default=10_000,
+                        help="rows per day, in training and test (test rows = rows x "
+                             "(test days - 1))")
     parser.add_argument("--test-days", type=int, default=101,
                         help="test days (the first has no history and is dropped)")
-    args = parser.parse_args()
+    parser.add_argument("--scenarios", nargs="*", default=list(CARD_SCENARIOS),
+                        choices=CARD_SCENARIOS,
+                        help="card scenarios to measure (none: only the handbook part)")
+    parser.add_argument("--no-handbook", action="store_true",
+                        help="skip the handbook (card-less) part")
+    parser.add_argument("--model-family", choices=training.MODEL_FAMILIES,
+                        default=training.LOGISTIC_REGRESSION,
+                        help="the model family of the card part (fraud_model's default: "
+                             "logistic_regression)")
+    return parser.parse_args()
 
+
+def main() -> None:
+    args = parse_args()
+    if not args.no_handbook:
+        handbook(args)
+    if args.scenarios:
+        cards(args)
+
+
+def handbook(args: argparse.Namespace) -> None:
+    """The handbook's model against its ceiling (the row's own fields), as before cards."""
     t = time.perf_counter()
     window = with_features(simulate(dt.date(2025, 1, 1), args.train_days, args.rows, seed=42))
     last_train_day = dt.date(2025, 1, 1) + dt.timedelta(days=args.train_days - args.holdout_days)
@@ -106,6 +151,83 @@ def main() -> None:
     print(f"F1 at the stored threshold {model['f1']:.4f} vs the model's best F1 on this "
           f"sample {best_f1:.4f} (precision {model['precision']:.4f}, "
           f"recall {model['recall']:.4f})")
+
+
+# The card scenarios of docs/CARDS.md (benchmarks.card_ceiling.SCENARIOS; a literal here
+# because card_ceiling imports this module).
+CARD_SCENARIOS = ("normal", "card_testing", "burst_across_merchants")
+TRAIN_START, TEST_START = dt.date(2025, 1, 1), dt.date(2026, 3, 1)
+TRAIN_SEED, TEST_SEED = 42, 20_260
+CEILING = "_card_ceiling"  # the test rows' ceiling score, carried through the joins
+
+
+def with_card_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with CARD_FEATURES: every row against every event of `frame` strictly before
+    it (the offline asset's history is the 30 days before a day plus the day itself, which
+    gives the same values: nothing older than 30 days, and nothing not before, counts)."""
+    return frame.join(card_window_features(frame, frame))
+
+
+def card_windows(args: argparse.Namespace, scenario: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train rows, test rows) of `scenario` with merchant and card features; the test
+    rows carry the card ceiling's score in CEILING."""
+    from benchmarks import card_ceiling  # imports this module: not at the top
+
+    window = card_ceiling.simulate(TRAIN_START, args.train_days, args.rows, TRAIN_SEED, scenario)
+    window = with_features(with_card_features(window))
+    last_train_day = TRAIN_START + dt.timedelta(days=args.train_days - args.holdout_days)
+    train_rows = window[window[TIME] < pd.Timestamp(last_train_day, tz="UTC")]
+    test = card_ceiling.simulate(TEST_START, args.test_days, args.rows, TEST_SEED, scenario)
+    test[CEILING] = card_ceiling.posterior(test, card_ceiling.card_model(scenario), scenario,
+                                           TEST_SEED, args.rows)
+    return train_rows, with_features(with_card_features(test))
+
+
+def card_quality(args: argparse.Namespace, scenario: str) -> dict[str, float]:
+    """PR-AUC (and ROC-AUC) of the model with and without card features and of the
+    ceiling, on `scenario`'s fresh test sample."""
+    t = time.perf_counter()
+    train_rows, test = card_windows(args, scenario)
+    labels = test[contract.LABEL].to_numpy()
+    params = training.TrainParams(model_family=args.model_family)
+    without = list(CARD_FEATURES)
+    with_cards = training.train(train_rows, params)
+    plain = training.train(train_rows.drop(columns=without), params)
+    scores = {
+        "model": training.fraud_probability(with_cards.pipeline, test),
+        "ceiling": test[CEILING].to_numpy(),
+        "no_cards": training.fraud_probability(plain.pipeline, test.drop(columns=without)),
+    }
+    result: dict[str, float] = {"rows": len(test), "fraud": int(labels.sum())}
+    for name, score in scores.items():
+        measured = evaluation.score(labels, score, 0.5)
+        result[f"{name}_pr_auc"], result[f"{name}_roc_auc"] = (measured["pr_auc"],
+                                                                measured["roc_auc"])
+    result["seconds"] = time.perf_counter() - t
+    print(f"  {scenario}: {len(test):,} test rows ({result['fraud']:,} fraud) after training "
+          f"on {len(train_rows):,}, {result['seconds']:.0f}s", flush=True)
+    return result
+
+
+def cards(args: argparse.Namespace) -> None:
+    """The card scenarios' table: model with card features vs the ceiling and vs no cards."""
+    print(f"card scenarios: train {args.train_days - args.holdout_days} days x {args.rows:,} "
+          f"rows/day (seed {TRAIN_SEED}), test {args.test_days - 1} days x {args.rows:,} "
+          f"(seed {TEST_SEED}, from {TEST_START + dt.timedelta(days=1)}), "
+          f"model family {args.model_family}", flush=True)
+    results = {scenario: card_quality(args, scenario) for scenario in args.scenarios}
+    print(f"{'PR-AUC':<24} {'cards':>7} {'ceiling':>8} {'gap':>7} {'no cards':>9} "
+          f"{'lift':>7}  goal: gap <= 0.02")
+    for scenario, r in results.items():
+        gap = r["ceiling_pr_auc"] - r["model_pr_auc"]
+        lift = r["model_pr_auc"] - r["no_cards_pr_auc"]
+        verdict = "ok" if gap <= 0.02 else "ABOVE GOAL"
+        print(f"{scenario:<24} {r['model_pr_auc']:7.4f} {r['ceiling_pr_auc']:8.4f} "
+              f"{gap:7.4f} {r['no_cards_pr_auc']:9.4f} {lift:+7.4f}  {verdict}")
+    print(f"{'ROC-AUC':<24} {'cards':>7} {'ceiling':>8} {'gap':>7} {'no cards':>9}")
+    for scenario, r in results.items():
+        print(f"{scenario:<24} {r['model_roc_auc']:7.4f} {r['ceiling_roc_auc']:8.4f} "
+              f"{r['ceiling_roc_auc'] - r['model_roc_auc']:7.4f} {r['no_cards_roc_auc']:9.4f}")
 
 
 if __name__ == "__main__":

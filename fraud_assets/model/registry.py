@@ -53,7 +53,11 @@ TAG_FEATURES = "features"
 TAG_DAGSTER_RUN = "dagster_run_id"
 TAG_TRAINING_FINGERPRINT = "training_fingerprint"  # training.fingerprint of rows + params
 TAG_MODEL_FAMILY = "model_family"  # training.TrainParams.model_family (also a run param)
-SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
+# numpy.dtype: SimpleImputer keeps the fitted numpy dtype (a dtype carries no code). The
+# card features' shape (`training.card_shape`, and the names of its columns): our own
+# functions, referenced by name, not code carried in the file.
+SKOPS_TRUSTED_TYPES = ["numpy.dtype", "fraud_assets.model.training.card_shape",
+                       "fraud_assets.model.training._card_shape_names"]
 # The tree family's fitted trees. skops does not trust them by default because their node
 # indices are not bounds-checked when predicting: a forged file could crash the server.
 # These files are written by our own training into our own registry (whoever can write
@@ -192,8 +196,7 @@ class MlflowRegistry:
                     pip_requirements=pip_requirements(),
                     # pyfunc callers get probabilities, not hard labels at 0.5.
                     pyfunc_predict_fn="predict_proba",
-                    # SimpleImputer keeps the fitted numpy dtype, which skops does not trust
-                    # by default; a dtype carries no code.
+                    # Types skops does not trust by default (see SKOPS_TRUSTED_TYPES).
                     skops_trusted_types=SKOPS_TRUSTED_TYPES + (
                         SKOPS_TREE_TYPES if trained.params.model_family
                         == training.HIST_GRADIENT_BOOSTING else []))

@@ -68,3 +68,21 @@ def test_the_numpy_replay_covers_the_card_inputs(split):
                                model.pipeline.decision_function(frame), rtol=1e-9, atol=1e-9)
     reasons = explainer.top(frame, k=len(training.MODEL_INPUTS))
     assert any(r["feature"] in CARD_FEATURES for rows in reasons for r in rows)
+
+
+def test_a_card_feature_can_shape_the_score_not_only_tilt_it(split):
+    """`training.card_shape`: a card feature whose fraud values lie in a middle band (here
+    seconds since the previous charge around e^7 ~ 20 min, legitimate ones on both sides)
+    raises the score in the band and not outside it, which one log1p slope cannot do."""
+    rng = np.random.default_rng(5)
+    train = _carded(split[0], 5)
+    fraud = train[LABEL].to_numpy() == 1
+    band = np.exp(rng.normal(7.0, 0.5, len(train)))
+    sides = np.exp(np.where(rng.random(len(train)) < 0.5, rng.normal(2.0, 0.7, len(train)),
+                            rng.normal(12.0, 0.7, len(train))))
+    train["card_seconds_since_prev"] = np.where(fraud, band, sides)
+    model = training.train(train)
+    row = training.model_input(train.head(1))
+    score = {s: model.pipeline.predict_proba(row.assign(card_seconds_since_prev=np.exp(s)))[0, 1]
+             for s in (2.0, 7.0, 12.0)}
+    assert score[7.0] > 5 * max(score[2.0], score[12.0])
