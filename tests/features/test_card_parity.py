@@ -42,6 +42,13 @@ def test_the_replayed_day_equals_the_offline_rows(fraud_home) -> None:
     compared = evaluation.metadata["compared"].value
     assert 0.8 * ROWS < compared < ROWS  # the day's transactions with a card
     assert evaluation.metadata["differing"].value == 0
+    # A day with more cards than the check replays: only that many cards' transactions.
+    frame = pd.read_parquet(fraud_home / "lake" / "transactions_validated" / f"{last}.parquet")
+    sample = card_parity.replay_day(fraud_home / "lake", fraud_home / "feast",
+                                    days(3)[-1], max_cards=5)
+    per_card = frame["card_id"].value_counts()
+    assert sample.differing == 0 and 0 < sample.compared < compared
+    assert sample.compared <= per_card.nlargest(5).sum()
 
 
 def test_a_difference_is_counted_per_feature() -> None:
