@@ -356,7 +356,7 @@ def canary_set(
     percent: Annotated[float, typer.Argument(help="Share of traffic, 0-100 (0 stops it).")],
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Let the challenger answer PERCENT of traffic (sticky per request id)."""
+    """Let the challenger answer PERCENT of traffic (sticky per card id, else per request id)."""
     from fraud_assets.model import deploy
     from fraud_assets.model.registry import RegistryError
 

@@ -157,12 +157,23 @@ def _model_scores(model: LoadedModel, frame: pd.DataFrame, inputs: Inputs,
 
 
 def canary_rows(keys: list[str], percent: float) -> np.ndarray:
-    """True for the keys (request ids, later card ids) whose traffic the challenger answers:
-    a stable hash below `percent` of 100, so a key always lands on the same side."""
+    """True for the keys (`canary_keys`: card ids, else request ids) whose traffic the
+    challenger answers: a stable hash below `percent` of 100, so a key always lands on the
+    same side."""
     if percent <= 0:
         return np.zeros(len(keys), dtype=bool)
     return np.array([zlib.crc32(k.encode()) % 10_000 < percent * 100 for k in keys],
                     dtype=bool)
+
+
+def canary_keys(request_keys: list[str], card_ids: pd.Series | None) -> list[str]:
+    """Per row, what the canary split is sticky on: the card id when the row has one (a
+    card's transactions all meet the same model, so a card is never judged by both), else
+    the request's key. Prefixed so a card id never collides with a request id."""
+    if card_ids is None:
+        return [f"request:{k}" for k in request_keys]
+    return [f"request:{k}" if pd.isna(c) else f"card:{c}"
+            for k, c in zip(request_keys, card_ids.tolist(), strict=True)]
 
 
 def score(champion: LoadedModel | None, requests: pd.DataFrame,
@@ -257,17 +268,20 @@ def answer(items: list[Any], champion: LoadedModel | None, lookup: FeatureLookup
            explain: bool = True, shadow: Shadow = Shadow(),
            keys: list[str] | None = None, card_lookup: CardLookup | None = None) -> Answered:
     """Check every item against the contract, then score the valid ones in one call.
-    `keys`: per item, what the canary split is sticky on (the request id);
+    `keys`: per item, its request's key (the request id), what the canary split is sticky
+    on for rows without a card id (`canary_keys`);
     `card_lookup`: the per-card state (None: card features unknown, nothing stored)."""
     checked = check_items(items)
     if not checked.rows:
         return Answered(checked=checked, scored=None)
-    canary = (canary_rows([keys[i] for i in checked.rows], shadow.canary_percent)
-              if keys is not None else None)
+    card_ids = checked.optional.get(CARD_JOIN_KEY)
+    canary = (canary_rows(canary_keys([keys[i] for i in checked.rows], card_ids),
+                          shadow.canary_percent)
+              if keys is not None and shadow.canary_percent > 0 else None)
     at_seconds, at_ns, at_source = checked.event_time()
     scored = score(champion, checked.frame, lookup, explain, shadow.challenger, canary,
                    at_seconds=at_seconds, at_source=at_source, at_ns=at_ns,
-                   cards=card_lookup, card_ids=checked.optional.get(CARD_JOIN_KEY))
+                   cards=card_lookup, card_ids=card_ids)
     return Answered(checked=checked, scored=scored)
 
 
@@ -418,7 +432,7 @@ class Answerer:
         return answered
 
     def _batch(self, items: list[Any], request_id: str, explain: bool) -> Answered:
-        # A batch request is one key: all its items go to the same model.
+        # A batch request is one key: its card-less items go to the same model.
         answered = answer(items, self._current(), self.lookup, explain, self._shadow(),
                           [request_id] * len(items), self.cards)
         rows = answered.checked.rows

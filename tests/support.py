@@ -283,10 +283,10 @@ class Platform:
 
 
 def build_platform(home: Path, n_days: int = TRAINING_DAYS,
-                   rows: int = PLATFORM_ROWS) -> Platform:
-    """`n_days` validated days with Feast features, and a champion trained on all of them
-    through `build_training_set` (no Dagster job: seconds, not a pipeline run)."""
-    store = build_store(home, n_days, rows)
+                   rows: int = PLATFORM_ROWS, first: dt.date = FIRST) -> Platform:
+    """`n_days` validated days from `first` with Feast features, and a champion trained on
+    all of them through `build_training_set` (no Dagster job: seconds, not a pipeline run)."""
+    store = build_store(home, n_days, rows, first=first)
     frame = build_training_set(read_validated(home), store, holdout_days=0).frame
     registry = registry_at(home)
     version = train_and_register(registry, frame.drop(columns=[SPLIT]))

@@ -33,9 +33,10 @@ def engine() -> containers.Engine:
 
 @pytest.fixture(scope="session")
 def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A platform state folder: validated days, a materialized online store, a champion."""
+    """A platform state folder: validated days ending today (merchant features fresh by the
+    wall clock, so answers use them), a materialized online store, a champion."""
     home = tmp_path_factory.mktemp("container_state")
-    support.build_platform(home)
+    support.build_platform(home, first=support.recent_first(support.TRAINING_DAYS))
     return home
 
 

@@ -59,7 +59,7 @@ def test_shadow_scores_both_and_the_champion_answers():
 
 def test_canary_rows_are_answered_by_the_challenger_at_its_threshold():
     keys = ["k0", "k1", "k2", "k3"]
-    canary = scorer.canary_rows(keys, 50)
+    canary = scorer.canary_rows(scorer.canary_keys(keys, None), 50)
     assert canary.any() and not canary.all()
     answered = scorer.answer([GOOD] * 4, CHAMPION, LOOKUP,
                              shadow=scorer.Shadow(CHALLENGER, 50), keys=keys)
@@ -79,3 +79,21 @@ def test_no_shadow_when_the_challenger_is_the_champion():
     frame = plog.batch_frame(scorer.log_batch(answered, ["a"], [0], "predict"))
     assert frame[plog.CHALLENGER_VERSION].isna().all()
     assert frame[plog.ANSWERED_BY].tolist() == ["champion"]
+
+
+def test_the_canary_is_sticky_per_card_and_per_request_without_one():
+    cards = [f"card-{i:04d}" for i in range(400)]
+    # Each card twice, in different requests: both of its rows meet the same model.
+    items = [{**GOOD, "card_id": c} for c in cards * 2] + [GOOD] * 400
+    keys = [f"req-{i}" for i in range(len(items))]
+    answered = scorer.answer(items, CHAMPION, LOOKUP, explain=False,
+                             shadow=scorer.Shadow(CHALLENGER, 50), keys=keys)
+    canary = answered.scored.canary
+    first, second, cardless = canary[:400], canary[400:800], canary[800:]
+    assert (first == second).all() and 0.35 < first.mean() < 0.65
+    # By card: the split the hash gives the card ids, not the request ids.
+    assert (first == scorer.canary_rows([f"card:{c}" for c in cards], 50)).all()
+    assert (first != scorer.canary_rows(scorer.canary_keys(keys[:400], None), 50)).any()
+    # Rows without a card split by their request id.
+    assert (cardless == scorer.canary_rows(scorer.canary_keys(keys[800:], None), 50)).all()
+    assert 0.35 < cardless.mean() < 0.65
