@@ -127,3 +127,35 @@ def test_a_sqlite_online_store_is_in_wal_mode(store) -> None:
     path = store.feast.config.online_store.path
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_the_state_is_what_feasts_own_online_calls_read_and_write(store) -> None:
+    """CardState talks to the online store through its `OnlineStore` interface with protos
+    built from the arrays; Feast's `FeatureStore` calls see the same rows both ways."""
+    from fraud_assets.features.card_state import Events
+    from fraud_assets.features.names import (
+        CARD_JOIN_KEY,
+        CARD_STATE_FIELDS,
+        CARD_STATE_TIMESTAMP,
+        CARD_STATE_VIEW,
+    )
+
+    times, amounts, categories = CARD_STATE_FIELDS
+    state = CardState(store.feast)
+    mine = Events(np.array([T0.value, T0.value + 5_000], "int64"), np.array([1.5, 2.25]),
+                  np.array(["online", "travel"], object))
+    state.write({"w1": mine})
+    got = store.feast.get_online_features(
+        features=[f"{CARD_STATE_VIEW}:{f}" for f in CARD_STATE_FIELDS],
+        entity_rows=[{CARD_JOIN_KEY: "w1"}, {CARD_JOIN_KEY: "never"}]).to_dict()
+    assert got[times] == [mine.times_ns.tolist(), None]
+    assert got[amounts] == [[1.5, 2.25], None]
+    assert got[categories] == [["online", "travel"], None]
+
+    store.feast.write_to_online_store(CARD_STATE_VIEW, pd.DataFrame({
+        CARD_JOIN_KEY: ["w2"], CARD_STATE_TIMESTAMP: [pd.Timestamp.now(tz="UTC")],
+        times: [[T0.value]], amounts: [[7.0]], categories: [["grocery"]]}))
+    read = CardState(MerchantFeatureStore(store.home).feast).read(["w2", "w1", "never"])
+    assert read["w2"].times_ns.tolist() == [T0.value] and read["w2"].amounts.tolist() == [7.0]
+    assert read["w2"].categories.tolist() == ["grocery"]
+    assert read["w1"].amounts.tolist() == [1.5, 2.25] and len(read["never"].times_ns) == 0
