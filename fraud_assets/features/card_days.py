@@ -7,6 +7,16 @@ the features look back over are opened, only the columns they need are read, and
 earlier days only the rows of cards that occur on day D (a parquet filter, so other cards
 never reach memory).
 
+Days D-29 .. D-2 are read as per-card summaries, not events (`day_summaries`: per card
+its event count, amount sum in `cards.to_micro` units and latest event time; computed once
+per validated file version and kept as `lake/card_day_sums/<day>.parquet`). For every row
+of day D those days lie wholly inside the 30-day window and wholly before the 24-hour one,
+so a summary gives exactly the values its events give (`cards.CardEvents.with_summaries`;
+test: tests/features/test_card_days.py). Only D-30 (the 30-day window's edge) and D-1 (the
+24-hour windows) are read as events. Why: at a million transactions a day about 370,000
+cards a day, 80% of them seen the day before, so the day's cards' events of 30 days are
+most of 30 million rows; their summaries are a third of that, in three numeric columns.
+
 A day (or a file written before cards existed) without a `card_id` column has no card rows:
 its transactions are "unknown card", and it adds no history.
 """
@@ -24,7 +34,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fraud_assets import contract, lake, names
-from fraud_assets.features.cards import INPUT_COLUMNS, LOOKBACK, TIMESTAMP, card_window_features
+from fraud_assets.features.cards import (
+    INPUT_COLUMNS,
+    LOOKBACK,
+    SUMMARY_COLUMNS,
+    SUMMARY_EVENTS,
+    SUMMARY_LAST,
+    SUMMARY_MICRO,
+    TIMESTAMP,
+    card_window_features,
+    to_micro,
+)
 from fraud_assets.features.names import CARD_FEATURES, CARD_JOIN_KEY
 
 TRANSACTION_ID = contract.TRANSACTION_ID.name
@@ -34,6 +54,7 @@ READ_COLUMNS: tuple[str, ...] = (TRANSACTION_ID, *INPUT_COLUMNS)
 # The feature view's offline rows: the transaction they belong to, the entity, its time.
 COLUMNS: tuple[str, ...] = (TRANSACTION_ID, CARD_JOIN_KEY, TIMESTAMP, *CARD_FEATURES)
 VALIDATED = names.TRANSACTIONS_VALIDATED
+SUMS_ASSET = "card_day_sums"  # per-card summaries of validated days, next to the lake
 
 
 @dataclass(frozen=True)
@@ -44,7 +65,7 @@ class CardDay:
     transactions: int  # validated transactions of the day
     cards: int  # distinct cards among them
     history_days: list[str]  # earlier validated days read (present ones, oldest first)
-    history_rows: int  # events of the day's cards read from those days
+    history_rows: int  # events of the day's cards on those days (read or summarised)
 
     @property
     def share_with_card(self) -> float:
@@ -68,26 +89,33 @@ def card_day(lake_dir: Path, day: dt.date) -> CardDay:
     if not path.exists():
         raise FileNotFoundError(f"{path}: validated partition {day} is not in the lake; "
                                 "materialize transactions_validated for it first")
-    today = _read(path)
+    today = read_card_rows(path)
     transactions = pq.read_metadata(path).num_rows
-    rows = today[_has_card(today)]
+    rows = today[has_card(today)]
     cards = pd.unique(rows[CARD_JOIN_KEY].to_numpy(dtype=object))
     stored = set(lake.stored_partitions(VALIDATED, lake_dir))
-    present = [d for d in history_days(day) if d in stored]
-    earlier = [_read(lake.partition_path(lake_dir, VALIDATED, d), cards) for d in present]
+    window = history_days(day)
+    present = [d for d in window if d in stored]
+    # The window's edge day and the day before as events; the days between as summaries.
+    as_events = [d for d in present if d in (window[0], window[-1])]
+    earlier = [read_card_rows(lake.partition_path(lake_dir, VALIDATED, d), cards)
+               for d in as_events]
+    summaries = window_summaries(lake_dir, [d for d in present if d not in as_events], cards)
     history = pd.concat([*earlier, rows], ignore_index=True)
-    features = card_window_features(history, rows)
+    features = card_window_features(history, rows, summaries)
     out = pd.concat([rows[[TRANSACTION_ID, CARD_JOIN_KEY, TIMESTAMP]], features], axis=1)
     out = out.sort_values([TIMESTAMP, TRANSACTION_ID], kind="stable", ignore_index=True)
-    return CardDay(out, transactions, len(cards), present, len(history) - len(rows))
+    events_read = len(history) - len(rows) + int(summaries[SUMMARY_EVENTS].sum())
+    return CardDay(out, transactions, len(cards), present, events_read)
 
 
-def _has_card(frame: pd.DataFrame) -> pd.Series:
+def has_card(frame: pd.DataFrame) -> pd.Series:
+    """Per row: the row has a card (a `card_id` that is not missing or blank)."""
     card = frame[CARD_JOIN_KEY].astype("string")
     return (card.str.strip().str.len() > 0).fillna(False).astype(bool)
 
 
-def _read(path: Path, cards=None) -> pd.DataFrame:
+def read_card_rows(path: Path, cards=None) -> pd.DataFrame:
     """READ_COLUMNS of a validated partition (of `cards` only, when given); a file without
     `card_id` gives no rows."""
     schema = pq.read_schema(path)
@@ -95,7 +123,7 @@ def _read(path: Path, cards=None) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path}: column(s) {', '.join(missing)} missing for the card features")
     if CARD_JOIN_KEY not in schema.names:
-        return _empty()
+        return empty_card_rows()
     filters = None if cards is None else pc.field(CARD_JOIN_KEY).isin(
         pa.array(cards, type=pa.string()))
     table = pq.read_table(path, columns=list(READ_COLUMNS), filters=filters)
@@ -104,12 +132,79 @@ def _read(path: Path, cards=None) -> pd.DataFrame:
     return frame
 
 
-def _empty() -> pd.DataFrame:
+def empty_card_rows() -> pd.DataFrame:
+    """`read_card_rows`' frame without rows (its columns and dtypes)."""
     return pd.DataFrame({TRANSACTION_ID: pd.Series(dtype="string"),
                          CARD_JOIN_KEY: pd.Series(dtype="string"),
                          TIMESTAMP: pd.Series(dtype="datetime64[ns, UTC]"),
                          contract.AMOUNT.name: pd.Series(dtype="float64"),
                          contract.MERCHANT_CATEGORY.name: pd.Series(dtype="string")})
+
+
+def summary_path(lake_dir: Path, day: str) -> Path:
+    return lake.partition_path(lake_dir, SUMS_ASSET, day)
+
+
+def day_summaries(lake_dir: Path, day: str) -> pa.Table:
+    """`cards.SUMMARY_COLUMNS` of validated day `day` (ISO), one row per card of the day,
+    from the cache when it was made from the file as it is now (size and mtime), else
+    computed and cached. A day without card ids has no rows.
+
+    Raises:
+        ValueError: an event's time is not on its partition's day (the contract's rule;
+            a summary would then not be exact).
+    """
+    source = lake.partition_path(lake_dir, VALIDATED, day)
+    stat = source.stat()
+    signature = {b"source_size": str(stat.st_size).encode(),
+                 b"source_mtime_ns": str(stat.st_mtime_ns).encode()}
+    path = summary_path(lake_dir, day)
+    if path.exists() and all((pq.read_schema(path).metadata or {}).get(k) == v
+                             for k, v in signature.items()):
+        return pq.read_table(path)
+    events = read_card_rows(source)
+    events = events[has_card(events)]
+    times = events[TIMESTAMP].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(
+        "datetime64[ns]").view("int64")
+    start = pd.Timestamp(day).value
+    if len(times) and (times.min() < start or times.max() >= start + 86_400 * 10**9):
+        raise ValueError(f"{source}: {TIMESTAMP} outside its day {day}; re-validate the day")
+    table = pa.table({CARD_JOIN_KEY: pa.array(events[CARD_JOIN_KEY].astype(str).to_numpy(),
+                                              pa.string()),
+                      SUMMARY_MICRO: to_micro(events[contract.AMOUNT.name].to_numpy()),
+                      SUMMARY_LAST: times})
+    table = _summed(table.group_by(CARD_JOIN_KEY).aggregate(
+        [(SUMMARY_MICRO, "count"), (SUMMARY_MICRO, "sum"), (SUMMARY_LAST, "max")]),
+        f"{SUMMARY_MICRO}_count")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table.replace_schema_metadata(signature), tmp)
+    tmp.replace(path)
+    return table.replace_schema_metadata(None)
+
+
+def window_summaries(lake_dir: Path, days: list[str], cards) -> pd.DataFrame:
+    """The summaries of `days` (ISO, present in the lake) for `cards` only, one row per
+    card over all of them (events and micro summed, the latest time kept)."""
+    if not days:
+        return pd.DataFrame({c: pd.Series(dtype="string" if c == CARD_JOIN_KEY else "int64")
+                             for c in SUMMARY_COLUMNS})
+    wanted = pa.array(cards, type=pa.string())
+    tables = [t.filter(pc.is_in(t[CARD_JOIN_KEY], value_set=wanted))
+              for t in (day_summaries(lake_dir, d) for d in days)]
+    both = pa.concat_tables(tables)
+    return _summed(both.group_by(CARD_JOIN_KEY).aggregate(
+        [(SUMMARY_EVENTS, "sum"), (SUMMARY_MICRO, "sum"), (SUMMARY_LAST, "max")]),
+        f"{SUMMARY_EVENTS}_sum").to_pandas()
+
+
+def _summed(table: pa.Table, events_column: str) -> pa.Table:
+    """An aggregate's columns as SUMMARY_COLUMNS (Arrow names them `<column>_<function>`;
+    `events_column`: the one holding the event count)."""
+    names = {events_column: SUMMARY_EVENTS, f"{SUMMARY_MICRO}_sum": SUMMARY_MICRO,
+             f"{SUMMARY_LAST}_max": SUMMARY_LAST, CARD_JOIN_KEY: CARD_JOIN_KEY}
+    return table.rename_columns([names[c] for c in table.column_names]).select(
+        list(SUMMARY_COLUMNS))
 
 
 def card_ids(lake_dir: Path, transaction_ids: pd.Series, days: list[str]) -> pd.Series:

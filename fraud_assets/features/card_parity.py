@@ -72,9 +72,9 @@ def replay_day(lake_dir: Path, feast_dir: Path, day: dt.date,
 
     Raises FileNotFoundError when the day's offline card rows are missing (materialize
     card_features for the day first)."""
-    today = card_days._read(lake.partition_path(lake_dir, names.TRANSACTIONS_VALIDATED,
-                                                day.isoformat()))
-    today = today[card_days._has_card(today)]
+    today = card_days.read_card_rows(
+        lake.partition_path(lake_dir, names.TRANSACTIONS_VALIDATED, day.isoformat()))
+    today = today[card_days.has_card(today)]
     if today.empty:  # a day without card ids: nothing to compare
         return Parity(0, 0, dict.fromkeys(CARD_FEATURES, 0), [])
     path = offline.day_file(feast_dir, day, CARD_FEATURE_VIEW)
@@ -119,10 +119,10 @@ def compare(online: pd.DataFrame, offline_rows: pd.DataFrame) -> Parity:
 
 def _history(lake_dir: Path, day: dt.date, day_cards: np.ndarray) -> pd.DataFrame:
     stored = set(lake.stored_partitions(names.TRANSACTIONS_VALIDATED, lake_dir))
-    parts = [card_days._read(lake.partition_path(lake_dir, names.TRANSACTIONS_VALIDATED, d),
-                             day_cards)
+    parts = [card_days.read_card_rows(
+                 lake.partition_path(lake_dir, names.TRANSACTIONS_VALIDATED, d), day_cards)
              for d in card_days.history_days(day) if d in stored]
-    return pd.concat(parts, ignore_index=True) if parts else card_days._empty()
+    return pd.concat(parts, ignore_index=True) if parts else card_days.empty_card_rows()
 
 
 def _seed(history: pd.DataFrame) -> dict[str, Events]:

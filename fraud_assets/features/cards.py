@@ -57,7 +57,8 @@ LOOKBACK = MEAN_WINDOW
 AMOUNT_SCALE = 1_000_000  # amounts are summed as integers of 1/AMOUNT_SCALE
 
 
-def card_window_features(history: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+def card_window_features(history: pd.DataFrame, rows: pd.DataFrame,
+                         summaries: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per-card velocity features of `rows` from the events in `history`.
 
     Args:
@@ -66,6 +67,12 @@ def card_window_features(history: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFr
             `merchant_category` (str). Any order; may contain `rows` themselves (a row is
             never in its own window).
         rows: the transactions to compute features for, the same columns; any order.
+        summaries: optional, events not in `history` given per card as
+            `SUMMARY_COLUMNS` (`card_id`, `events`, `micro` = sum of `to_micro` amounts,
+            `last_ns` = the latest event's time in ns): each must lie, for every row, inside
+            the 30-day window and before every 24-hour window (offline: whole days D-29 ..
+            D-2 for rows of day D, `features.card_days`); their values are then exactly
+            those of the events themselves.
 
     Returns:
         A float64 frame indexed like `rows`, one column per `CARD_FEATURES` (counts in
@@ -82,7 +89,8 @@ def card_window_features(history: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFr
     row_cards = _cards("rows", rows[CARD_JOIN_KEY])
     known = row_cards.notna().to_numpy()
     if known.any():
-        out[known] = _known_card_features(history, rows.loc[known], row_cards[known])
+        out[known] = _known_card_features(history, rows.loc[known], row_cards[known],
+                                          summaries)
     return pd.DataFrame(out, index=rows.index, columns=list(CARD_FEATURES))
 
 
@@ -133,30 +141,60 @@ def _dense_ranks(values: np.ndarray) -> tuple[np.ndarray, int]:
     return ranks, int(new.sum())
 
 
-def _known_card_features(history: pd.DataFrame, rows: pd.DataFrame,
-                         row_cards: pd.Series) -> np.ndarray:
+def _known_card_features(history: pd.DataFrame, rows: pd.DataFrame, row_cards: pd.Series,
+                         summaries: pd.DataFrame | None) -> np.ndarray:
     """CARD_FEATURES for rows that all have a card: (len(rows), 9) float64."""
     r_code, card_index = pd.factorize(row_cards.to_numpy(dtype=object))
     # History of cards no row has is never looked at.
     h_code = pd.Index(card_index).get_indexer(_cards("history", history[CARD_JOIN_KEY]).to_numpy())
     keep = h_code >= 0
-    return window_arrays(
-        CardEvents(h_code[keep], _nanoseconds("history", history[TIMESTAMP][keep]),
-                   _micro(history[AMOUNT][keep]),
-                   pd.factorize(history[CATEGORY][keep].to_numpy(dtype=object))[0]),
-        r_code, _nanoseconds("rows", rows[TIMESTAMP]), rows[AMOUNT].to_numpy(dtype="float64"))
+    events = CardEvents(h_code[keep], _nanoseconds("history", history[TIMESTAMP][keep]),
+                        _micro(history[AMOUNT][keep]),
+                        pd.factorize(history[CATEGORY][keep].to_numpy(dtype=object))[0])
+    if summaries is not None and len(summaries):
+        events = events.with_summaries(
+            pd.Index(card_index).get_indexer(summaries[CARD_JOIN_KEY].to_numpy(dtype=object)),
+            summaries)
+    return window_arrays(events, r_code, _nanoseconds("rows", rows[TIMESTAMP]),
+                         rows[AMOUNT].to_numpy(dtype="float64"))
+
+
+# A card's events summarised (`card_window_features`' `summaries`): how many, their amounts
+# summed as `to_micro` units, the latest one's time (ns since the epoch, UTC).
+SUMMARY_EVENTS, SUMMARY_MICRO, SUMMARY_LAST = "events", "micro", "last_ns"
+SUMMARY_COLUMNS: tuple[str, ...] = (CARD_JOIN_KEY, SUMMARY_EVENTS, SUMMARY_MICRO, SUMMARY_LAST)
 
 
 @dataclass(frozen=True)
 class CardEvents:
     """Events as arrays of equal length, any order: `code` (int, the card's number: equal
     codes = one card), `time_ns` (int64 ns since the epoch, UTC), `micro` (int64 amounts in
-    1/AMOUNT_SCALE units, see `to_micro`), `category` (int, equal codes = one category)."""
+    1/AMOUNT_SCALE units, see `to_micro`), `category` (int, equal codes = one category;
+    -1 = none); `weight` (int64, optional): how many events each entry stands for (a
+    summary, see `with_summaries`; None = one each)."""
 
     code: np.ndarray
     time_ns: np.ndarray
     micro: np.ndarray
     category: np.ndarray
+    weight: np.ndarray | None = None
+
+    def with_summaries(self, codes: np.ndarray, summaries: pd.DataFrame) -> CardEvents:
+        """These events plus one entry per summary row (`SUMMARY_COLUMNS`; `codes`: its
+        card's code, -1 = a card no row has, dropped): at the latest event's time, with the
+        events' count as weight and their amount sum. Exact where the summarised events
+        are all inside a row's 30-day window and outside its 24-hour one: counts and sums
+        add up, the latest event is the previous one if nothing later is, and no category
+        is counted."""
+        keep = codes >= 0
+        n = len(self.code)
+        weight = np.ones(n, np.int64) if self.weight is None else self.weight
+        return CardEvents(
+            np.concatenate([self.code, codes[keep]]),
+            np.concatenate([self.time_ns, summaries[SUMMARY_LAST].to_numpy("int64")[keep]]),
+            np.concatenate([self.micro, summaries[SUMMARY_MICRO].to_numpy("int64")[keep]]),
+            np.concatenate([self.category, np.full(int(keep.sum()), -1, np.int64)]),
+            np.concatenate([weight, summaries[SUMMARY_EVENTS].to_numpy("int64")[keep]]))
 
 
 def to_micro(amounts: np.ndarray) -> np.ndarray:
@@ -193,6 +231,9 @@ def window_arrays(history: CardEvents, r_code: np.ndarray, r_time: np.ndarray,
     q_key = {name: r_base + ranks[m + i * n: m + (i + 1) * n] for i, name in enumerate(bounds)}
     order = np.argsort(h_key)
     h_key, h_time, h_micro, h_cat = h_key[order], h_time[order], h_micro[order], h_cat[order]
+    # Events standing for several (summaries): counts add their weights, not positions.
+    cum_n = (None if history.weight is None
+             else np.concatenate([[0], np.cumsum(history.weight[order])]))
     # Queries in key order: searchsorted then walks memory forwards (several times faster).
     r_order = np.argsort(q_key["t"])
     q_key = {name: k[r_order] for name, k in q_key.items()}
@@ -204,8 +245,11 @@ def window_arrays(history: CardEvents, r_code: np.ndarray, r_time: np.ndarray,
     end = pos["t"]  # first event at or after t: everything before it is strictly before
     out = np.empty((n, len(CARD_FEATURES)))
     col = {name: i for i, name in enumerate(CARD_FEATURES)}
+    def count(start: np.ndarray) -> np.ndarray:
+        return end - start if cum_n is None else cum_n[end] - cum_n[start]
+
     for w in WINDOWS:
-        out[:, col[f"card_txn_count_{w}"]] = end - pos[w]
+        out[:, col[f"card_txn_count_{w}"]] = count(pos[w])
         out[:, col[f"card_amount_sum_{w}"]] = (cum[end] - cum[pos[w]]) / AMOUNT_SCALE
 
     prev = end - 1  # the latest event strictly before t, if it is the same card's
@@ -221,7 +265,7 @@ def window_arrays(history: CardEvents, r_code: np.ndarray, r_time: np.ndarray,
         distinct += (np.searchsorted(keys, q_key["t"]) - np.searchsorted(keys, q_key["24h"])) > 0
     out[:, col["card_distinct_categories_24h"]] = distinct
 
-    count30 = end - pos["30d"]
+    count30 = count(pos["30d"])
     sum30 = cum[end] - cum[pos["30d"]]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = amount * count30 * AMOUNT_SCALE / sum30

@@ -19,6 +19,7 @@ from dagster import (
 
 from fraud_assets import contract
 from fraud_assets.defs.model.assets import champion, fraud_model
+from fraud_assets.defs.resources import FraudHome
 from fraud_assets.settings import CHAMPION_ALIAS
 from tests.support import registry_resource
 
@@ -33,10 +34,18 @@ def stub_training_set(frame: pd.DataFrame):
     return training_set
 
 
+# Every test on its own FRAUD_HOME (conftest's fraud_home), whose lake holds no validated
+# day: the gate finds no card ids, so card precision@k is the transaction measure.
+pytestmark = pytest.mark.usefixtures("fraud_home")
+
+
+def resources(registry) -> dict:
+    return {"mlflow_registry": registry_resource(registry), "fraud_home": FraudHome()}
+
+
 def run(frame: pd.DataFrame, registry, instance: DagsterInstance) -> ExecuteInProcessResult:
     return materialize([stub_training_set(frame), fraud_model, champion], instance=instance,
-                       resources={"mlflow_registry": registry_resource(registry)},
-                       raise_on_error=False)
+                       resources=resources(registry), raise_on_error=False)
 
 
 def metadata(result: ExecuteInProcessResult, key: str) -> dict:
@@ -103,7 +112,7 @@ def test_a_failed_training_run_leaves_the_champion(registry, training_set, insta
 def test_assets_load_into_definitions(registry):
     """The asset graph: champion depends on fraud_model and on training_set."""
     defs = Definitions(assets=[stub_training_set(pd.DataFrame()), fraud_model, champion],
-                       resources={"mlflow_registry": registry_resource(registry)})
+                       resources=resources(registry))
     graph = defs.resolve_asset_graph()
     assert graph.get(AssetKey("champion")).parent_keys == {AssetKey("fraud_model"),
                                                            AssetKey("training_set")}
@@ -115,8 +124,7 @@ def test_costs_and_criterion_are_configured_per_run(registry, training_set, inst
                   "review": 2.0, "review_capacity_per_day": 7}}},
               "champion": {"config": {"criterion": "pr_auc"}}}}
     result = materialize([stub_training_set(training_set), fraud_model, champion],
-                         instance=instance, run_config=config,
-                         resources={"mlflow_registry": registry_resource(registry)})
+                         instance=instance, run_config=config, resources=resources(registry))
     model = metadata(result, "fraud_model")
     assert model["decision_costs"] == {"review": 2.0, "blocked_legit": 25.0,
                                        "review_capacity_per_day": 7, "fraud_loss_share": 1.0,

@@ -29,9 +29,9 @@ from dagster import (
 )
 from pydantic import Field
 
-from fraud_assets import contract, names, settings
+from fraud_assets import contract, names
 from fraud_assets.defs.model.resources import MlflowRegistryResource
-from fraud_assets.defs.resources import READ_COLUMNS, READ_DICTIONARY, READ_FILTERS
+from fraud_assets.defs.resources import READ_COLUMNS, READ_DICTIONARY, READ_FILTERS, FraudHome
 from fraud_assets.features import card_days
 from fraud_assets.features.names import FEATURES, HOLDOUT, SPLIT
 from fraud_assets.model import decisions, evaluation, gate, training
@@ -157,14 +157,15 @@ def fraud_model(context: AssetExecutionContext, config: FraudModelConfig,
            READ_DICTIONARY: [contract.MERCHANT_CATEGORY.name, SPLIT]})},
        kinds={"mlflow"})
 def champion(context: AssetExecutionContext, config: ChampionConfig, training_set: pd.DataFrame,
-             mlflow_registry: MlflowRegistryResource) -> MaterializeResult:
+             mlflow_registry: MlflowRegistryResource, fraud_home: FraudHome,
+             ) -> MaterializeResult:
     """Score challenger and champion on the same holdout; move `champion` only if earned."""
     registry = mlflow_registry.get_client()
     floors = gate.Floors(roc_auc=config.floor_roc_auc, pr_auc=config.floor_pr_auc,
                          f1=config.floor_f1)
     try:
         _, holdout = training.split_training_set(training_set)
-        holdout = _with_card_ids(holdout)
+        holdout = _with_card_ids(holdout, fraud_home.lake)
         rule = gate.ShadowRule(config.min_shadow_days, config.max_shadow_f1_loss)
         challenger = registry.alias_version(CHALLENGER_ALIAS)
         evidence = (shadow_evidence(context.instance, challenger)
@@ -197,12 +198,12 @@ def champion(context: AssetExecutionContext, config: ChampionConfig, training_se
     return MaterializeResult(metadata=metadata)
 
 
-def _with_card_ids(holdout: pd.DataFrame) -> pd.DataFrame:
+def _with_card_ids(holdout: pd.DataFrame, lake_dir: Path) -> pd.DataFrame:
     """The holdout with each row's validated `card_id` (NA without one), for the gate's
     card precision@k; the training set itself carries no card id."""
     days = sorted(holdout[contract.EVENT_TIMESTAMP.name].dt.tz_convert("UTC")
                   .dt.strftime("%Y-%m-%d").unique())
-    ids = card_days.card_ids(settings.lake_dir(), holdout[contract.TRANSACTION_ID.name], days)
+    ids = card_days.card_ids(lake_dir, holdout[contract.TRANSACTION_ID.name], days)
     return holdout.assign(**{contract.CARD_ID.name: ids})
 
 

@@ -1,0 +1,75 @@
+"""A card day read with per-card summaries for days D-29 .. D-2 (features.card_days):
+exactly what the definition gives on the whole 31 days of events, and the summaries are
+kept per validated file version."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraud_assets.features import card_days
+from fraud_assets.features.cards import card_window_features
+from fraud_assets.features.names import CARD_FEATURES
+from tests.support import day_key, validated_day, with_cards, write_validated
+
+ROWS = 300
+
+
+def _month(home) -> dict[str, pd.DataFrame]:
+    """Days 0 .. 30 with cards; cards 0-9 absent on day 0 (D-30) and day 29 (D-1), so their
+    previous event and 30-day mean come from the summarised days only."""
+    frames = {}
+    for i in range(31):
+        frame = with_cards(validated_day(day_key(i), ROWS, seed=i), seed=i, cards=40)
+        if i in (0, 29):
+            gone = frame["card_id"].isin([f"card-{c}" for c in range(10)])
+            frame.loc[gone, "card_id"] = pd.NA
+        write_validated(home, frame, day_key(i))
+        frames[day_key(i)] = frame
+    return frames
+
+
+def test_summarised_days_give_the_definition_on_all_events(fraud_home):
+    frames = _month(fraud_home)
+    target = day_key(30)
+    got = card_days.card_day(fraud_home / "lake", dt.date.fromisoformat(target))
+    today = frames[target]
+    carded = today[today["card_id"].notna()]
+    want = card_window_features(pd.concat(frames.values(), ignore_index=True), carded)
+    want.index = carded["transaction_id"].to_numpy()
+    rows = got.rows.set_index("transaction_id").loc[want.index, list(CARD_FEATURES)]
+    np.testing.assert_array_equal(rows.to_numpy(), want.to_numpy())  # bit for bit
+    assert len(got.history_days) == 30
+    earlier = pd.concat([frames[day_key(i)] for i in range(30)])
+    assert got.history_rows == earlier["card_id"].isin(set(carded["card_id"])).sum()
+    # The cards absent from D-30 and D-1 did have earlier events: their values are known.
+    quiet = rows[carded.set_index("transaction_id").loc[want.index, "card_id"]
+                 .isin([f"card-{c}" for c in range(10)]).to_numpy()]
+    assert len(quiet) and quiet["card_seconds_since_prev"].notna().all()
+    assert (quiet["card_seconds_since_prev"] > 86_400).any()  # from a summarised day
+
+
+def test_summaries_are_cached_per_file_version(fraud_home):
+    frames = _month(fraud_home)
+    lake_dir = fraud_home / "lake"
+    first = card_days.day_summaries(lake_dir, day_key(5))
+    day5 = frames[day_key(5)]
+    assert first.num_rows == day5["card_id"].nunique()
+    assert sum(first.column("events").to_pylist()) == day5["card_id"].notna().sum()
+    path = card_days.summary_path(lake_dir, day_key(5))
+    stamp = path.stat().st_mtime_ns
+    assert card_days.day_summaries(lake_dir, day_key(5)).equals(first)
+    assert path.stat().st_mtime_ns == stamp  # read, not recomputed
+    # A corrected day (rewritten file) is summarised again.
+    write_validated(fraud_home, day5.iloc[:100], day_key(5))
+    again = card_days.day_summaries(lake_dir, day_key(5))
+    assert sum(again.column("events").to_pylist()) == day5.iloc[:100]["card_id"].notna().sum()
+
+
+def test_an_event_off_its_day_is_refused_naming_the_file(fraud_home):
+    frame = with_cards(validated_day(day_key(3), ROWS), seed=1)
+    frame.loc[0, "event_timestamp"] = pd.Timestamp(day_key(4), tz="UTC")
+    write_validated(fraud_home, frame, day_key(3))
+    with pytest.raises(ValueError, match=rf"{day_key(3)}\.parquet: event_timestamp outside"):
+        card_days.day_summaries(fraud_home / "lake", day_key(3))
