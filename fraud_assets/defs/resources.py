@@ -114,6 +114,14 @@ _shared: tuple[tuple, pd.DataFrame] | None = None
 _shared_lock = threading.Lock()
 
 
+def release_shared_reads() -> None:
+    """Drop the frame kept for SHARED_READS (the raw day: at 3M rows ~2 GB of text), once
+    its last reader is done; a later reader reads the file again."""
+    global _shared
+    with _shared_lock:
+        _shared = None
+
+
 def _shared_read(path: Path) -> pd.DataFrame:
     global _shared
     if not path.exists():

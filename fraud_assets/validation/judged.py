@@ -37,6 +37,14 @@ def _key(source: Path | None, day: str, raw: pd.DataFrame) -> tuple:
     return (str(source), stat.st_size, stat.st_mtime_ns, day, len(raw))
 
 
+def forget() -> None:
+    """Drop the judged day kept for the run's other steps (at 3M rows several GB): called
+    once the day is split, so the rest of the run does not carry it."""
+    global _latest
+    with _lock:
+        _latest = None
+
+
 def judge(raw: pd.DataFrame, day: dt.date | str, source: Path | None = None) -> JudgedDay:
     """The judged `raw` day of partition `day`; `source` is the stored raw partition it was
     read from (the cache key). Read-only: callers must not modify what they get."""

@@ -41,6 +41,10 @@ def test_a_clean_day_flows_through(fraud_home, instance):
     assert lake_frame(fraud_home, "transactions_quarantine", DAY).empty
     assert str(validated["event_timestamp"].dtype) == "datetime64[ns, UTC]"
     assert validated["hour"].dtype == "int64"
+    # Once the day is split, the run's later steps do not carry the raw day's frames.
+    from fraud_assets.defs import resources
+    from fraud_assets.validation import judged
+    assert resources._shared is None and judged._latest is None
 
 
 @pytest.mark.parametrize("kind", simulator.BAD_ROW_KINDS)

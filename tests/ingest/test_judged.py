@@ -41,3 +41,14 @@ def test_without_a_stored_file_only_the_same_frame_is_reused():
     first = judged.judge(raw, DAY)
     assert judged.judge(raw, DAY) is first
     assert judged.judge(raw.copy(), DAY) is not first
+
+
+def test_forget_drops_the_kept_day(tmp_path):
+    raw = _raw()
+    source = tmp_path / f"{DAY}.parquet"
+    raw.to_parquet(source)
+    first = judged.judge(raw, DAY, source)
+    judged.forget()
+    again = judged.judge(raw, DAY, source)
+    assert again is not first  # judged anew, the same judgement
+    pd.testing.assert_series_equal(again.why, first.why)

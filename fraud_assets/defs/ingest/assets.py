@@ -17,7 +17,7 @@ from dagster import (
 
 from fraud_assets import contract, lake, landing, names
 from fraud_assets.defs.partitions import daily_partitions
-from fraud_assets.defs.resources import FraudHome
+from fraud_assets.defs.resources import FraudHome, release_shared_reads
 from fraud_assets.validation import judged
 
 QUARANTINE_REASON = "quarantine_reason"
@@ -101,6 +101,10 @@ def transactions_validated(context: AssetExecutionContext, transactions_raw: pd.
                          by_reason.rename("rows").to_frame().to_markdown()
                          if len(by_reason) else "no rows quarantined"),
                  })
+    # The raw day's readers (its checks, then this split) are done: the run's later steps
+    # (card features, drift) should not carry its frames (`benchmarks.scale`, 3M rows).
+    judged.forget()
+    release_shared_reads()
 
 
 def _fraud_rate(labels: pd.Series) -> float:
