@@ -11,8 +11,8 @@ day, close to the simulator's 374,000), then times for the last day:
 3. `summaries, warm`: `card_day` again (the steady state: each new day summarises one
    more day, D-2, and reads the rest from the cache);
 
-checks that 1 and 3 give the same values bit for bit, and prints the rows read and the
-process's peak resident memory after each step (Linux `ru_maxrss`: a running maximum).
+checks that 1 and 3 give the same values bit for bit, and prints the rows read and each
+step's peak resident memory (each runs in a forked process; Linux `ru_maxrss`).
 
 Usage: .venv/bin/python -m benchmarks.card_days [--rows 1000000] [--cards 470000]
        [--history-days 30]
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import multiprocessing
 import resource
 import tempfile
 import time
@@ -72,6 +73,32 @@ def peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
+def in_child(function, *args) -> None:
+    """Run `function(*args)` in a forked process, so each step's peak memory is its own."""
+    child = multiprocessing.get_context("fork").Process(target=function, args=args)
+    child.start()
+    child.join()
+    if child.exitcode:
+        raise SystemExit(f"{function.__name__} failed (exit {child.exitcode})")
+
+
+def events_step(lake_dir: Path, out: Path) -> None:
+    started = time.perf_counter()
+    before, read = all_events(lake_dir, LAST)
+    print(f"events (before): {time.perf_counter() - started:.2f} s, {read:,} earlier "
+          f"events read; peak {peak_gb():.2f} GB", flush=True)
+    before.to_parquet(out)
+
+
+def summaries_step(lake_dir: Path, label: str, out: Path) -> None:
+    started = time.perf_counter()
+    result = card_days.card_day(lake_dir, LAST)
+    print(f"summaries, {label}: {time.perf_counter() - started:.2f} s, "
+          f"{result.history_rows:,} earlier events covered; peak {peak_gb():.2f} GB",
+          flush=True)
+    result.rows.to_parquet(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -80,26 +107,20 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="bench-card-days-") as folder:
-        lake_dir = Path(folder)
+        lake_dir = Path(folder) / "lake"
         started = time.perf_counter()
         for back in range(args.history_days, -1, -1):
             write_day(lake_dir, LAST - dt.timedelta(days=back), args.rows, args.cards, rng)
         print(f"lake: {args.history_days + 1} days x {args.rows:,} rows written in "
-              f"{time.perf_counter() - started:.0f} s; peak {peak_gb():.2f} GB", flush=True)
-
-        started = time.perf_counter()
-        before, read = all_events(lake_dir, LAST)
-        print(f"events (before): {time.perf_counter() - started:.2f} s, {read:,} earlier "
-              f"events read; peak {peak_gb():.2f} GB", flush=True)
-        del before
-        for label in ("summaries, cold", "summaries, warm"):
-            started = time.perf_counter()
-            result = card_days.card_day(lake_dir, LAST)
-            print(f"{label}: {time.perf_counter() - started:.2f} s, {result.history_rows:,} "
-                  f"earlier events covered; peak {peak_gb():.2f} GB", flush=True)
-        before, _ = all_events(lake_dir, LAST)
-        got = result.rows.set_index("transaction_id").loc[before.index, list(CARD_FEATURES)]
-        same = np.array_equal(got.to_numpy(), before.to_numpy(), equal_nan=True)
+              f"{time.perf_counter() - started:.0f} s", flush=True)
+        before, after = Path(folder) / "before.parquet", Path(folder) / "after.parquet"
+        in_child(events_step, lake_dir, before)
+        in_child(summaries_step, lake_dir, "cold", after)
+        in_child(summaries_step, lake_dir, "warm", after)
+        want = pd.read_parquet(before)
+        got = pd.read_parquet(after).set_index("transaction_id").loc[want.index,
+                                                                     list(CARD_FEATURES)]
+        same = np.array_equal(got.to_numpy(), want.to_numpy(), equal_nan=True)
         print(f"values equal bit for bit: {same}")
 
 
