@@ -40,7 +40,7 @@ def _fill(home: Path, days: int = 4) -> None:
     rng = np.random.default_rng(0)
     for offset in range(days):
         day = day_key(REFERENCE_DAYS + offset)
-        current = day_frame(day, "late_night" if offset == days - 1 else None)
+        current = day_frame(day, "late_night" if offset == days - 1 else "normal")
         dashboards.save_drift(transactions_report(day, current, ref, home=home), home)
         labels = (rng.random(2_000) < 0.05).astype(int)
         scores = np.clip(labels * 0.5 + rng.random(2_000) * (0.55 + 0.05 * offset), 0, 1)
