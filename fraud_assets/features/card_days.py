@@ -42,7 +42,9 @@ from fraud_assets.features.cards import (
     SUMMARY_LAST,
     SUMMARY_MICRO,
     TIMESTAMP,
+    WINDOWS,
     card_window_features,
+    nanoseconds,
     to_micro,
 )
 from fraud_assets.features.names import CARD_FEATURES, CARD_JOIN_KEY
@@ -50,6 +52,8 @@ from fraud_assets.features.names import CARD_FEATURES, CARD_JOIN_KEY
 TRANSACTION_ID = contract.TRANSACTION_ID.name
 # The earlier days a day's rows can look back into (a row at 00:00 of D reaches D-30 00:00).
 HISTORY_DAYS = math.ceil(LOOKBACK / pd.Timedelta(days=1))
+# The earlier days the short windows (24 h) reach into: read as events, never summarised.
+RECENT_DAYS = math.ceil(max(WINDOWS.values()) / pd.Timedelta(days=1))
 READ_COLUMNS: tuple[str, ...] = (TRANSACTION_ID, *INPUT_COLUMNS)
 # The feature view's offline rows: the transaction they belong to, the entity, its time.
 COLUMNS: tuple[str, ...] = (TRANSACTION_ID, CARD_JOIN_KEY, TIMESTAMP, *CARD_FEATURES)
@@ -96,8 +100,11 @@ def card_day(lake_dir: Path, day: dt.date) -> CardDay:
     stored = set(lake.stored_partitions(VALIDATED, lake_dir))
     window = history_days(day)
     present = [d for d in window if d in stored]
-    # The window's edge day and the day before as events; the days between as summaries.
-    as_events = [d for d in present if d in (window[0], window[-1])]
+    # As events: the days the short windows reach and the window's first day (a row's
+    # 30-day window starts inside it); every day between lies wholly inside each row's
+    # 30-day window and before its short ones, so a per-card summary of it is exact.
+    exact = {window[0], *window[len(window) - RECENT_DAYS:]}
+    as_events = [d for d in present if d in exact]
     earlier = [read_card_rows(lake.partition_path(lake_dir, VALIDATED, d), cards)
                for d in as_events]
     summaries = window_summaries(lake_dir, [d for d in present if d not in as_events], cards)
@@ -164,8 +171,7 @@ def day_summaries(lake_dir: Path, day: str) -> pa.Table:
         return pq.read_table(path)
     events = read_card_rows(source)
     events = events[has_card(events)]
-    times = events[TIMESTAMP].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(
-        "datetime64[ns]").view("int64")
+    times = nanoseconds(str(source), events[TIMESTAMP])
     start = pd.Timestamp(day).value
     if len(times) and (times.min() < start or times.max() >= start + 86_400 * 10**9):
         raise ValueError(f"{source}: {TIMESTAMP} outside its day {day}; re-validate the day")

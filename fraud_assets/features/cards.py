@@ -114,8 +114,12 @@ def _cards(name: str, values: pd.Series) -> pd.Series:
     return cards.where(~np.asarray(blank, dtype=bool))
 
 
-def _nanoseconds(name: str, values: pd.Series) -> np.ndarray:
-    """UTC nanoseconds since the epoch (int64); naive times are taken as UTC."""
+def nanoseconds(name: str, values: pd.Series) -> np.ndarray:
+    """UTC nanoseconds since the epoch (int64); naive times are taken as UTC.
+
+    Raises:
+        ValueError: a value is missing or not a time (naming the frame `name`).
+    """
     try:
         times = pd.to_datetime(values, utc=True)
     except (ValueError, TypeError) as exc:
@@ -148,14 +152,14 @@ def _known_card_features(history: pd.DataFrame, rows: pd.DataFrame, row_cards: p
     # History of cards no row has is never looked at.
     h_code = pd.Index(card_index).get_indexer(_cards("history", history[CARD_JOIN_KEY]).to_numpy())
     keep = h_code >= 0
-    events = CardEvents(h_code[keep], _nanoseconds("history", history[TIMESTAMP][keep]),
+    events = CardEvents(h_code[keep], nanoseconds("history", history[TIMESTAMP][keep]),
                         _micro(history[AMOUNT][keep]),
                         pd.factorize(history[CATEGORY][keep].to_numpy(dtype=object))[0])
     if summaries is not None and len(summaries):
         events = events.with_summaries(
             pd.Index(card_index).get_indexer(summaries[CARD_JOIN_KEY].to_numpy(dtype=object)),
             summaries)
-    return window_arrays(events, r_code, _nanoseconds("rows", rows[TIMESTAMP]),
+    return window_arrays(events, r_code, nanoseconds("rows", rows[TIMESTAMP]),
                          rows[AMOUNT].to_numpy(dtype="float64"))
 
 
