@@ -86,14 +86,15 @@ def measured(args: list[str], home: Path, log: Path,
     return time.perf_counter() - t, peak, child.returncode
 
 
-def step(name: str, home: Path, log: Path, *extra: str) -> tuple[float, int]:
+def step(name: str, home: Path, log: Path, *extra: str,
+         timeline: Path | None = None) -> tuple[float, int]:
     """(seconds of the step's own work, without the child's start and code location load,
-    peak RSS of the child) of one step."""
+    peak RSS of the child) of one step; `timeline`: see `measured`."""
     timing = home.parent / f".{home.name}.seconds"
     timing.unlink(missing_ok=True)
     os.environ[_TIMING_ENV] = str(timing)
     seconds, peak, code = measured([PYTHON, "-m", "benchmarks.scale", "_step", name, *extra],
-                                   home, log)
+                                   home, log, timeline)
     if code != 0:
         raise SystemExit(f"step {name} failed (exit {code}); see {log}")
     return (float(timing.read_text()) if timing.exists() else seconds), peak
@@ -238,7 +239,10 @@ def size_row(rows: int, days: int, work: Path) -> dict:
     daily = []
     daily_peak = 0
     for i in range(days):
-        seconds, peak = step("daily", home, log, (FIRST + dt.timedelta(days=i)).isoformat())
+        key = (FIRST + dt.timedelta(days=i)).isoformat()
+        # The memory timeline lines up with the log's step times: which step peaks.
+        seconds, peak = step("daily", home, log, key,
+                             timeline=work / f"size-{rows}-daily-{key}.tsv")
         daily.append(seconds)
         daily_peak = max(daily_peak, peak)
     step("online", home, log)
