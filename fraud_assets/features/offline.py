@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fraud_assets import lake
 from fraud_assets.features.aggregates import TIMESTAMP, day_start
 from fraud_assets.features.names import CARD_FEATURE_VIEW, FEATURE_VIEW
 
@@ -36,7 +37,7 @@ def write_day(feast_dir: Path, day: dt.date, rows: pd.DataFrame) -> Path | None:
     if len(stamps) != 1 or stamps[0] != day_start(day):
         raise ValueError(f"{target}: rows for {day} must all have {TIMESTAMP} "
                          f"{day_start(day)}, got {sorted(map(str, stamps))}")
-    _replace(target, rows)
+    lake.write_frame(rows, target)
     return target
 
 
@@ -52,15 +53,10 @@ def write_card_day(feast_dir: Path, day: dt.date, rows: pd.DataFrame) -> Path | 
     if outside.any():
         raise ValueError(f"{target}: {int(outside.sum())} card feature row(s) with a "
                          f"{TIMESTAMP} outside {day}, e.g. {rows.loc[outside, TIMESTAMP].iloc[0]}")
-    _replace(target, rows)
+    lake.write_frame(rows, target)
     return target
 
 
-def _replace(target: Path, rows: pd.DataFrame) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    rows.to_parquet(tmp, index=False)
-    tmp.replace(target)
 
 
 def stored_days(feast_dir: Path, view: str = FEATURE_VIEW) -> list[str]:
