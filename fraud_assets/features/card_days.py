@@ -61,8 +61,7 @@ READ_COLUMNS: tuple[str, ...] = (TRANSACTION_ID, *INPUT_COLUMNS)
 COLUMNS: tuple[str, ...] = (TRANSACTION_ID, CARD_JOIN_KEY, TIMESTAMP, *CARD_FEATURES)
 VALIDATED = names.TRANSACTIONS_VALIDATED
 SUMS_ASSET = "card_day_sums"  # per-card summaries of validated days, next to the lake
-TEXT = pd.StringDtype("pyarrow")  # the frames' text columns, Arrow-backed
-ARROW_TEXT = {pa.string(): TEXT, pa.large_string(): TEXT}  # `to_pandas` types_mapper
+TEXT = lake.ARROW_TEXT  # the frames' text columns, Arrow-backed
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,7 @@ def read_card_rows(path: Path, cards=None) -> pd.DataFrame:
         return empty_card_rows()
     filters = None if cards is None else pc.field(CARD_JOIN_KEY).isin(_text_values(cards))
     table = pq.read_table(path, columns=list(READ_COLUMNS), filters=filters)
-    frame = table.to_pandas(types_mapper=ARROW_TEXT.get)
+    frame = table.to_pandas(types_mapper=lake.ARROW_TEXT_TYPES.get)
     frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True)
     return frame
 
@@ -237,7 +236,7 @@ def window_summaries(lake_dir: Path, days: list[str], cards) -> pd.DataFrame:
     present = sums[SUMMARY_EVENTS] > 0
     return pa.table({CARD_JOIN_KEY: value_set.filter(pa.array(present)),
                      **{name: values[present] for name, values in sums.items()}}
-                    ).to_pandas(types_mapper=ARROW_TEXT.get)
+                    ).to_pandas(types_mapper=lake.ARROW_TEXT_TYPES.get)
 
 
 def _summed(table: pa.Table, events_column: str) -> pa.Table:
