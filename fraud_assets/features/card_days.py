@@ -251,16 +251,22 @@ def _summed(table: pa.Table, events_column: str) -> pa.Table:
 def card_ids(lake_dir: Path, transaction_ids: pd.Series, days: list[str]) -> pd.Series:
     """The validated `card_id` of each transaction (indexed like `transaction_ids`), from
     the validated partitions of `days` (ISO); NA where a transaction has no card or its
-    day's file has no `card_id` column. Reads two columns per day, never the whole day."""
+    day's file has no `card_id` column; an id stored twice takes its last copy. Reads two
+    columns per day, never the whole day, and looks the ids up in Arrow (`index_in`): at a
+    6M-row holdout, pandas' lookup held every stored id as a Python string (~1 GB)."""
     parts = []
     for day in days:
         path = lake_dir / VALIDATED / f"{day}.parquet"
         if path.exists() and CARD_JOIN_KEY in pq.read_schema(path).names:
-            parts.append(pq.read_table(path, columns=[TRANSACTION_ID, CARD_JOIN_KEY]))
+            table = pq.read_table(path, columns=[TRANSACTION_ID, CARD_JOIN_KEY])
+            parts.append(table.cast(pa.schema([(TRANSACTION_ID, pa.string()),
+                                               (CARD_JOIN_KEY, pa.string())])))
     if not parts:
-        return pd.Series(pd.NA, index=transaction_ids.index, dtype="string")
-    known = pa.concat_tables(parts).to_pandas().drop_duplicates(TRANSACTION_ID, keep="last")
-    lookup = pd.Series(known[CARD_JOIN_KEY].to_numpy(), index=known[TRANSACTION_ID].astype(str))
-    return pd.Series(lookup.reindex(transaction_ids.astype(str)).to_numpy(),
-                     index=transaction_ids.index, dtype="string")
-
+        return pd.Series(pd.NA, index=transaction_ids.index, dtype=TEXT)
+    known = pa.concat_tables(parts).combine_chunks()
+    known = known.take(pa.array(np.arange(len(known) - 1, -1, -1)))  # first match = last copy
+    wanted = pa.array(transaction_ids.astype(str), from_pandas=True).cast(pa.string())
+    found = known[CARD_JOIN_KEY].take(pc.index_in(wanted, value_set=known[TRANSACTION_ID]))
+    cards = pa.table({CARD_JOIN_KEY: found}).to_pandas(types_mapper=lake.ARROW_TEXT_TYPES.get)
+    return pd.Series(cards[CARD_JOIN_KEY].array, index=transaction_ids.index,
+                     name=CARD_JOIN_KEY)

@@ -73,3 +73,34 @@ def test_an_event_off_its_day_is_refused_naming_the_file(fraud_home):
     write_validated(fraud_home, frame, day_key(3))
     with pytest.raises(ValueError, match=rf"{day_key(3)}\.parquet: event_timestamp outside"):
         card_days.day_summaries(fraud_home / "lake", day_key(3))
+
+
+def test_card_ids_are_each_transactions_own_card(fraud_home):
+    """The gate's card ids: each transaction's validated card, NA without one (no card,
+    an unknown id, a day written before cards), the last copy of an id stored twice."""
+    lake_dir = fraud_home / "lake"
+    days = {}
+    for i in range(3):
+        frame = with_cards(validated_day(day_key(i), ROWS, seed=i), seed=i, cards=40)
+        frame.loc[frame.index[:5], "card_id"] = pd.NA
+        days[day_key(i)] = frame
+    days[day_key(2)].loc[days[day_key(2)].index[-1], "transaction_id"] = (
+        days[day_key(1)]["transaction_id"].iloc[-1])  # stored again on a later day
+    days[day_key(2)].loc[days[day_key(2)].index[-1], "card_id"] = "card-moved"
+    for key, frame in days.items():
+        write_validated(fraud_home, frame, key)
+    old = validated_day(day_key(3), 20, seed=3)  # written before cards: no column
+    write_validated(fraud_home, old, day_key(3))
+    every = pd.concat([*days.values(), old], ignore_index=True)
+    asked = pd.concat([every["transaction_id"], pd.Series(["no-such-id"])], ignore_index=True)
+    asked.index = asked.index + 1000  # the answer keeps the question's index
+    got = card_days.card_ids(lake_dir, asked, [day_key(i) for i in range(4)])
+    assert got.index.equals(asked.index)
+    want = every.drop_duplicates("transaction_id", keep="last").set_index("transaction_id")
+    want = want["card_id"] if "card_id" in want else None
+    expected = [want.get(t, pd.NA) for t in asked]
+    assert [None if pd.isna(v) else v for v in got] == [
+        None if pd.isna(v) else v for v in expected]
+    assert got.iloc[-1] is pd.NA and got.isna().any() and got.notna().sum() > 2 * ROWS
+    moved = days[day_key(1)]["transaction_id"].iloc[-1]
+    assert list(got[(asked == moved).to_numpy()]) == ["card-moved", "card-moved"]
