@@ -63,14 +63,17 @@ def table_metadata(frame: pd.DataFrame) -> dict[str, MetadataValue]:
 # `AssetIn(metadata=...)` keys a step may use to read less of a stored frame, as
 # Dagster's own DuckDB/Snowflake IO managers read `columns`: only these columns, only the
 # rows matching a pyarrow filter, these text columns as pandas categoricals (a 7.5M-row
-# training set holds `split` as 470 MB of Python strings, 7 MB as a categorical).
+# training set holds `split` as 470 MB of Python strings, 7 MB as a categorical), the
+# other text columns Arrow-backed (`lake.read_frame`).
 READ_COLUMNS, READ_FILTERS, READ_DICTIONARY = "columns", "filters", "dictionary"
+READ_ARROW_TEXT = "arrow_text"
 
 
 class LakeIOManager(ConfigurableIOManager):
     """Stores each DataFrame output as parquet (`lake.partition_path`), atomically;
     multi-partition inputs are concatenated. An unpartitioned input honours the
-    READ_COLUMNS / READ_FILTERS / READ_DICTIONARY keys of its `AssetIn` metadata."""
+    READ_COLUMNS / READ_FILTERS / READ_DICTIONARY / READ_ARROW_TEXT keys of its `AssetIn`
+    metadata."""
 
     root: str = ""
 
@@ -103,7 +106,8 @@ class LakeIOManager(ConfigurableIOManager):
         meta = context.definition_metadata or {}
         return lake.read_frame(lake.partition_path(self._root(), name, None),
                                columns=meta.get(READ_COLUMNS), filters=meta.get(READ_FILTERS),
-                               dictionary=meta.get(READ_DICTIONARY))
+                               dictionary=meta.get(READ_DICTIONARY),
+                               arrow_text=bool(meta.get(READ_ARROW_TEXT, False)))
 
 
 # Assets whose stored day is read by several steps of one run, none of which modifies the

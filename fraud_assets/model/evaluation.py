@@ -17,10 +17,8 @@ from sklearn.metrics import (  # noqa: E402
     RocCurveDisplay,
     average_precision_score,
     confusion_matrix,
-    f1_score,
     precision_recall_curve,
-    precision_score,
-    recall_score,
+    precision_recall_fscore_support,
     roc_auc_score,
 )
 
@@ -64,12 +62,16 @@ def score(y_true: np.ndarray, proba: np.ndarray, threshold: float,
     _check_labels(y_true, proba)
     predicted = (proba >= threshold).astype(int)
     w = {"sample_weight": sample_weight}
+    # One call for the three threshold metrics: each of f1/precision/recall_score checks
+    # and counts the labels again (2.5 s a metric on a 6M-row holdout).
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, predicted, average="binary", zero_division=0, **w)
     return {
         "roc_auc": float(roc_auc_score(y_true, proba, **w)),
         "pr_auc": float(average_precision_score(y_true, proba, **w)),
-        "f1": float(f1_score(y_true, predicted, zero_division=0, **w)),
-        "precision": float(precision_score(y_true, predicted, zero_division=0, **w)),
-        "recall": float(recall_score(y_true, predicted, zero_division=0, **w)),
+        "f1": float(f1),
+        "precision": float(precision),
+        "recall": float(recall),
         "fraud_rate": float(np.average(y_true, weights=sample_weight)),
         "rows": float(len(y_true)),
     }

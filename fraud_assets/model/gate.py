@@ -170,12 +170,13 @@ def holdout_scores(registry: MlflowRegistry, version: str, holdout: pd.DataFrame
     policy = stored_policy(registry, version)
     bands = policy.bands if policy else decisions.Bands.from_threshold(threshold)
     truth = holdout[contract.LABEL].to_numpy()
-    day = holdout[contract.EVENT_TIMESTAMP.name].dt.tz_convert("UTC").dt.floor("D").to_numpy()
+    day = decisions.utc_days(holdout[contract.EVENT_TIMESTAMP.name])
     report = decisions.realized_costs(truth, proba, holdout[contract.AMOUNT.name].to_numpy(),
                                       day, bands, costs)
     k = costs.review_capacity_per_day
-    card = (holdout[contract.CARD_ID.name].to_numpy(dtype=object)
-            if contract.CARD_ID.name in holdout.columns else np.full(len(holdout), None))
+    # The ids as given (Arrow-backed from `card_days.card_ids`): no Python string per row.
+    card = (holdout[contract.CARD_ID.name] if contract.CARD_ID.name in holdout.columns
+            else np.full(len(holdout), None))
     return {**evaluation.score(truth, proba, threshold), **report.as_metrics(),
             PRECISION_AT_K: decisions.precision_at_k_per_day(truth, proba, day, k),
             CARD_PRECISION_AT_K: decisions.card_precision_at_k_per_day(

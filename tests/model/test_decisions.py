@@ -164,6 +164,57 @@ def test_card_precision_at_k_counts_each_card_once_a_day():
         decisions.precision_at_k_per_day(truth, score, day, k=2)
 
 
+def _pandas_card_precision(truth, score, day, card, k):
+    """The definitions as pandas groupbys (how they were first written): per day the k
+    highest scores, ties in row order; each card once a day at its highest score."""
+    def per_day(y, s, d):
+        frame = pd.DataFrame({"y": y, "s": s, "day": d})
+        top = frame.sort_values("s", ascending=False, kind="stable").groupby("day").head(k)
+        return float(top.groupby("day")["y"].mean().mean())
+    card = pd.Series(card, dtype=object)
+    unknown = (card.isna() | (card.astype(str).str.strip() == "")).to_numpy()
+    codes, _ = pd.factorize(card.where(~unknown, None))
+    entity = np.where(unknown, -1 - np.arange(len(card)), codes)
+    frame = pd.DataFrame({"y": truth, "s": score, "day": day, "card": entity})
+    cards = frame.groupby(["day", "card"], sort=False).agg(y=("y", "max"), s=("s", "max"))
+    cards = cards.reset_index()
+    return per_day(truth, score, day), per_day(cards["y"], cards["s"], cards["day"])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_per_day_rankings_match_their_pandas_definitions_ties_included(seed):
+    # Scores on a coarse grid, so many ties straddle the k-th place; blank, missing and
+    # repeated cards; a day with fewer rows than k.
+    rng = np.random.default_rng(seed)
+    n, k = 3_000, 25
+    truth = (rng.random(n) < 0.2).astype(int)
+    score = rng.integers(0, 30, n) / 30
+    day = rng.choice(["2025-01-01", "2025-01-02", "2025-01-03"], n, p=[0.5, 0.49, 0.01])
+    card = rng.choice(np.array([*(f"c{i}" for i in range(400)), None, "", "  "],
+                               dtype=object), n)
+    by_row, by_card = _pandas_card_precision(truth, score, day, card, k)
+    assert decisions.precision_at_k_per_day(truth, score, day, k) == pytest.approx(by_row)
+    assert decisions.card_precision_at_k_per_day(truth, score, day, card, k) == \
+        pytest.approx(by_card)
+    # The review band's capacity: the same rows reviewed as pandas' rank(method="first").
+    bands, costs = Bands(0.3, 0.9), Costs(review=5, review_capacity_per_day=k)
+    frame = pd.DataFrame({"s": score, "day": day})
+    in_band = bands.decide(score) == "review"
+    rank = frame["s"].where(in_band).groupby(frame["day"]).rank(method="first",
+                                                                ascending=False)
+    reviewed = int((in_band & (rank <= k).to_numpy()).sum())
+    report = decisions.realized_costs(truth, score, np.full(n, 10.0), day, bands, costs)
+    assert report.review_overflow == int(in_band.sum()) - reviewed
+
+
+def test_card_precision_takes_arrow_backed_ids():
+    truth, score, day = np.array([1, 1, 0, 1]), np.array([0.9, 0.8, 0.7, 0.6]), np.ones(4)
+    card = pd.Series(["a", "a", "b", None], dtype="string[pyarrow]")
+    assert decisions.card_precision_at_k_per_day(truth, score, day, card, k=2) == \
+        decisions.card_precision_at_k_per_day(truth, score, day, card.to_numpy(object), k=2)
+    assert decisions.card_precision_at_k_per_day(truth, score, day, card, k=2) == 0.5
+
+
 def test_policy_round_trips_through_tags_and_old_versions_have_none():
     policy = decisions.DecisionPolicy(Bands(0.1, 0.6), Costs(review=3),
                                       decisions.Calibration(a=-1.1, b=0.2),
