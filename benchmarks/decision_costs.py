@@ -51,7 +51,7 @@ EXPERIMENT = "decision-benchmarks"
 def price(name: str, bands: decisions.Bands, holdout: pd.DataFrame, proba: np.ndarray,
           costs: decisions.Costs) -> dict[str, object]:
     truth = holdout[contract.LABEL].to_numpy()
-    day = decisions.utc_days(holdout[TIME])
+    day = contract.utc_days(holdout[TIME])
     report = decisions.realized_costs(truth, proba, holdout[contract.AMOUNT.name].to_numpy(),
                                       day, bands, costs)
     days = len(np.unique(day))

@@ -11,7 +11,8 @@ Tables printed:
 1. per size (rows a day): daily_job seconds per day (mean over the days after the first,
    which has no history), training_set build seconds, fraud_model training seconds, peak
    RSS of each step.
-2. the full pipeline `fraud-platform pipeline --rows R --days D`: wall time and peak RSS.
+2. the full pipeline `fraud-platform pipeline --rows R --days D`: wall time and peak RSS
+   (a memory timeline next to its log, to line up with the log's times).
 3. the retraining window alone (no Dagster, no CSV landing): validated days written to the
    lake, features through the per-day sums, the training set, training, holdout scoring.
 4. the cost of a new day after 10, 30 and 60 days of history (flat is the goal): all days
@@ -262,9 +263,9 @@ def pipeline_row(rows: int, days: int, work: Path) -> dict:
     land_s, _ = step("land", home, log, str(days), str(rows))
     seconds, peak, code = measured(
         [str(Path(PYTHON).with_name("fraud-platform")), "pipeline", "--rows", str(rows),
-         "--days", str(days)], home, log)
+         "--days", str(days)], home, log, work / f"pipeline-{rows}x{days}.tsv")
     return {"rows": rows, "days": days, "land_s": land_s, "wall_s": seconds, "peak": peak,
-            "exit": code}
+            "process_peak": LAST_PROCESS_PEAK[0], "exit": code}
 
 
 def retrain_row(home: Path, work: Path) -> dict:
@@ -357,8 +358,9 @@ def main() -> None:
         r = pipeline_row(args.pipeline_rows, args.pipeline_days, work)
         results["pipeline"] = r
         print(f"\npipeline --rows {r['rows']:,} --days {r['days']}: wall {r['wall_s']:.0f}s "
-              f"(landing the files before it: {r['land_s']:.0f}s), peak RSS {gb(r['peak'])}, "
-              f"exit {r['exit']}", flush=True)
+              f"(landing the files before it: {r['land_s']:.0f}s), peak RSS {gb(r['peak'])} "
+              f"process tree, {gb(r['process_peak'])} largest single process, exit "
+              f"{r['exit']}", flush=True)
     retrain_home = args.retrain_home or (
         work / f"pipeline-{args.pipeline_rows}x{args.pipeline_days}"
         if "pipeline" not in args.skip else None)

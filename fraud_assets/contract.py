@@ -302,6 +302,28 @@ def _base_violations(typed: pd.DataFrame, fields: tuple[Field, ...] = FIELDS,
     return pd.DataFrame(out, index=typed.index)
 
 
+def utc_days(timestamps: pd.Series) -> np.ndarray:
+    """(n,) the UTC calendar day (numpy datetime64[D]; NaT where missing) of each tz-aware
+    timestamp: a partition day, a review team's day, a label's day of arrival are UTC days.
+    `.astype(str)` gives ISO dates. Why not `dt.strftime("%Y-%m-%d")`: one Python call
+    per value, 6.2 s for a 1M-row day (`model_performance`'s split) against ~0.1 s here."""
+    return timestamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype(
+        "datetime64[D]")
+
+
+def event_order(rows: pd.DataFrame) -> np.ndarray:
+    """(n,) positions of `rows` in event order: by `event_timestamp`, then `transaction_id`
+    (stable; both columns present, no missing id). The order of the offline rows, the
+    training set and a scored day. Arrow's sort: at 1M rows 0.3 s against 1.1-1.9 s for
+    pandas' `sort_values` on text ids (same order: UTF-8 bytes sort as code points)."""
+    keys = pa.table({EVENT_TIMESTAMP.name: pa.array(rows[EVENT_TIMESTAMP.name]),
+                     TRANSACTION_ID.name: pa.array(rows[TRANSACTION_ID.name],
+                                                   from_pandas=True)})
+    order = pc.sort_indices(keys, sort_keys=[(EVENT_TIMESTAMP.name, "ascending"),
+                                             (TRANSACTION_ID.name, "ascending")])
+    return order.to_numpy()
+
+
 def day_violations(typed: pd.DataFrame, day: dt.date | str) -> pd.DataFrame:
     """Rules of a landed file of `day` (its partition day, UTC), one column per field:
     `event_timestamp` outside that UTC day, `hour` / `day_of_week` that are not the UTC

@@ -402,7 +402,7 @@ def write_labels(folder: Path, frame: pd.DataFrame, plan: DayPlan) -> list[Path]
     labels = day_labels(frame, plan)
     until = (plan.label_delay or LabelDelay()).until
     stamp = labels[contract.LABEL_TIMESTAMP.name]
-    arrival = stamp.dt.strftime("%Y-%m-%d")
+    arrival = pd.Series(contract.utc_days(stamp).astype(str), index=stamp.index)
     mine = set(labels[contract.TRANSACTION_ID.name])
     written = []
     for day, rows in labels.groupby(arrival, sort=True):

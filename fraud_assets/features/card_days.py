@@ -114,19 +114,9 @@ def card_day(lake_dir: Path, day: dt.date) -> CardDay:
     history = pd.concat([*earlier, rows], ignore_index=True)
     features = card_window_features(history, rows, summaries)
     out = pd.concat([rows[[TRANSACTION_ID, CARD_JOIN_KEY, TIMESTAMP]], features], axis=1)
-    out = out.take(_time_order(out)).reset_index(drop=True)
+    out = out.take(contract.event_order(out)).reset_index(drop=True)
     events_read = len(history) - len(rows) + int(summaries[SUMMARY_EVENTS].sum())
     return CardDay(out, transactions, len(cards), present, events_read)
-
-
-def _time_order(rows: pd.DataFrame) -> np.ndarray:
-    """Positions of `rows` by (TIMESTAMP, TRANSACTION_ID), stable: Arrow's sort, 0.3 s
-    against pandas' `sort_values` 1.1 s at 1M rows (text ids)."""
-    keys = pa.table({TIMESTAMP: pa.array(rows[TIMESTAMP]),
-                     TRANSACTION_ID: pa.array(rows[TRANSACTION_ID], from_pandas=True)})
-    order = pc.sort_indices(keys, sort_keys=[(TIMESTAMP, "ascending"),
-                                             (TRANSACTION_ID, "ascending")])
-    return order.to_numpy()
 
 
 def has_card(frame: pd.DataFrame) -> np.ndarray:

@@ -354,17 +354,11 @@ def card_precision_at_k_per_day(truth: np.ndarray, score: np.ndarray, day: np.nd
 
 def day_codes(day: np.ndarray) -> np.ndarray:
     """(n,) int codes of a per-row day key (any hashable: dates, strings); -1 = missing,
-    a row of no day (pandas' groupby drops those). Give `utc_days` of timestamps: an object
-    array of 6M pandas Timestamps took 5.6 s to code, their datetime64 days 0.1 s."""
+    a row of no day (pandas' groupby drops those). Give `contract.utc_days` of timestamps:
+    an object array of 6M pandas Timestamps took 5.6 s to code, their datetime64 days
+    0.1 s."""
     codes, _ = pd.factorize(np.asarray(day))
     return codes
-
-
-def utc_days(timestamps: pd.Series) -> np.ndarray:
-    """(n,) the UTC calendar day (numpy datetime64[D]) of each tz-aware timestamp: the
-    per-day key of capacity and precision@k (a review team's day is a UTC day here)."""
-    return timestamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype(
-        "datetime64[D]")
 
 
 def rank_in_day(score: np.ndarray, days: np.ndarray, among: np.ndarray | None = None,

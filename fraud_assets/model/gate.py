@@ -170,7 +170,7 @@ def holdout_scores(registry: MlflowRegistry, version: str, holdout: pd.DataFrame
     policy = stored_policy(registry, version)
     bands = policy.bands if policy else decisions.Bands.from_threshold(threshold)
     truth = holdout[contract.LABEL].to_numpy()
-    day = decisions.utc_days(holdout[contract.EVENT_TIMESTAMP.name])
+    day = contract.utc_days(holdout[contract.EVENT_TIMESTAMP.name])
     report = decisions.realized_costs(truth, proba, holdout[contract.AMOUNT.name].to_numpy(),
                                       day, bands, costs)
     k = costs.review_capacity_per_day

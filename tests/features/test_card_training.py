@@ -65,3 +65,21 @@ def test_a_card_less_window_has_unknown_card_features(fraud_home):
         frame = training.build_window_training_set(keys, fraud_home / "lake", store.feast_dir,
                                                    engine, fraud_home / "work").frame
     assert len(frame) and frame[list(CARD_FEATURES)].isna().all().all()
+
+
+def test_a_transaction_in_two_card_files_takes_the_last_days_row(tmp_path):
+    """Ids looked up across day files: the later file's row wins, an absent id is NaN
+    (unknown), and ids of any text type (object, Arrow-backed) find their rows."""
+    day_rows = {"2025-01-01": ["t1", "t2"], "2025-01-02": ["t2", "t3"]}
+    for i, (day, ids) in enumerate(day_rows.items()):
+        path = offline.day_file(tmp_path, pd.Timestamp(day).date(), CARD_FEATURE_VIEW)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"transaction_id": ids, **{name: [10.0 * i + 1, 10.0 * i + 2]
+                                                 for name in CARD_FEATURES}}).to_parquet(path)
+    for dtype in (object, "string[pyarrow]"):
+        frame = pd.DataFrame({"transaction_id": pd.Series(["t3", "t9", "t2", "t1"],
+                                                          dtype=dtype)})
+        got = training.join_card_features(frame, tmp_path, list(day_rows))
+        np.testing.assert_array_equal(got[CARD_FEATURES[0]].to_numpy(),
+                                      [12.0, np.nan, 11.0, 1.0])
+        assert list(got.columns) == ["transaction_id", *CARD_FEATURES]

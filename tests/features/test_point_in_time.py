@@ -132,3 +132,12 @@ def test_the_holdout_is_defined_by_landed_partition_days():
                                        "2025-01-02T05:00Z", "2025-01-03T05:00Z"]))
     assert list(training.split_by_day(stamps, 1)) == ["train", "holdout", "train", "train"], (
         "by timestamps the 2099 row would be the holdout: why partition days are used")
+
+
+def test_timestamps_are_split_by_their_utc_day_in_any_zone():
+    """00:30 at +02:00 on the 3rd is the 2nd in UTC: a training row, not a holdout one."""
+    stamps = pd.Series(pd.to_datetime(["2025-01-01T05:00Z", "2025-01-02T05:00Z",
+                                       "2025-01-03T05:00Z"], utc=True).append(
+        pd.DatetimeIndex([pd.Timestamp("2025-01-03T00:30+02:00")]).tz_convert("UTC")))
+    local = stamps.dt.tz_convert("Asia/Tokyo")
+    assert list(training.split_by_day(local, 1)) == ["train", "train", "holdout", "train"]

@@ -86,3 +86,35 @@ def test_offsets_and_blanks_are_read_as_python_reads_them():
         not (t or "").strip() for t in texts]
     # numbers from a JSON body are not text: the pandas path judges them the same way
     assert contract.is_blank(pd.Series([1.5, None], dtype=object)).tolist() == [False, True]
+
+
+def test_utc_days_are_the_utc_calendar_days_of_any_zone():
+    """The vectorised day equals pandas' per-value `strftime` in UTC, whatever zone the
+    timestamps are in (a row at 00:30+02:00 belongs to the UTC day before); NaT stays NaT."""
+    stamps = pd.Series(pd.to_datetime([
+        "2025-01-02T00:30:00+02:00", "2025-01-01T23:59:59.999999999Z", "2025-03-30T01:30Z",
+        "2024-02-29T12:00-11:00", "1999-12-31T23:00-01:00", "2025-01-02T00:00:00Z",
+    ], utc=True, format="ISO8601")).dt.tz_convert("Europe/Berlin")
+    expected = stamps.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d").tolist()
+    assert contract.utc_days(stamps).astype(str).tolist() == expected
+    assert expected[:2] == ["2025-01-01", "2025-01-01"] and expected[4] == "2000-01-01"
+    missing = contract.utc_days(pd.Series([pd.Timestamp("2025-01-01", tz="UTC"), pd.NaT],
+                                          dtype="datetime64[ns, UTC]"))
+    assert str(missing[0]) == "2025-01-01" and pd.isna(missing[1])
+
+
+def test_event_order_is_pandas_stable_sort_by_time_then_id():
+    """Ties in time are broken by id as Python compares text (case, digits, non-ASCII);
+    equal (time, id) pairs keep their order."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    ids = rng.choice(["t9", "T10", "t10", "é1", "e1", "t1", "ß", "z", "Z0"], 400)
+    stamps = pd.to_datetime("2025-01-01", utc=True) + pd.to_timedelta(
+        rng.integers(0, 5, 400), unit="s")
+    rows = pd.DataFrame({"event_timestamp": stamps, "transaction_id": ids.astype(object)})
+    expected = rows.sort_values(["event_timestamp", "transaction_id"], kind="stable").index
+    assert contract.event_order(rows).tolist() == expected.tolist()
+    arrow_backed = rows.astype({"transaction_id": "string[pyarrow]"})
+    assert contract.event_order(arrow_backed).tolist() == expected.tolist()
+    assert contract.event_order(rows.iloc[:0]).tolist() == []

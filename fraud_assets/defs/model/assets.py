@@ -230,7 +230,7 @@ def holdout_decisions(trained: training.TrainedModel, holdout: pd.DataFrame,
     if policy is None:
         return {}
     labels = holdout[contract.LABEL].to_numpy()
-    day = decisions.utc_days(holdout[contract.EVENT_TIMESTAMP.name])
+    day = contract.utc_days(holdout[contract.EVENT_TIMESTAMP.name])
     report = decisions.realized_costs(labels, proba, holdout[contract.AMOUNT.name].to_numpy(),
                                       day, policy.bands, policy.costs)
     return {**report.as_metrics(),
