@@ -19,12 +19,13 @@ Spark's driver memory); $FRAUD_SPARK_MASTER is Spark's master (default local[2])
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -89,8 +90,9 @@ class DuckDBEngine(Engine):
 
         spill = spill_dir or settings.engine_dir() / "duckdb"
         spill.mkdir(parents=True, exist_ok=True)
+        self.memory = memory or settings.engine_memory()
         self.con = duckdb.connect(config={
-            "memory_limit": memory or settings.engine_memory(),
+            "memory_limit": self.memory,
             "temp_directory": str(spill),
             "threads": threads or max(1, os.cpu_count() or 1),
             # Row order within a result is not promised anywhere: callers sort.
@@ -124,17 +126,35 @@ class DuckDBEngine(Engine):
                          f"FROM {view}_frame")
 
     def frame(self, sql: str) -> pd.DataFrame:
-        return self.con.sql(sql).df()
+        with self._bounded():
+            return self.con.sql(sql).df()
 
     def write(self, sql: str, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         try:
-            self.con.execute(f"COPY ({sql}) TO {_quote(tmp)} (FORMAT parquet)")
+            with self._bounded():
+                self.con.execute(f"COPY ({sql}) TO {_quote(tmp)} (FORMAT parquet)")
             _replace(tmp, target)
         finally:
             _remove(tmp)
         return target
+
+    @contextlib.contextmanager
+    def _bounded(self) -> Iterator[None]:
+        """DuckDB's out-of-memory error as an EngineError naming the setting to raise (a
+        query that cannot spill, e.g. a large join's hash table, needs it in memory)."""
+        import duckdb
+
+        try:
+            yield
+        except duckdb.OutOfMemoryException as exc:
+            raise EngineError(
+                f"DuckDB needed more than its memory limit {self.memory} "
+                f"(${settings.ENGINE_MEMORY_ENV}); raise it, e.g. "
+                f"{settings.ENGINE_MEMORY_ENV}={settings.DEFAULT_ENGINE_MEMORY} or more, and "
+                f"run the step again (nothing was written). DuckDB said: "
+                f"{str(exc).splitlines()[0]}") from None
 
     def close(self) -> None:
         self.con.close()

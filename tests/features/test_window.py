@@ -127,3 +127,18 @@ def test_days_with_and_without_card_ids_are_read_as_one_view(fraud_home):
         got = engine.frame("SELECT transaction_id, card_id, amount FROM t ORDER BY 1")
     assert got["card_id"].tolist()[1] == "card-1" and pd.isna(got["card_id"].iloc[0])
     assert got["amount"].tolist() == [1.0, 2.0]
+
+
+def test_a_query_over_the_engines_memory_limit_names_the_setting(tmp_path):
+    """DuckDB's own out-of-memory error (a result that cannot spill: one huge string) comes
+    out as an EngineError naming FRAUD_ENGINE_MEMORY; a write leaves no file behind."""
+    from fraud_assets.features.engine import EngineError
+
+    too_big = "SELECT string_agg(i::VARCHAR, ',') AS s FROM range(20000000) t(i)"
+    with DuckDBEngine(memory="32MB", spill_dir=tmp_path / "spill", threads=1) as engine:
+        with pytest.raises(EngineError, match=r"memory limit 32MB \(\$FRAUD_ENGINE_MEMORY\)"):
+            engine.frame(too_big)
+        with pytest.raises(EngineError, match="FRAUD_ENGINE_MEMORY="):
+            engine.write(too_big, tmp_path / "out.parquet")
+        assert not list(tmp_path.glob("*out.parquet*"))
+        assert engine.frame("SELECT 1 AS one")["one"].tolist() == [1]  # still usable

@@ -35,6 +35,7 @@ from fraud_assets.defs.model.resources import MlflowRegistryResource
 from fraud_assets.defs.monitoring.dashboards import save_to_dashboards
 from fraud_assets.defs.partitions import daily_partitions
 from fraud_assets.defs.resources import FraudHome
+from fraud_assets.features.engine import EngineError
 from fraud_assets.features.store import FeatureStoreError
 from fraud_assets.features.training import TrainingSetError
 from fraud_assets.monitoring import dashboards, performance
@@ -124,7 +125,7 @@ def model_performance(context: AssetExecutionContext, config: PerformanceConfig,
         day = performance.measure_day(context.partition_key, transactions_validated, champion,
                                       store, config.min_frauds, feed,
                                       config.min_label_maturity)
-    except (TrainingSetError, FeatureStoreError) as exc:
+    except (TrainingSetError, FeatureStoreError, EngineError) as exc:
         raise Failure(description=f"cannot score {context.partition_key}: {exc}") from None
     context.log.info(day.reason(config.f1_floor))
     saved = save_to_dashboards(context, lambda: dashboards.save_performance(day, fraud_home.root),
