@@ -6,6 +6,10 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 # Every target goes through the fraud-platform CLI (or Python that imports fraud_assets),
 # which turns telemetry off for itself and every tool it starts (fraud_assets/settings.py).
 export FRAUD_HOME ?= $(CURDIR)/.fraud
+# Bytecode is compiled once at install: where PYTHONDONTWRITEBYTECODE is set (as on this
+# development machine), every process would otherwise compile the whole stack from source
+# (`import sklearn` 12.9 s from source, 4.6 s from compiled bytecode, loaded machine).
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: help setup demo pipeline up dev drift-demo serve bento serve-bento bench-serving bench-soak bench-decisions \
 	check-defs images base-image run-api-image run-platform-image run-topology container-engine test-containers \
