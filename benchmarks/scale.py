@@ -198,9 +198,8 @@ def _window_step(days: int, rows: int) -> None:
         offline.write_day(feast_dir, day, aggregates.window_stats(sums, day))
     timings["features_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    with engine.open_engine() as eng:
-        built = training.build_window_training_set(keys, root, feast_dir, eng,
-                                                   settings.engine_dir() / "training_set")
+    built = training.build_window_training_set(keys, root, feast_dir, engine.open_engine,
+                                               settings.engine_dir() / "training_set")
     timings["training_set_s"] = time.perf_counter() - t
     timings["peak_after_training_set"] = _own_peak()
     frame = built.frame

@@ -324,6 +324,21 @@ def event_order(rows: pd.DataFrame) -> np.ndarray:
     return order.to_numpy()
 
 
+def rows_by_transaction_id(stored: pa.Table, transaction_ids: pd.Series) -> pa.Table:
+    """The rows of `stored` (a `transaction_id` column, any others) for each id of
+    `transaction_ids`, in its order: (len(transaction_ids),) rows, all null where an id is
+    not stored; an id stored twice takes its last copy (a later file corrects an earlier
+    one). Looked up in Arrow (`index_in`): pandas' `drop_duplicates` + `get_indexer` on
+    text ids held each id as a Python string (~1 GB at a 6M-row holdout) and took 1.7 s
+    of a scored 1M-row day's 11.7 s (`model_performance`)."""
+    tid = TRANSACTION_ID.name
+    stored = stored.set_column(stored.schema.get_field_index(tid), tid,
+                               stored[tid].cast(pa.string())).combine_chunks()
+    stored = stored.take(pa.array(np.arange(len(stored) - 1, -1, -1)))  # first match = last
+    wanted = pa.array(transaction_ids.astype(str), from_pandas=True).cast(pa.string())
+    return stored.take(pc.index_in(wanted, value_set=stored[tid]))
+
+
 def day_violations(typed: pd.DataFrame, day: dt.date | str) -> pd.DataFrame:
     """Rules of a landed file of `day` (its partition day, UTC), one column per field:
     `event_timestamp` outside that UTC day, `hour` / `day_of_week` that are not the UTC

@@ -253,10 +253,7 @@ def card_ids(lake_dir: Path, transaction_ids: pd.Series, days: list[str]) -> pd.
                                                (CARD_JOIN_KEY, pa.string())])))
     if not parts:
         return pd.Series(pd.NA, index=transaction_ids.index, dtype=TEXT)
-    known = pa.concat_tables(parts).combine_chunks()
-    known = known.take(pa.array(np.arange(len(known) - 1, -1, -1)))  # first match = last copy
-    wanted = pa.array(transaction_ids.astype(str), from_pandas=True).cast(pa.string())
-    found = known[CARD_JOIN_KEY].take(pc.index_in(wanted, value_set=known[TRANSACTION_ID]))
-    cards = pa.table({CARD_JOIN_KEY: found}).to_pandas(types_mapper=lake.ARROW_TEXT_TYPES.get)
+    found = contract.rows_by_transaction_id(pa.concat_tables(parts), transaction_ids)
+    cards = found.select([CARD_JOIN_KEY]).to_pandas(types_mapper=lake.ARROW_TEXT_TYPES.get)
     return pd.Series(cards[CARD_JOIN_KEY].array, index=transaction_ids.index,
                      name=CARD_JOIN_KEY)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,9 +211,7 @@ def join_features(validated: pd.DataFrame, store: MerchantFeatureStore) -> pd.Da
 def join_card_features(frame: pd.DataFrame, feast_dir: Path, days: list[str]) -> pd.DataFrame:
     """`frame` with CARD_FEATURES per transaction (by `transaction_id`) from the
     card_features files of `days` (ISO); NaN (unknown) where a transaction has no row, the
-    last file's row where one is stored twice. Looked up in Arrow (`index_in`): pandas'
-    `drop_duplicates` + `get_indexer` on text ids took 1.7 s of a scored 1M-row day's
-    11.7 s (`model_performance`), hashing every id twice."""
+    last file's row where one is stored twice (`contract.rows_by_transaction_id`)."""
     files = [offline.day_file(feast_dir, dt.date.fromisoformat(d), CARD_FEATURE_VIEW)
              for d in days]
     tid = contract.TRANSACTION_ID.name
@@ -221,12 +220,10 @@ def join_card_features(frame: pd.DataFrame, feast_dir: Path, days: list[str]) ->
     if not parts:
         return out.assign(**{name: np.nan for name in CARD_FEATURES})
     cards = pa.concat_tables([p.cast(pa.schema([(tid, pa.string()), *(
-        (name, pa.float64()) for name in CARD_FEATURES)])) for p in parts]).combine_chunks()
-    cards = cards.take(pa.array(np.arange(len(cards) - 1, -1, -1)))  # first match = last row
-    wanted = pa.array(frame[tid].astype(str), from_pandas=True).cast(pa.string())
-    at = pc.index_in(wanted, value_set=cards[tid])
+        (name, pa.float64()) for name in CARD_FEATURES)])) for p in parts])
+    found = contract.rows_by_transaction_id(cards, frame[tid])
     for name in CARD_FEATURES:
-        out[name] = cards[name].take(at).to_numpy(zero_copy_only=False)  # null -> NaN
+        out[name] = found[name].to_numpy()  # null -> NaN
     return out
 
 
@@ -312,7 +309,7 @@ def _sample_cut(rate: float) -> tuple[str, float]:
 
 
 def build_window_training_set(days: list[str], lake_root: Path, feast_dir: Path,
-                              engine: Engine, work_dir: Path,
+                              open_engine: Callable[[], Engine], work_dir: Path,
                               holdout_days: int | None = None,
                               legit_sample_rows: int = DEFAULT_LEGIT_SAMPLE_ROWS,
                               gap_days: int = 0,
@@ -322,11 +319,13 @@ def build_window_training_set(days: list[str], lake_root: Path, feast_dir: Path,
     of the cut-off (the holdout's start) for training and as known now for the holdout,
     `gap_days` calendar days left out between them (module docstring).
 
-    Three passes of the engine over the window: per-day counts (which days have features),
-    the labelled counts (how many training rows have a label at the cut-off, how many
-    legitimate ones), then the join writing the kept rows as parquet under `work_dir`,
-    read back sorted by event time. Raises TrainingSetError with the reason (no validated
-    day, no feature rows, too few days to split, a gap leaving no training day)."""
+    Three passes of an engine from `open_engine` over the window: per-day counts (which
+    days have features), the labelled counts (how many training rows have a label at the
+    cut-off, how many legitimate ones), then the join writing the kept rows as parquet
+    under `work_dir`. The engine is closed before the rows are read back sorted by event
+    time, so its buffers (up to its memory limit) are not held beside them. Raises
+    TrainingSetError with the reason (no validated day, no feature rows, too few days to
+    split, a gap leaving no training day); `engine.EngineError` when the engine fails."""
     if gap_days < 0:
         raise TrainingSetError(f"training_set: gap_days must be >= 0, got {gap_days}")
     if legit_sample_rows < 0:
@@ -342,11 +341,39 @@ def build_window_training_set(days: list[str], lake_root: Path, feast_dir: Path,
         raise TrainingSetError(
             f"training_set: {offline.source_dir(feast_dir)}: no merchant feature rows yet; "
             "materialize merchant_features for the days before the training window")
-    engine.register(VALIDATED_VIEW, files)
     ages = [age for age, found in by_age.items() if found]
-    for age in ages:
-        engine.register(f"{offline.FEATURE_VIEW_PREFIX}{age}", by_age[age])
-    joined = _joined_sql(ttl_days, ages)
+    with open_engine() as engine:
+        engine.register(VALIDATED_VIEW, files)
+        for age in ages:
+            engine.register(f"{offline.FEATURE_VIEW_PREFIX}{age}", by_age[age])
+        missing, present = _days_with_features(engine, _joined_sql(ttl_days, ages))
+        first_holdout, train_end = _holdout_start(present, holdout_days, gap_days)
+        cutoff = pd.Timestamp(first_holdout, tz="UTC")
+        feed = labels.accepted_files(lake_root)
+        if feed:
+            engine.register(LABELS_VIEW, feed)
+        joined = _joined_sql(ttl_days, ages, _labelled_sql(first_holdout, cutoff, bool(feed)))
+        kept_rows = (f"_has_features AND ({DAY_COLUMN} <= '{train_end}' OR "
+                     f"{DAY_COLUMN} >= '{first_holdout}')")
+        window, fraud_train = _label_window(engine, joined, kept_rows, first_holdout,
+                                            cutoff, gap_days, train_end)
+        legit_train = window.train_labelled - fraud_train
+        wanted = legit_sample_rows / legit_train if legit_sample_rows and legit_train else 1.0
+        cut, rate = _sample_cut(min(1.0, wanted))
+        sampling = Sampling(legit_sample_rows, legit_train, fraud_train, rate, 1.0 / rate)
+        # Sorted by the engine, out of core within its memory limit: `_read_sorted` then
+        # finds the rows in order and does not hold a sorted copy beside the read one.
+        kept = _kept_sql(joined, kept_rows, first_holdout, cut, sampling)
+        ordered = (f"SELECT * FROM ({_with_card_sql(kept, engine, feast_dir, list(files))}) s "
+                   f"ORDER BY {TIMESTAMP}, {contract.TRANSACTION_ID.name}")
+        target = engine.write(ordered, work_dir / "training_set.parquet")
+    _log.info("training_set: %s; %d of %d legitimate training rows kept (rate %.4f)",
+              sampling.scheme, int(round(legit_train * rate)), legit_train, rate)
+    return TrainingSet(_read_sorted(target), missing, sampling, window)
+
+
+def _days_with_features(engine: Engine, joined: str) -> tuple[int, list[str]]:
+    """(rows without a feature row within the ttl, the ISO days with any feature row)."""
     counts = engine.frame(
         f"SELECT {DAY_COLUMN}, COUNT(*) AS rows_, "
         f"SUM(CASE WHEN _has_features THEN 1 ELSE 0 END) AS kept "
@@ -354,10 +381,15 @@ def build_window_training_set(days: list[str], lake_root: Path, feast_dir: Path,
     counts = counts.astype({"rows_": "int64", "kept": "int64"})
     missing = int((counts["rows_"] - counts["kept"]).sum())
     if missing:
-        _log.warning("training_set: %d transaction(s) have no merchant feature row within the "
-                     "ttl and are left out", missing)
-    with_features = counts[counts["kept"] > 0]
-    present = list(with_features[DAY_COLUMN])
+        _log.warning("training_set: %d transaction(s) have no merchant feature row within "
+                     "the ttl and are left out", missing)
+    return missing, list(counts.loc[counts["kept"] > 0, DAY_COLUMN])
+
+
+def _holdout_start(present: list[str], holdout_days: int | None,
+                   gap_days: int) -> tuple[str, str]:
+    """(first holdout day, last training day), ISO, of the days with features `present`;
+    TrainingSetError when the split leaves no training day."""
     if holdout_days is None:
         holdout_days = default_holdout_days(len(present))
     if not 0 < holdout_days < len(present):
@@ -365,7 +397,6 @@ def build_window_training_set(days: list[str], lake_root: Path, feast_dir: Path,
             f"training_set: holdout_days={holdout_days} must be >= 1 and leave at least one "
             f"training day, but the window has {len(present)} day(s) with features")
     first_holdout = present[-holdout_days]
-    cutoff = pd.Timestamp(first_holdout, tz="UTC")
     train_end = (dt.date.fromisoformat(first_holdout) - dt.timedelta(days=gap_days + 1)
                  ).isoformat()
     if not any(day <= train_end for day in present[:-holdout_days]):
@@ -373,12 +404,14 @@ def build_window_training_set(days: list[str], lake_root: Path, feast_dir: Path,
             f"training_set: gap_days={gap_days} before the holdout ({first_holdout}) leaves "
             f"no training day: the days with features start {present[0]}; land more days "
             "or shorten the gap")
-    feed = labels.accepted_files(lake_root)
-    if feed:
-        engine.register(LABELS_VIEW, feed)
-    joined = _joined_sql(ttl_days, ages, _labelled_sql(first_holdout, cutoff, bool(feed)))
-    kept_rows = (f"_has_features AND ({DAY_COLUMN} <= '{train_end}' OR "
-                 f"{DAY_COLUMN} >= '{first_holdout}')")
+    return first_holdout, train_end
+
+
+def _label_window(engine: Engine, joined: str, kept_rows: str, first_holdout: str,
+                  cutoff: pd.Timestamp, gap_days: int,
+                  train_end: str) -> tuple[LabelWindow, int]:
+    """(the window's label counts, fraud training rows); TrainingSetError when no training
+    row has a label known at the cut-off."""
     known = engine.frame(
         f"SELECT {DAY_COLUMN} >= '{first_holdout}' AS holdout, COUNT(*) AS rows_, "
         f"SUM(CASE WHEN {contract.LABEL} IS NOT NULL THEN 1 ELSE 0 END) AS labelled, "
@@ -393,31 +426,26 @@ def build_window_training_set(days: list[str], lake_root: Path, feast_dir: Path,
     _log.info("training_set: labels as of %s (train maturity %.3f), holdout from %s "
               "(maturity %.3f), gap %d day(s)", cutoff, window.train_maturity, first_holdout,
               window.holdout_maturity, gap_days)
-    legit_train = train_labelled - fraud_train
-    wanted = legit_sample_rows / legit_train if legit_sample_rows and legit_train else 1.0
-    cut, rate = _sample_cut(min(1.0, wanted))
-    sampling = Sampling(legit_sample_rows, legit_train, fraud_train, rate, 1.0 / rate)
-    split = f"CASE WHEN {DAY_COLUMN} >= '{first_holdout}' THEN '{HOLDOUT}' ELSE '{TRAIN}' END"
-    legit_train_row = f"({contract.LABEL} = 0 AND {DAY_COLUMN} < '{first_holdout}')"
     if not train_labelled:
         raise TrainingSetError(
             f"training_set: no training transaction has a label known at the cut-off "
             f"{cutoff} (label maturity 0 of {train_rows:,} rows); wait for the label feed "
             "or widen the gap")
+    return window, fraud_train
+
+
+def _kept_sql(joined: str, kept_rows: str, first_holdout: str, cut: str,
+              sampling: Sampling) -> str:
+    """The kept rows of `joined` (labelled; legitimate training rows whose md5 prefix is
+    under `cut`, or all when `cut` is empty) with SPLIT and WEIGHT."""
+    split = f"CASE WHEN {DAY_COLUMN} >= '{first_holdout}' THEN '{HOLDOUT}' ELSE '{TRAIN}' END"
+    legit_train_row = f"({contract.LABEL} = 0 AND {DAY_COLUMN} < '{first_holdout}')"
     keep = (f"NOT {legit_train_row} OR substr(md5({contract.TRANSACTION_ID.name}), 1, "
             f"{_HASH_DIGITS}) < '{cut}'") if cut else "TRUE"
     weight = f"CASE WHEN {legit_train_row} THEN {sampling.weight!r} ELSE 1.0 END"
     columns = ", ".join([*contract.COLUMNS, *FEATURES])
-    kept = (f"SELECT {columns}, {split} AS {SPLIT}, CAST({weight} AS DOUBLE) AS {WEIGHT} "
+    return (f"SELECT {columns}, {split} AS {SPLIT}, CAST({weight} AS DOUBLE) AS {WEIGHT} "
             f"FROM ({joined}) j WHERE {kept_rows} AND {contract.LABEL} IS NOT NULL AND ({keep})")
-    # Sorted by the engine, out of core within its memory limit: `_read_sorted` then finds
-    # the rows in order and does not hold a sorted copy of the window beside the read one.
-    ordered = (f"SELECT * FROM ({_with_card_sql(kept, engine, feast_dir, list(files))}) s "
-               f"ORDER BY {TIMESTAMP}, {contract.TRANSACTION_ID.name}")
-    target = engine.write(ordered, work_dir / "training_set.parquet")
-    _log.info("training_set: %s; %d of %d legitimate training rows kept (rate %.4f)",
-              sampling.scheme, int(round(legit_train * rate)), legit_train, rate)
-    return TrainingSet(_read_sorted(target), missing, sampling, window)
 
 
 CARD_VIEW = "window_card_features"

@@ -36,9 +36,8 @@ def _expected(store: MerchantFeatureStore, frame: pd.DataFrame) -> np.ndarray:
 def test_the_window_joins_card_features_per_transaction(fraud_home):
     store = _card_store(fraud_home)
     keys = [d.isoformat() for d in days(N_DAYS)]
-    with DuckDBEngine() as engine:
-        result = training.build_window_training_set(keys, fraud_home / "lake", store.feast_dir,
-                                                    engine, fraud_home / "work", holdout_days=1)
+    result = training.build_window_training_set(keys, fraud_home / "lake", store.feast_dir,
+                                                DuckDBEngine, fraud_home / "work", holdout_days=1)
     frame = result.frame
     assert list(frame.columns) == list(training.COLUMNS)
     assert all(frame[c].dtype == "float64" for c in CARD_FEATURES)
@@ -61,9 +60,8 @@ def test_the_in_memory_training_set_joins_them_too(fraud_home):
 def test_a_card_less_window_has_unknown_card_features(fraud_home):
     store = _card_store(fraud_home, carded=False)
     keys = [d.isoformat() for d in days(N_DAYS)]
-    with DuckDBEngine() as engine:
-        frame = training.build_window_training_set(keys, fraud_home / "lake", store.feast_dir,
-                                                   engine, fraud_home / "work").frame
+    frame = training.build_window_training_set(keys, fraud_home / "lake", store.feast_dir,
+                                               DuckDBEngine, fraud_home / "work").frame
     assert len(frame) and frame[list(CARD_FEATURES)].isna().all().all()
 
 

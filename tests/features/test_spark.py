@@ -39,7 +39,7 @@ def test_one_day_and_one_training_set_are_the_same_on_spark_and_duckdb(fraud_hom
         engine.register(daily_sums.VIEW, day)
         sums = engine.frame(daily_sums.sums_sql()).sort_values("merchant_category")
         built = training.build_window_training_set(
-            keys, fraud_home / "lake", store.feast_dir, engine,
+            keys, fraud_home / "lake", store.feast_dir, lambda engine=engine: engine,
             fraud_home / "engine" / name, holdout_days=1, legit_sample_rows=400)
         answers[name] = (sums.reset_index(drop=True), built)
     (duck_sums, duck), (spark_sums, sparked) = answers["duckdb"], answers["spark"]

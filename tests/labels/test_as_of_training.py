@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import pytest
 
@@ -56,10 +58,10 @@ def window(fraud_home):
 
 
 def build(home, store, **kwargs) -> training.TrainingSet:
-    with DuckDBEngine(spill_dir=home / "engine") as engine:
-        return training.build_window_training_set(
-            [d.isoformat() for d in days(N_DAYS)], home / "lake", store.feast_dir, engine,
-            home / "engine" / "work", holdout_days=2, legit_sample_rows=0, **kwargs)
+    return training.build_window_training_set(
+        [d.isoformat() for d in days(N_DAYS)], home / "lake", store.feast_dir,
+        functools.partial(DuckDBEngine, spill_dir=home / "engine"), home / "engine" / "work",
+        holdout_days=2, legit_sample_rows=0, **kwargs)
 
 
 def test_training_uses_only_the_labels_known_at_the_cut_off(window):

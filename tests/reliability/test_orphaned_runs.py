@@ -3,8 +3,11 @@ runs whose process died, and reusing the version an interrupted training registe
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+from multiprocessing.connection import Connection
 
 import psutil
 from dagster import DagsterInstance, DagsterRunStatus, job, op
@@ -12,7 +15,8 @@ from dagster import DagsterInstance, DagsterRunStatus, job, op
 from fraud_assets import names
 from fraud_assets.model import training
 from fraud_assets.model.registry import CHALLENGER_ALIAS, TAG_DAGSTER_RUN
-from fraud_assets.orchestration import runs
+from fraud_assets.orchestration import pipeline, runs
+from fraud_assets.orchestration.instance import ensure_dagster_home
 from tests.support import register
 
 
@@ -74,3 +78,30 @@ def test_a_retried_training_reuses_the_interrupted_attempts_version(registry, sp
     assert registry.alias_version(CHALLENGER_ALIAS) == logged.version
     assert registry.version(logged.version).tags[TAG_DAGSTER_RUN] == "retry"
     assert registry.reuse_unfinished("another-fingerprint", lambda run: False, "r") is None
+
+
+def one_run_then_killed(out: Connection, days: list[str]) -> None:
+    """A child process: reports its first day's run, starts the second, dies (SIGKILL)."""
+    out.send(pipeline.RunOutcome(days[0], f"daily_job {days[0]}", True, "ok", 0.1, "r1"))
+    DagsterInstance.get().create_run_for_job(some_job, tags=runs.process_tags(),
+                                             status=DagsterRunStatus.STARTED)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_killed_runs_process_fails_what_it_left_and_says_so(fraud_home):
+    """The pipeline's daily runs' child process (a real spawned process) killed mid-run:
+    the reported day stands, the rest fail naming the exit code, the started run is failed
+    at once (not left STARTED), and the pipeline's process goes on."""
+    ensure_dagster_home()
+    instance = DagsterInstance.get()
+    days = ["2025-01-01", "2025-01-02", "2025-01-03"]
+    said: list[str] = []
+    outcomes = pipeline.run_in_child(one_run_then_killed, days, days, instance, said.append)
+    assert [(o.key, o.success) for o in outcomes] == [(days[0], True), (days[1], False),
+                                                     (days[2], False)]
+    assert all(f"exit code {-signal.SIGKILL}" in o.status for o in outcomes[1:])
+    assert said[0] == "[1/3] daily_job 2025-01-01: ok (0.1s, run r1)"
+    assert any("after 1 of 3 run(s)" in line for line in said)
+    assert any("lost its process" in line for line in said)
+    (record,) = instance.get_run_records()
+    assert record.dagster_run.status == DagsterRunStatus.FAILURE

@@ -244,11 +244,10 @@ def training_set(context: AssetExecutionContext, config: TrainingSetConfig,
     """Validated transactions + merchant features at each one's own time + train/holdout."""
     days = training.select_days(stored_partitions(VALIDATED_NAME, fraud_home.lake), config.days)
     try:
-        with engine.open_engine() as eng:
-            result = training.build_window_training_set(
-                days, fraud_home.lake, feast_store.feast_dir, eng,
-                settings.engine_dir(fraud_home.root) / "training_set",
-                config.holdout_days, config.legit_sample_rows, config.gap_days)
+        result = training.build_window_training_set(
+            days, fraud_home.lake, feast_store.feast_dir, engine.open_engine,
+            settings.engine_dir(fraud_home.root) / "training_set",
+            config.holdout_days, config.legit_sample_rows, config.gap_days)
     except (training.TrainingSetError, engine.EngineError) as exc:
         raise Failure(description=str(exc)) from None
     if result.rows_without_history:
