@@ -95,10 +95,9 @@ def run_pipeline(start: dt.date, days: int, rows: int,
     todo = pending(instance, landed_files(settings.landing_dir())[0], retry_failed=True)
     if todo:
         days_run = [(item.day, dict(item.tags)) for item in todo]
-        for outcome in run_in_child(_daily_runs, days_run, [d for d, _ in days_run],
-                                    instance, echo):
+        for outcome in run_in_child(_daily_runs, days_run, instance, echo):
             (report.days_processed if outcome.success else report.failed_runs).append(
-                outcome.key)
+                outcome.day)
     elif _whole_history_done(instance):
         echo("no new days and a champion exists: nothing to retrain")
         report.seconds = time.perf_counter() - t0
@@ -117,10 +116,9 @@ def run_pipeline(start: dt.date, days: int, rows: int,
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """One run as the pipeline reports it; it crosses from the child process (pickled)."""
+    """One daily run as the pipeline reports it; it crosses from the child process."""
 
-    key: str  # what was run: the partition day of a daily run
-    label: str  # "daily_job 2025-01-03"
+    day: str  # the partition day
     success: bool
     status: str  # "ok" or "FAILED (step: reason)"
     seconds: float
@@ -128,48 +126,50 @@ class RunOutcome:
 
     def line(self) -> str:
         run = f", run {self.run_id[:8]}" if self.run_id else ""
-        return f"{self.label}: {self.status} ({self.seconds:.1f}s{run})"
+        return f"{names.DAILY_JOB} {self.day}: {self.status} ({self.seconds:.1f}s{run})"
 
 
-def run_in_child(target: Callable[[Connection, list], None], work: list, keys: list[str],
-                 instance: DagsterInstance, echo: Callable[[str], None]) -> list[RunOutcome]:
-    """Run `target(connection, work)` in a fresh (spawned) process, which sends one
-    RunOutcome per item of `work` as each run ends; echo each as it comes, numbered.
+_CHILD_GRACE_S = 60  # an interrupted pipeline waits this long for its child to stop
 
-    Returns one outcome per key of `keys` (in order). When the process ends early (killed,
-    out of memory), the keys it did not report are failed outcomes saying so, and the run
-    it left unfinished is marked failed at once (`runs.fail_orphaned_runs`), so the next
-    pipeline retries it. Why a process and not this one: `run_pipeline`'s docstring."""
+
+def run_in_child(target: Callable[[Connection, list], None],
+                 days: list[tuple[str, dict[str, str]]], instance: DagsterInstance,
+                 echo: Callable[[str], None]) -> list[RunOutcome]:
+    """Run `target(connection, days)` in a fresh (spawned) process, which sends one
+    RunOutcome per (day, run tags) of `days` as each run ends; echo each as it comes,
+    numbered.
+
+    Returns one outcome per day, in order. When the process ends early (killed, out of
+    memory), the days it did not report are failed outcomes saying so, and the run it left
+    unfinished is marked failed at once (`runs.fail_orphaned_runs`), so the next pipeline
+    retries it. Why a process and not this one: `run_pipeline`'s docstring."""
     context = multiprocessing.get_context("spawn")  # a fresh interpreter, as a run worker
     reader, writer = context.Pipe(duplex=False)
-    child = context.Process(target=target, args=(writer, work), name="fraud-platform runs")
+    child = context.Process(target=target, args=(writer, days), name="fraud-platform runs")
     child.start()
     writer.close()  # the child holds the only writer: end of file once it ends
     done: list[RunOutcome] = []
     try:
-        while len(done) < len(keys):
+        while len(done) < len(days):
             try:
                 outcome = reader.recv()
             except EOFError:
                 break
             done.append(outcome)
-            echo(f"[{len(done)}/{len(keys)}] {outcome.line()}")
+            echo(f"[{len(done)}/{len(days)}] {outcome.line()}")
         child.join()
     finally:
         if child.is_alive():  # interrupted here: give the child its own chance to stop
             child.join(timeout=_CHILD_GRACE_S)
             child.terminate()
         reader.close()
-    if len(done) < len(keys):
+    if len(done) < len(days):
         echo(f"the runs' process ended with exit code {child.exitcode} after {len(done)} of "
-             f"{len(keys)} run(s) (killed, or out of memory?)")
+             f"{len(days)} run(s) (killed, or out of memory?)")
         runs.fail_orphaned_runs(instance, echo)
         why = f"FAILED (its process ended with exit code {child.exitcode})"
-        done += [RunOutcome(key, key, False, why, 0.0) for key in keys[len(done):]]
+        done += [RunOutcome(day, False, why, 0.0) for day, _ in days[len(done):]]
     return done
-
-
-_CHILD_GRACE_S = 60
 
 
 def _daily_runs(out: Connection, days: list[tuple[str, dict[str, str]]]) -> None:
@@ -181,8 +181,8 @@ def _daily_runs(out: Connection, days: list[tuple[str, dict[str, str]]]) -> None
         t = time.perf_counter()
         result = daily.execute_in_process(partition_key=day, instance=instance,
                                           raise_on_error=False, run_config=QUIET, tags=tags)
-        out.send(RunOutcome(day, f"{names.DAILY_JOB} {day}", result.success, _status(result),
-                            time.perf_counter() - t, result.run_id))
+        out.send(RunOutcome(day, result.success, _status(result), time.perf_counter() - t,
+                            result.run_id))
         del result
         release_memory()
 

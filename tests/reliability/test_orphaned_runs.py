@@ -80,9 +80,9 @@ def test_a_retried_training_reuses_the_interrupted_attempts_version(registry, sp
     assert registry.reuse_unfinished("another-fingerprint", lambda run: False, "r") is None
 
 
-def one_run_then_killed(out: Connection, days: list[str]) -> None:
+def one_run_then_killed(out: Connection, days: list[tuple[str, dict]]) -> None:
     """A child process: reports its first day's run, starts the second, dies (SIGKILL)."""
-    out.send(pipeline.RunOutcome(days[0], f"daily_job {days[0]}", True, "ok", 0.1, "r1"))
+    out.send(pipeline.RunOutcome(days[0][0], True, "ok", 0.1, "r1"))
     DagsterInstance.get().create_run_for_job(some_job, tags=runs.process_tags(),
                                              status=DagsterRunStatus.STARTED)
     os.kill(os.getpid(), signal.SIGKILL)
@@ -96,8 +96,9 @@ def test_a_killed_runs_process_fails_what_it_left_and_says_so(fraud_home):
     instance = DagsterInstance.get()
     days = ["2025-01-01", "2025-01-02", "2025-01-03"]
     said: list[str] = []
-    outcomes = pipeline.run_in_child(one_run_then_killed, days, days, instance, said.append)
-    assert [(o.key, o.success) for o in outcomes] == [(days[0], True), (days[1], False),
+    outcomes = pipeline.run_in_child(one_run_then_killed, [(d, {}) for d in days], instance,
+                                     said.append)
+    assert [(o.day, o.success) for o in outcomes] == [(days[0], True), (days[1], False),
                                                      (days[2], False)]
     assert all(f"exit code {-signal.SIGKILL}" in o.status for o in outcomes[1:])
     assert said[0] == "[1/3] daily_job 2025-01-01: ok (0.1s, run r1)"
