@@ -212,13 +212,16 @@ def resolve_job(name: str) -> JobDefinition:
     return load_defs().resolve_job_def(name)
 
 
-def run_job(name: str, instance: DagsterInstance) -> JobExecutionResult:
-    """Run an unpartitioned job in this process through `execute_job`, as a run worker
-    would. Not `execute_in_process`: it keeps every step's output value in memory until
-    the run ends (its result can return them), so the retraining job held the 7.5M-row
-    training set twice at 30 x 1M rows (`benchmarks.scale` retraining row)."""
+def run_job(name: str, instance: DagsterInstance, tags: dict[str, str] | None = None,
+            asset_selection: list[AssetKey] | None = None) -> JobExecutionResult:
+    """Run an unpartitioned job (only `asset_selection`'s assets, if given) in this process
+    through `execute_job`, as a run worker would. Not `execute_in_process`: it keeps every
+    step's output value in memory until the run ends (its result can return them), so the
+    retraining job held the 7.5M-row training set twice at 30 x 1M rows
+    (`benchmarks.scale` retraining row)."""
     job = build_reconstructable_job(__name__, resolve_job.__name__, (name,))
-    return execute_job(job, instance=instance, run_config=QUIET, raise_on_error=False)
+    return execute_job(job, instance=instance, run_config=QUIET, raise_on_error=False,
+                       tags=tags, asset_selection=asset_selection)
 
 
 def _why_no_champion(instance: DagsterInstance) -> str | None:

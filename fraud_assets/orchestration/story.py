@@ -27,6 +27,7 @@ from dagster import (
     DagsterInstance,
     Definitions,
     ExecuteInProcessResult,
+    JobExecutionResult,
     RunRequest,
     SensorDefinition,
     SensorResult,
@@ -44,7 +45,7 @@ from fraud_assets.model.registry import MlflowRegistry
 from fraud_assets.monitoring import drift, performance
 from fraud_assets.monitoring.trigger import DRIFT, SIGNAL_TAG
 from fraud_assets.orchestration.instance import ensure_dagster_home
-from fraud_assets.orchestration.pipeline import QUIET, load_defs, run_pipeline
+from fraud_assets.orchestration.pipeline import QUIET, load_defs, run_job, run_pipeline
 
 DEMO_SCENARIOS: tuple[str, ...] = ("normal", "amount_x2", "late_night", "fraud_spike")
 SENSOR_NAME = names.DRIFT_RETRAINING_SENSOR
@@ -251,9 +252,9 @@ class _Session:
         skip = {names.FRAUD_BENTO} if self.config.skip_bento else set()
         keys = [AssetKey(k) for k in names.RETRAINING_ASSETS if k not in skip]
         # request.tags carry the run key (fraud/run_key): the deployed sensor skips it.
-        result = self.defs.resolve_job_def(names.RETRAINING_JOB).execute_in_process(
-            instance=self.instance, raise_on_error=False, run_config=QUIET,
-            tags=dict(request.tags), asset_selection=keys)
+        # `run_job`, as the pipeline's retraining: no step output is kept to the run's end.
+        result = run_job(names.RETRAINING_JOB, self.instance, tags=dict(request.tags),
+                         asset_selection=keys)
         model = _materialized(result, names.FRAUD_MODEL)
         gate = _materialized(result, names.CHAMPION)
         return Retraining(result.run_id, request.tags.get(SIGNAL_TAG, DRIFT), result.success,
@@ -265,7 +266,8 @@ def _skip_text(result: SensorResult) -> str:
     return getattr(reason, "skip_message", None) or str(reason or "no request")
 
 
-def _materialized(result: ExecuteInProcessResult, asset: str) -> dict[str, object]:
+def _materialized(result: ExecuteInProcessResult | JobExecutionResult,
+                  asset: str) -> dict[str, object]:
     """The metadata values of `asset`'s materialization in the run ({} if none)."""
     for event in result.get_asset_materialization_events():
         if event.asset_key == AssetKey(asset):
