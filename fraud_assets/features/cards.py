@@ -174,6 +174,26 @@ def _dense_ranks(values: np.ndarray) -> tuple[np.ndarray, int]:
     return ranks, int(new.sum())
 
 
+# Units a time key may count in, coarsest first (ns): whole seconds, ms, µs.
+TIME_UNITS = (1_000_000_000, 1_000_000, 1_000)
+
+
+def _time_keys(values: np.ndarray, cards: int) -> tuple[np.ndarray, int]:
+    """Order-keeping integer keys of times (ns, int64) and their span: `card * span + key`
+    must sort events by card then time, exactly, within int64 for `cards` cards.
+
+    When every time is a whole number of a unit in TIME_UNITS (the lake's times are whole
+    seconds), the offset from the earliest in that unit, with no sort; else dense ranks
+    (`_dense_ranks`, an argsort of every time: 0.75 s of a 1M-row card day)."""
+    if len(values):
+        low, high = int(values.min()), int(values.max())
+        for unit in TIME_UNITS:
+            span = (high - low) // unit + 1
+            if span * cards < 2**62 and not np.any(values % unit):
+                return (values - low) // unit, span
+    return _dense_ranks(values)
+
+
 def _known_card_features(history: pd.DataFrame, rows: pd.DataFrame, row_cards: pa.Array,
                          summaries: pd.DataFrame | None) -> np.ndarray:
     """CARD_FEATURES for rows that all have a card (`row_cards`: theirs, no nulls):
@@ -263,7 +283,8 @@ def window_arrays(history: CardEvents, r_code: np.ndarray, r_time: np.ndarray,
     # finds a card's events before any time (dense ranks keep it exact, without overflow).
     bounds = {"t": r_time} | {w: r_time - width.value
                               for w, width in {**WINDOWS, "30d": MEAN_WINDOW}.items()}
-    ranks, span = _dense_ranks(np.concatenate([h_time, *bounds.values()]))
+    ranks, span = _time_keys(np.concatenate([h_time, *bounds.values()]),
+                             int(max(h_code.max(initial=0), r_code.max(initial=0))) + 1)
     h_key = h_code.astype(np.int64) * span + ranks[:m]
     r_base = r_code.astype(np.int64) * span
     q_key = {name: r_base + ranks[m + i * n: m + (i + 1) * n] for i, name in enumerate(bounds)}

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from fraud_assets.features import card_days
-from fraud_assets.features.cards import card_window_features
+from fraud_assets.features.cards import card_window_features, to_micro
 from fraud_assets.features.names import CARD_FEATURES
 from tests.support import day_key, validated_day, with_cards, write_validated
 
@@ -48,6 +48,61 @@ def test_summarised_days_give_the_definition_on_all_events(fraud_home):
                  .isin([f"card-{c}" for c in range(10)]).to_numpy()]
     assert len(quiet) and quiet["card_seconds_since_prev"].notna().all()
     assert (quiet["card_seconds_since_prev"] > 86_400).any()  # from a summarised day
+
+
+def _window_by_definition(frames: dict[str, pd.DataFrame], days: range) -> pd.DataFrame:
+    """Per card over `days` (positions in `frames`): events, micro-unit amount sum, latest
+    event time (ns), from the events themselves."""
+    events = pd.concat([frames[day_key(i)] for i in days], ignore_index=True).dropna(
+        subset=["card_id"])
+    events = events.assign(micro=to_micro(events["amount"].to_numpy()),
+                           last_ns=events["event_timestamp"].astype("int64"))
+    want = events.groupby("card_id").agg(events=("micro", "size"), micro=("micro", "sum"),
+                                         last_ns=("last_ns", "max"))
+    return want.sort_index()
+
+
+def _table(window) -> pd.DataFrame:
+    frame = window.to_pandas().set_index("card_id").sort_index()
+    frame.index = frame.index.astype(object)
+    return frame
+
+
+def test_the_window_rolls_forward_exactly_and_sums_again_after_a_correction(
+        fraud_home, monkeypatch):
+    """Day D's per-card sums of D-29 .. D-2 come from D-1's plus D-2 minus D-30, equal to
+    the events' own sums; a corrected day inside the window, or a corrected D-30, makes
+    the next table be summed again, never rolled from stale numbers."""
+    frames = _month(fraud_home)
+    lake_dir = fraud_home / "lake"
+    d29, d30 = (dt.date.fromisoformat(day_key(i)) for i in (29, 30))
+    card_days.card_day(lake_dir, d29)
+    summarised = []
+    day_summaries = card_days.day_summaries
+    monkeypatch.setattr(card_days, "day_summaries",
+                        lambda lake, day: summarised.append(day) or day_summaries(lake, day))
+    got = card_days.card_day(lake_dir, d30)
+    assert sorted(summarised) == [day_key(0), day_key(28)]  # rolled: added and dropped only
+    pd.testing.assert_frame_equal(_table(card_days.window_sums(lake_dir, d30)),
+                                  _window_by_definition(frames, range(1, 29)),
+                                  check_dtype=False, check_index_type=False)
+    today = frames[day_key(30)]
+    carded = today[today["card_id"].notna()]
+    want = card_window_features(pd.concat(frames.values(), ignore_index=True), carded)
+    rows = got.rows.set_index("transaction_id").loc[carded["transaction_id"], list(CARD_FEATURES)]
+    np.testing.assert_array_equal(rows.to_numpy(), want.to_numpy())
+
+    for corrected in (0, 10):  # D-30 (only in D-1's window); inside both
+        frames[day_key(corrected)] = frames[day_key(corrected)].iloc[: ROWS // 2]
+        write_validated(fraud_home, frames[day_key(corrected)], day_key(corrected))
+        card_days.window_path(lake_dir, d30).unlink()
+        summarised.clear()
+        window = card_days.window_sums(lake_dir, d30)
+        assert len(summarised) == 28  # summed again from every summarised day
+        pd.testing.assert_frame_equal(_table(window), _window_by_definition(frames, range(1, 29)),
+                                      check_dtype=False, check_index_type=False)
+    assert sorted(p.stem for p in card_days.window_path(lake_dir, d30).parent.glob("*.parquet")
+                  ) == [day_key(29), day_key(30)]
 
 
 def test_summaries_are_cached_per_file_version(fraud_home):

@@ -82,6 +82,32 @@ def test_matches_brute_force_on_random_data(seed):
     _assert_equal(got, want)
 
 
+@pytest.mark.parametrize("offset", [pd.Timedelta(milliseconds=1), pd.Timedelta(microseconds=1),
+                                    pd.Timedelta(nanoseconds=1)])
+def test_times_off_the_whole_second_give_the_same_features(offset):
+    """Keys count whole seconds when they can (no sort of every time); times off the
+    second (ms, µs, ns: a coarser unit, or the dense ranks) give the same values, shifted
+    together or with one row and one event apart by a single unit."""
+    rng = np.random.default_rng(5)
+    history = _events(rng, 2000)
+    rows = history.sample(300, random_state=5)
+    want = card_window_features(history, rows)
+    shifted = card_window_features(history.assign(event_timestamp=history["event_timestamp"]
+                                                  + offset),
+                                   rows.assign(event_timestamp=rows["event_timestamp"] + offset))
+    _assert_equal(shifted, want)
+    # One event one unit before a row's 10-minute edge, another one unit after it (and
+    # the earliest time a whole second: keys truncated to seconds would merge the edge).
+    row = rows.iloc[[0]].assign(card_id="edge",
+                                event_timestamp=START + pd.Timedelta(days=3) + offset)
+    near = row.assign(event_timestamp=row["event_timestamp"] - WIDTHS["10m"] - offset)
+    inside = near.assign(event_timestamp=near["event_timestamp"] + 2 * offset)
+    early = row.assign(event_timestamp=START - pd.Timedelta(days=60))  # in no window
+    got = card_window_features(pd.concat([history, near, inside, early]), row)
+    assert got["card_txn_count_10m"].iloc[0] == 1
+    assert got["card_txn_count_1h"].iloc[0] == 2
+
+
 def test_edges_ties_and_unknowns():
     t = START + pd.Timedelta(days=31)
     history = pd.DataFrame({
