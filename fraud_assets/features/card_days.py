@@ -246,8 +246,9 @@ def window_sums(lake_dir: Path, day: dt.date) -> pa.Table:
     sums again)."""
     versions = _versions(lake_dir, summarised_days(day))
     path = window_path(lake_dir, day)
-    if _made_from(path) == versions:
-        return pq.read_table(path).replace_schema_metadata(None)
+    kept = _kept(path)
+    if kept is not None and kept[1] == versions:
+        return kept[0]
     parts = _rolled_parts(lake_dir, day, versions)
     if parts is None:
         parts = [day_summaries(lake_dir, d) for d in versions]
@@ -273,25 +274,32 @@ def _versions(lake_dir: Path, days: list[str]) -> dict[str, str]:
     return out
 
 
-def _made_from(path: Path) -> dict[str, str] | None:
-    """The versions a kept window table was summed from (None: no table)."""
-    if not path.exists():
+def _kept(path: Path) -> tuple[pa.Table, dict[str, str]] | None:
+    """A kept window table (metadata dropped) and the versions it was summed from; None
+    when there is none, or it was deleted meanwhile (a run of a later day prunes it)."""
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
         return None
-    return json.loads((pq.read_schema(path).metadata or {}).get(VERSIONS, b"null"))
+    made_from = json.loads((table.schema.metadata or {}).get(VERSIONS, b"null"))
+    return (table.replace_schema_metadata(None), made_from) if isinstance(made_from, dict) \
+        else None
 
 
 def _rolled_parts(lake_dir: Path, day: dt.date, versions: dict[str, str]) -> list | None:
     """D-1's table, D-2's summaries and D-30's negated, when D-1's table was summed from
     the versions the lake has now (D-30's included); else None."""
-    prev = window_path(lake_dir, day - dt.timedelta(days=1))
-    before = _made_from(prev)
+    kept = _kept(window_path(lake_dir, day - dt.timedelta(days=1)))
+    if kept is None:
+        return None
+    prev, before = kept
     added, dropped = summarised_days(day)[-1], history_days(day)[0]
-    if before is None or {d: v for d, v in before.items() if d != dropped} != {
+    if {d: v for d, v in before.items() if d != dropped} != {
             d: v for d, v in versions.items() if d != added}:
         return None
     if dropped in before and _versions(lake_dir, [dropped]).get(dropped) != before[dropped]:
         return None
-    parts = [pq.read_table(prev).replace_schema_metadata(None)]
+    parts = [prev]
     if added in versions:
         parts.append(day_summaries(lake_dir, added))
     if dropped in before:
