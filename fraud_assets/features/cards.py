@@ -279,8 +279,8 @@ def window_arrays(history: CardEvents, r_code: np.ndarray, r_time: np.ndarray,
     r_code = np.asarray(r_code)
     n, m = len(r_time), len(h_time)
 
-    # Combined key card * span + rank(time): one sorted int64 array in which searchsorted
-    # finds a card's events before any time (dense ranks keep it exact, without overflow).
+    # Combined key card * span + key(time): one sorted int64 array in which searchsorted
+    # finds a card's events before any time (`_time_keys`: exact, without overflow).
     bounds = {"t": r_time} | {w: r_time - width.value
                               for w, width in {**WINDOWS, "30d": MEAN_WINDOW}.items()}
     ranks, span = _time_keys(np.concatenate([h_time, *bounds.values()]),
