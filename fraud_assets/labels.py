@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from fraud_assets import contract, lake, names
@@ -180,6 +181,9 @@ def as_of(landed: pd.DataFrame, partition_days: pd.Series, feed: pd.DataFrame,
     return from_feed.fillna(at_landing)
 
 
-def maturity(known: pd.Series) -> float:
-    """Share of rows with a known label (1.0 for no rows: nothing is waiting)."""
-    return float(known.notna().mean()) if len(known) else 1.0
+def maturity(known: pd.Series, weight: np.ndarray | None = None) -> float:
+    """Share of rows with a known label, each row counted `weight` times (default 1);
+    1.0 for no rows: nothing is waiting."""
+    if not len(known):
+        return 1.0
+    return float(np.average(known.notna().to_numpy(), weights=weight))

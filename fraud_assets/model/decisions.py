@@ -273,33 +273,59 @@ def realized_costs(truth: np.ndarray, score: np.ndarray, amount: np.ndarray,
 
 
 def expected_costs(expected: np.ndarray, score: np.ndarray, amount: np.ndarray,
-                   day: np.ndarray, bands: Bands, costs: Costs) -> CostReport:
+                   day: np.ndarray, bands: Bands, costs: Costs,
+                   sample_weight: np.ndarray | None = None) -> CostReport:
     """`realized_costs` on expected labels: `expected` (n,) is each row's P(fraud) in
     [0, 1] (a known label where there is one), so a missed fraud costs p x its loss and a
     blocked row p x nothing + (1 - p) x the friction cost. The decisions (bands, review
     capacity by score rank) do not depend on labels, so this is the expected cost of the
-    same decisions; with 0/1 labels it is the realized cost. Raises DecisionError for an
-    expectation outside [0, 1] or missing."""
+    same decisions; with 0/1 labels it is the realized cost. `sample_weight` (n,): rows of
+    a sample, each standing for that many transactions (None: 1 each); every sum and count
+    is weighted and a day's review capacity is filled by weight, highest score first (unit
+    weights give exactly the unweighted report). Raises DecisionError for an expectation
+    outside [0, 1] or missing."""
     e = np.asarray(expected, dtype="float64")
     if not np.all((e >= 0) & (e <= 1)):  # NaN fails too
         raise DecisionError("expected labels must be probabilities in [0, 1] (no NaN)")
     s = np.asarray(score, float)
+    w = np.ones(len(s)) if sample_weight is None else np.asarray(sample_weight, float)
     days = day_codes(day)
     decision = bands.decide(s)
     in_band = decision == REVIEW
-    # Rank within the day's review band, highest score first; beyond capacity: approved.
-    reviewed = in_band & (rank_in_day(s, days, among=in_band) <= costs.review_capacity_per_day)
+    # Filled within the day's review band, highest score first; beyond capacity: approved.
+    reviewed = in_band & (weight_ranked_in_day(s, days, w, among=in_band)
+                          <= costs.review_capacity_per_day)
     blocked = decision == BLOCK
     approved = ~(reviewed | blocked)
-    loss = costs.fraud_loss(amount)
-    cost = ((loss * e)[approved].sum() + costs.review * reviewed.sum()
-            + costs.blocked_legit * (1 - e)[blocked].sum())
+    loss = costs.fraud_loss(amount) * w
+    cost = ((loss * e)[approved].sum() + costs.review * w[reviewed].sum()
+            + costs.blocked_legit * (w * (1 - e))[blocked].sum())
     days = max(int(np.unique(days[days >= 0]).size), 1)
     return CostReport(cost=float(cost), cost_approve_all=float((loss * e).sum()),
-                      reviews_per_day=float(reviewed.sum() / days),
-                      review_overflow=int((in_band & ~reviewed).sum()),
-                      blocks=int(blocked.sum()), blocked_legit=float((1 - e)[blocked].sum()),
-                      fraud_missed=float(e[approved].sum()))
+                      reviews_per_day=float(w[reviewed].sum() / days),
+                      review_overflow=int(round(w[in_band & ~reviewed].sum())),
+                      blocks=int(round(w[blocked].sum())),
+                      blocked_legit=float((w * (1 - e))[blocked].sum()),
+                      fraud_missed=float((w * e)[approved].sum()))
+
+
+def weight_ranked_in_day(score: np.ndarray, days: np.ndarray, weight: np.ndarray,
+                         among: np.ndarray | None = None) -> np.ndarray:
+    """(n,) float: the weight of the day's rows ranked at or above each row, its own
+    included (`rank_in_day`'s order, highest score first); with unit weights the rank
+    itself. Rows outside `among` or of no day get +inf."""
+    rank = rank_in_day(score, days, among=among)
+    rows = np.flatnonzero(rank < np.iinfo("int64").max)
+    out = np.full(len(score), np.inf)
+    if not len(rows):
+        return out
+    order = rows[np.lexsort((rank[rows], days[rows]))]
+    ordered_days, ordered_weight = days[order], weight[order]
+    cumulative = np.cumsum(ordered_weight)
+    starts = np.flatnonzero(np.r_[True, ordered_days[1:] != ordered_days[:-1]])
+    before = cumulative[starts] - ordered_weight[starts]  # the days before each day's first
+    out[order] = cumulative - np.repeat(before, np.diff(np.r_[starts, len(order)]))
+    return out
 
 
 def precision_at_k_per_day(truth: np.ndarray, score: np.ndarray, day: np.ndarray,

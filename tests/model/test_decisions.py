@@ -224,3 +224,22 @@ def test_policy_round_trips_through_tags_and_old_versions_have_none():
     assert decisions.DecisionPolicy.from_tags({"threshold": "0.3"}, "v1") is None
     with pytest.raises(decisions.DecisionError, match="v9: unreadable decision tags"):
         decisions.DecisionPolicy.from_tags({decisions.TAG_BANDS: "{oops"}, "v9")
+
+
+def test_a_weighted_sample_is_priced_as_the_rows_it_stands_for():
+    """A row of weight 2 is two transactions: the same report as the frame with every row
+    twice (review capacity even, so no pair is split at the capacity's edge); unit weights
+    change nothing."""
+    rng = np.random.default_rng(7)
+    n = 60
+    p, score = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
+    amount, day = rng.uniform(5, 500, n), rng.integers(0, 3, n)
+    bands, costs = Bands(0.3, 0.7), Costs(review=5, blocked_legit=20, review_capacity_per_day=6)
+    twice = decisions.expected_costs(np.repeat(p, 2), np.repeat(score, 2),
+                                     np.repeat(amount, 2), np.repeat(day, 2), bands, costs)
+    weighted = decisions.expected_costs(p, score, amount, day, bands, costs,
+                                        sample_weight=np.full(n, 2.0))
+    assert twice.review_overflow > 0, "the capacity must bind for the test to mean anything"
+    assert weighted.as_metrics() == pytest.approx(twice.as_metrics())
+    assert decisions.expected_costs(p, score, amount, day, bands, costs, np.ones(n)) == \
+        decisions.expected_costs(p, score, amount, day, bands, costs)

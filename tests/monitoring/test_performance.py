@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 from dagster import DagsterEventType, DagsterInstance, materialize
 from evidently.ui.workspace import Workspace
@@ -87,3 +89,50 @@ def test_without_a_champion_the_day_is_skipped_with_a_note(tmp_path, platform, i
     planned = [r.event_log_entry.dagster_event.asset_check_planned_data.check_name
                for r in records]
     assert planned == [PERFORMANCE_CHECK]
+
+
+def test_a_large_day_is_measured_on_its_frauds_and_a_weighted_sample(platform, instance):
+    """Over `sample_rows`, every known fraud and a hash-chosen share of the other rows are
+    scored, weighted: recall and the frauds are the whole day's exactly, the rest are
+    estimates of the whole day's, the same on every rerun."""
+    whole, _ = run_performance(platform.home, day_key(NORMAL), instance)
+    config = {"ops": {ASSET: {"config": {"sample_rows": 300}}}}
+    sampled, [check] = run_performance(platform.home, day_key(NORMAL), instance, config)
+    assert whole["sample_rate"] == 1.0 and whole["rows_sampled"] == 1_000
+    assert sampled["frauds"] == whole["frauds"] and sampled["recall"] == whole["recall"]
+    rate = 300 / (1_000 - whole["frauds"])
+    assert sampled["sample_rate"] == pytest.approx(rate)
+    others = sampled["rows_sampled"] - whole["frauds"]
+    assert abs(others - 300) < 4 * (1_000 * rate * (1 - rate)) ** 0.5
+    assert sampled["rows_scored"] == pytest.approx(1_000, rel=0.15)
+    # Weighted, precision stays the day's (unweighted, the kept frauds would inflate it).
+    assert sampled["precision"] == pytest.approx(whole["precision"], abs=0.1)
+    # A count of n rows, each kept with probability `rate`, estimated as kept / rate:
+    # standard deviation sqrt(n (1 - rate) / rate).
+    spread = 4 * (whole["reviews_per_day"] * (1 - rate) / rate) ** 0.5
+    assert sampled["reviews_per_day"] == pytest.approx(whole["reviews_per_day"], abs=spread)
+    assert sampled["cost_saved"] == pytest.approx(whole["cost_saved"], rel=0.1)
+    assert "weighted" in sampled["performance_reason"] and check.passed
+    again, _ = run_performance(platform.home, day_key(NORMAL), instance, config)
+    assert {k: again[k] for k in performance.METRICS} == \
+        {k: sampled[k] for k in performance.METRICS}
+
+
+def test_the_sample_keeps_every_fraud_and_the_same_others_in_any_order():
+    ids = pd.Series([f"t{i:06d}" for i in range(20_000)])
+    known = pd.Series(np.where(np.arange(20_000) % 50 == 0, 1, 0), dtype="Int64")
+    known[known.index % 7 == 1] = pd.NA  # not yet known: sampled like the legitimate
+    sample = performance.sample_day(ids, known, 2_000)
+    fraud = (known == 1).fillna(False).to_numpy()
+    assert set(np.flatnonzero(fraud)) <= set(sample.rows)
+    assert (sample.weight[fraud[sample.rows]] == 1).all()
+    assert sample.weight[~fraud[sample.rows]] == pytest.approx(1 / sample.rate)
+    assert sample.rate == pytest.approx(2_000 / (~fraud).sum())
+    assert abs((~fraud[sample.rows]).sum() - 2_000) < 4 * 2_000 ** 0.5
+    assert sample.weight.sum() == pytest.approx(20_000, rel=0.05)
+    shuffled = np.random.default_rng(3).permutation(20_000)
+    again = performance.sample_day(ids[shuffled].reset_index(drop=True),
+                                   known[shuffled].reset_index(drop=True), 2_000)
+    assert set(ids[shuffled].to_numpy()[again.rows]) == set(ids.to_numpy()[sample.rows])
+    everything = performance.sample_day(ids, known, 20_000)
+    assert everything.rate == 1.0 and len(everything.rows) == 20_000

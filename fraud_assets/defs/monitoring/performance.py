@@ -9,6 +9,8 @@ With late labels (issue 16) a day is first "estimated" (`estimated_precision`,
 the `label_sensor` re-materializes the partition then, and both series stay plotted.
 The non-blocking check `performance_above_floor` warns when F1 falls below the floor; the
 `drift_retraining` sensor reads the same series (measured days only).
+A day of more than `sample_rows` rows other than known frauds is measured on a weighted
+sample (`monitoring.performance.sample_day`): `rows_sampled` and `sample_rate` say so.
 """
 
 from collections.abc import Iterator
@@ -55,6 +57,11 @@ class PerformanceConfig(Config):
         default=performance.DEFAULT_MIN_LABEL_MATURITY, gt=0.0, le=1.0,
         description="Share of the day's rows with a known label from which it is measured; "
                     "below, precision and recall are estimated from the scores.")
+    sample_rows: int = Field(
+        default=performance.DEFAULT_SAMPLE_ROWS, ge=1,
+        description="Rows other than known frauds scored, about: a larger day is measured on "
+                    "every known fraud and a uniform, weighted sample of the rest (set it "
+                    "above the day's rows to score every row).")
 
 
 def _metadata(day: DayPerformance, floor: float) -> dict[str, object]:
@@ -68,6 +75,8 @@ def _metadata(day: DayPerformance, floor: float) -> dict[str, object]:
         "f1_floor": MetadataValue.float(floor),
         "rows_scored": day.rows_scored,
         "rows_without_features": day.rows_without_features,
+        "rows_sampled": day.rows_sampled,
+        "sample_rate": MetadataValue.float(day.sample_rate),
         "frauds": day.frauds,
         "in_training_window": MetadataValue.bool(day.in_training_window),
         performance.BASIS_KEY: day.basis,
@@ -124,7 +133,7 @@ def model_performance(context: AssetExecutionContext, config: PerformanceConfig,
         feed = label_feed.read_accepted(fraud_home.lake, [context.partition_key])
         day = performance.measure_day(context.partition_key, transactions_validated, champion,
                                       store, config.min_frauds, feed,
-                                      config.min_label_maturity)
+                                      config.min_label_maturity, config.sample_rows)
     except (TrainingSetError, FeatureStoreError, EngineError) as exc:
         raise Failure(description=f"cannot score {context.partition_key}: {exc}") from None
     context.log.info(day.reason(config.f1_floor))
