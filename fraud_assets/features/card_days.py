@@ -264,14 +264,18 @@ def window_sums(lake_dir: Path, day: dt.date) -> pa.Table:
 
 
 def _versions(lake_dir: Path, days: list[str]) -> dict[str, str]:
-    """'size:mtime_ns' of each of `days`' validated files present in the lake."""
-    out = {}
-    for d in days:
-        path = lake.partition_path(lake_dir, VALIDATED, d)
-        if path.exists():
-            stat = path.stat()
-            out[d] = f"{stat.st_size}:{stat.st_mtime_ns}"
-    return out
+    """`validated_version` of each of `days`' validated files present in the lake."""
+    found = {d: validated_version(lake_dir, d) for d in days}
+    return {d: version for d, version in found.items() if version is not None}
+
+
+def validated_version(lake_dir: Path, day: str) -> str | None:
+    """'size:mtime_ns' of validated day `day`'s file (a rewrite changes it), None if absent."""
+    try:
+        stat = lake.partition_path(lake_dir, VALIDATED, day).stat()
+    except FileNotFoundError:
+        return None
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def _kept(path: Path) -> tuple[pa.Table, dict[str, str]] | None:

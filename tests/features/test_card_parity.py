@@ -8,6 +8,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from dagster import DagsterInstance, materialize
 
 from fraud_assets.defs.features import assets as feature_assets
@@ -59,3 +60,43 @@ def test_a_difference_is_counted_per_feature() -> None:
     parity = card_parity.compare(online, offline)
     assert (parity.compared, parity.differing, parity.examples) == (2, 1, ["a"])
     assert parity.per_feature[CARD_FEATURES[0]] == 1 and parity.per_feature[CARD_FEATURES[1]] == 0
+
+
+def test_replayed_cards_have_every_earlier_event_kept_and_kept_events_follow_the_files(
+        fraud_home) -> None:
+    """Earlier days with ten times the replayed day's cards keep the events of fewer than
+    a tenth of theirs (max_cards=5: 20 cards a day): the replay must take only cards every
+    earlier day kept, or their history would be short and the values would differ."""
+    rng = np.random.default_rng(11)
+    pool = np.array([f"card-{i}" for i in range(400)], dtype=object)
+    by_hash = pool[np.argsort(card_parity.card_hashes(pa.array(pool)))]
+    first, second, last = days(3)
+    for i, day in enumerate((first, second)):  # every card of the pool on both days
+        cards = np.concatenate([pool, rng.choice(pool, ROWS - len(pool))])
+        write_validated(fraud_home, validated_day(day, ROWS, seed=i).assign(card_id=cards), day)
+    # The day: every tenth card by hash, so only 2 of its cards (hash ranks 0 and 10) are
+    # among the 20 each earlier day kept; its 5 lowest would reach rank 40.
+    frame = validated_day(last, ROWS, seed=2)
+    write_validated(fraud_home, frame.assign(card_id=rng.choice(by_hash[::10], ROWS)), last)
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize([feature_assets.card_features], instance=instance,
+                           resources=resources(fraud_home), partition_key=last.isoformat()
+                           ).success
+    lake_dir = fraud_home / "lake"
+    parity = card_parity.replay_day(lake_dir, fraud_home / "feast", last, max_cards=5)
+    assert parity.compared > 0 and parity.differing == 0, parity
+    kept = {d: card_parity.lowest_hash_events(lake_dir, d.isoformat(), 20)
+            for d in (first, second)}
+    for events, cut in kept.values():
+        assert cut < card_parity.ALL_HASHES and events["card_id"].nunique() == 20
+    # A rewritten earlier day (a correction) is kept again from the file as it is now.
+    kept_file = lake_dir / card_parity.EVENTS_ASSET / f"{first.isoformat()}.parquet"
+    before = kept_file.stat().st_mtime_ns
+    card_parity.replay_day(lake_dir, fraud_home / "feast", last, max_cards=5)
+    assert kept_file.stat().st_mtime_ns == before, "unchanged files are not read again"
+    corrected = validated_day(first, ROWS, seed=5).assign(card_id=rng.choice(pool, ROWS))
+    write_validated(fraud_home, corrected, first)
+    events, _ = card_parity.lowest_hash_events(lake_dir, first.isoformat(), 20)
+    now = dict(zip(corrected["transaction_id"], corrected["card_id"], strict=True))
+    assert [now[t] for t in events["transaction_id"]] == list(events["card_id"])
+    assert kept_file.stat().st_mtime_ns != before
