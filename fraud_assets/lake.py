@@ -28,15 +28,26 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
     Text is stored as Arrow `string` whatever the frame's pandas string type (Arrow-backed
     pandas strings are `large_string`): every file of an asset then has one schema, so
     days written before and after can be concatenated and filtered alike."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".parquet.tmp")
     table = pa.Table.from_pandas(frame, preserve_index=False)
     schema = table.schema
     for i, field in enumerate(schema):
         if pa.types.is_large_string(field.type):
             schema = schema.set(i, field.with_type(pa.string()))
-    pq.write_table(table.cast(schema), tmp)
-    tmp.replace(path)
+    write_table(table.cast(schema), path)
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    """Write `table` (its schema metadata included) to `path` atomically: a reader sees the
+    old file or the new one, never half of one. The temporary file's name is fixed, so a
+    write killed half-way leaves one that the rerun overwrites (the crash tests look for
+    leftovers)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # Text columns read as Arrow-backed pandas strings (`read_arrow_text`); ARROW_TEXT_TYPES

@@ -207,10 +207,7 @@ def day_summaries(lake_dir: Path, day: str) -> pa.Table:
     table = _summed(table.group_by(CARD_JOIN_KEY).aggregate(
         [(SUMMARY_MICRO, "count"), (SUMMARY_MICRO, "sum"), (SUMMARY_LAST, "max")]),
         f"{SUMMARY_MICRO}_count")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table.replace_schema_metadata(signature), tmp)
-    tmp.replace(path)
+    lake.write_table(table.replace_schema_metadata(signature), path)
     return table.replace_schema_metadata(None)
 
 
@@ -253,10 +250,8 @@ def window_sums(lake_dir: Path, day: dt.date) -> pa.Table:
     if parts is None:
         parts = [day_summaries(lake_dir, d) for d in versions]
     table = _sum_per_card(parts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table.replace_schema_metadata({VERSIONS: json.dumps(versions).encode()}), tmp)
-    tmp.replace(path)
+    lake.write_table(table.replace_schema_metadata({VERSIONS: json.dumps(versions).encode()}),
+                     path)
     for old in path.parent.glob("*.parquet"):
         if old.stem < (day - dt.timedelta(days=1)).isoformat():
             old.unlink(missing_ok=True)

@@ -139,8 +139,9 @@ def compare(online: pd.DataFrame, offline_rows: pd.DataFrame) -> Parity:
 def card_hashes(card_ids: pa.Array) -> np.ndarray:
     """(n,) uint64 per card id: pandas' fixed-key SipHash (`pd.util.hash_array`), the same
     on every run and machine."""
-    values = card_ids.to_numpy(zero_copy_only=False).astype(object)
-    return pd.util.hash_array(values, categorize=False)
+    # Not categorized first: for distinct ids that only costs (0.22 s against 0.97 s for a
+    # million), with the same hashes.
+    return pd.util.hash_array(card_ids.to_numpy(zero_copy_only=False), categorize=False)
 
 
 def _sample_cards(day_cards: pa.Array, max_cards: int, limit: int = ALL_HASHES) -> pa.Array:
@@ -195,13 +196,11 @@ def lowest_hash_events(lake_dir: Path, day: str, kept_cards: int,
     if len(distinct) > kept_cards:
         cut = int(np.partition(hashes, kept_cards - 1)[kept_cards - 1])
         events = events[_of_cards(events, distinct.filter(pa.array(hashes <= np.uint64(cut))))]
-    table = pa.Table.from_pandas(events.reset_index(drop=True), preserve_index=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        pq.write_table(table.replace_schema_metadata(signature | {b"cut": str(cut).encode()}),
-                       tmp.name)
-    Path(tmp.name).replace(path)
-    return events.reset_index(drop=True), cut
+    events = events.reset_index(drop=True)
+    table = pa.Table.from_pandas(events, preserve_index=False)
+    lake.write_table(table.replace_schema_metadata(signature | {b"cut": str(cut).encode()}),
+                     path)
+    return events, cut
 
 
 def _kept_events(path: Path, signature: dict[bytes, bytes]) -> tuple[pd.DataFrame, int] | None:
