@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from scipy.stats import binom
 
 from fraud_assets import contract, lake, names
@@ -68,11 +70,20 @@ def history(lake_root: Path, day: str, days: int = HISTORY_DAYS) -> list[DayStat
 def _day_stats(day: str, path: str, mtime_ns: int) -> DayStats:
     """One stored day's counts, read once per file version: two checks of each daily run
     and every later day whose history holds it ask for the same file (a re-landed day is
-    a new file version, so it is read again)."""
-    frame = pd.read_parquet(path, columns=[LABEL, CATEGORY])
-    return DayStats(day, len(frame), int(frame[LABEL].sum()),
-                    frame[CATEGORY].astype(str).value_counts().to_dict(),
-                    int(frame[LABEL].notna().sum()))
+    a new file version, so it is read again).
+
+    Counted in Arrow, the category column read as a dictionary: a run in a fresh process
+    (the daemon's way) reads all 28 days, 0.015 s per 1M-row day against 0.24 s through
+    pandas' Python strings (6.7 s of the category check on day 30 of `benchmarks.scale`'s
+    1M state). A missing category (none is, in a validated day) counts as no category."""
+    table = pq.read_table(path, columns=[LABEL, CATEGORY], read_dictionary=[CATEGORY])
+    counts = pc.value_counts(table[CATEGORY])
+    categories = {str(value): count for value, count in
+                  zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(),
+                      strict=True) if value is not None}
+    labels = table[LABEL]
+    return DayStats(day, table.num_rows, int(pc.sum(labels).as_py() or 0), categories,
+                    int(pc.count(labels).as_py()))
 
 
 def _pct(rate: float) -> str:
@@ -137,7 +148,8 @@ def absent_categories(categories: pd.Series | None, recent: list[DayStats]) -> V
         return Verdict(True, f"fewer than {MIN_HISTORY_DAYS} earlier validated days: "
                              "categories not compared yet", {"history_days": len(recent)})
     n = len(categories)
-    present = set(categories.dropna().astype(str))
+    # The distinct values first: a set of a million strings took 0.4 s, `unique` 0.02 s.
+    present = {str(value) for value in categories.dropna().unique()}
     hist_rows = sum(d.rows for d in recent)
     always = set.intersection(*(set(c for c, count in d.categories.items() if count)
                                 for d in recent))

@@ -141,6 +141,28 @@ def test_zero_frauds_on_a_large_day_means_labels_possibly_missing(fraud_home, in
     assert result.success, "plausibility only warns"
 
 
+def test_the_recent_days_are_counted_as_stored(fraud_home):
+    """Rows, frauds, labelled rows and category counts of each earlier validated day are
+    those pandas counts in the stored file, labels still to come (nulls) included; days
+    on or after the judged one are not history."""
+    _history(fraud_home, n=3, rows=500)
+    first = dt.date.fromisoformat(DAY) - dt.timedelta(days=3)
+    late = validated_day(first, rows=300, seed=7).astype({"is_fraud": "Int64"})
+    late.loc[late.index[::3], "is_fraud"] = pd.NA  # labels of these rows come later
+    write_validated(fraud_home, late, first)
+    write_validated(fraud_home, validated_day(DAY, rows=50), DAY)
+    recent = plausibility.history(fraud_home / "lake", DAY)
+    assert [d.day for d in recent] == [(first + dt.timedelta(days=i)).isoformat()
+                                       for i in range(3)]
+    for stats in recent:
+        stored = lake_frame(fraud_home, "transactions_validated", stats.day)
+        assert stats.rows == len(stored)
+        assert stats.frauds == int(stored["is_fraud"].sum())
+        assert stats.labelled_rows == int(stored["is_fraud"].notna().sum())
+        assert stats.categories == stored["merchant_category"].value_counts().to_dict()
+    assert recent[0].labelled_rows == 200 and recent[1].labelled_rows == 500
+
+
 def test_plausibility_judges_by_the_days_size():
     recent = [plausibility.DayStats(f"2025-01-0{i}", 2_000, 40,
                                     {"online": 300, "travel": 100, "grocery": 1_600})
