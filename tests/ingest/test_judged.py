@@ -67,3 +67,32 @@ def test_suites_do_not_fingerprint_their_batches(monkeypatch):
     result = runner.run_suite(suites.values_suite(DAY, columns=day.typed.columns), day.ge)
     assert calls == []
     assert [r.unexpected_count for r in result.failed] == [1]
+
+
+def test_arrow_backed_text_is_judged_as_python_text_is():
+    """Arrow-backed text columns reach GE as they are (no categorical copy); each rule
+    gives the same verdict, counts and landed examples as on the same day read as
+    Python strings (turned into categories): a duplicate id, a card id too long, a blank
+    card id and an unknown category."""
+    from fraud_assets.validation import suites
+
+    raw = validated_day(DAY, 200).astype(str)
+    raw.loc[1, "transaction_id"] = raw.loc[0, "transaction_id"]
+    raw.loc[2, "card_id"] = "c" * 200
+    raw.loc[3, "card_id"] = "  "
+    raw.loc[4, "merchant_category"] = "casino"
+    results = {}
+    for storage in ("python", "pyarrow"):
+        landed = raw.astype(f"string[{storage}]")
+        typed, _ = contract.landed_reasons(landed, DAY)
+        ge = runner.for_ge(typed)
+        kinds = {c: str(ge[c].dtype) for c in ("transaction_id", "card_id")}
+        assert all(("category" in k) == (storage == "python") for k in kinds.values()), kinds
+        results[storage] = [
+            (r.rule, r.success, r.unexpected_count, r.examples)
+            for suite in (suites.structure_suite(), suites.values_suite(DAY, columns=raw.columns))
+            for r in runner.run_suite(suite, ge, landed).rules]
+    assert results["pyarrow"] == results["python"]
+    failed = {rule for rule, ok, *_ in results["pyarrow"] if not ok}
+    assert "transaction_id is unique in the file" in failed
+    assert len(failed) >= 3, failed
