@@ -69,6 +69,57 @@ def test_fast_number_reading_agrees_with_pandas_value_by_value():
     assert whole.equals(pd.to_numeric(pd.Series(TRICKY_NUMBERS), errors="coerce"))
 
 
+TRICKY_TIMESTAMPS = [
+    "2025-02-03T14:05:00Z", "2025-02-03T14:05:00+05:30", "2025-02-03T14:05:00+0530",
+    "2025-02-03T14:05:00+05", "2025-02-03T14:05:00-00:00", "2025-02-03T14:05:00.123456789Z",
+    "2025-02-03T14:05:00.5", "2025-02-03 14:05:00", "2025-02-03T14:05:00", "2025-02-03",
+    "2025-02-03T14", "2025-02-03T14:05", "2025-02-03T14:05:00z", "2025-02-03T24:00:00",
+    "2025-02-03T14:05:60", " 2025-02-03T14:05:00Z", "2025-02-03T14:05:00 Z",
+    "20250203T140500Z", "2025-02-03T14:05:00,5Z", "2025-02-03T14:05:00.1234567891Z",
+    "2025-02-30T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+    "1677-09-21T00:12:44Z", "2262-04-11T23:47:17Z", "2025-02-03T14:05:00+05:30:00",
+    "2025-02-03T14:05:00+24:00", "2025-02-03T14:05:00.Z", "2025-2-3T14:05:00Z",
+    "2025-02-03T14:05:00+5:30", "+2025-02-03T14:05:00Z", "2025-02-03T14:05:00Z\n",
+    "\uff12\uff10\uff12\uff15-02-03T14:05:00Z", "", " ", "yesterday", None]
+
+
+def _pandas_time(text) -> pd.Timestamp:
+    """pandas' reading of one value on its own (what `parse_timestamps` stands in for)."""
+    return pd.to_datetime(pd.Series([text], dtype=object), errors="coerce", utc=True,
+                          format="ISO8601").astype("datetime64[ns, UTC]").iloc[0]
+
+
+def test_fast_timestamp_reading_agrees_with_pandas_value_by_value():
+    """Alone, beside a plain time (Arrow then reads the part if it reads the value), and
+    all together (Arrow refuses, pandas reads the part): each value gets pandas' time."""
+    plain = "2025-02-03T10:00:00Z"
+    for storage in (object, "string[pyarrow]"):
+        for text in TRICKY_TIMESTAMPS:
+            got = contract.parse_timestamps(pd.Series([text, plain], dtype=storage))
+            assert str(got.dtype) == "datetime64[ns, UTC]"
+            expected = [_pandas_time(text), _pandas_time(plain)]
+            assert got.tolist() == expected or (pd.isna(got[0]) and pd.isna(expected[0])
+                                                and got[1] == expected[1]), repr(text)
+        every = contract.parse_timestamps(pd.Series(TRICKY_TIMESTAMPS, dtype=storage))
+        expected = pd.Series([_pandas_time(t) for t in TRICKY_TIMESTAMPS],
+                             dtype="datetime64[ns, UTC]")
+        pd.testing.assert_series_equal(every, expected)
+
+
+def test_a_landed_column_of_iso_times_is_read_without_pandas_parser(monkeypatch):
+    column = pd.Series(["2025-02-03T14:05:00Z", "2025-02-03 09:00:00", None] * 3,
+                       dtype="string[pyarrow]")
+    expected = contract.parse_timestamps(column)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pandas' parser was used")
+
+    monkeypatch.setattr(contract.pd, "to_datetime", refuse)
+    pd.testing.assert_series_equal(contract.parse_timestamps(column), expected)
+    assert expected.iloc[1] == pd.Timestamp("2025-02-03 09:00:00", tz="UTC")
+    assert pd.isna(expected.iloc[2])
+
+
 def test_int_fields_keep_only_whole_numbers_within_int64():
     column = pd.Series(["3", "3.0", "3.5", "-2", "1e30", None, "x"], dtype=object)
     got = contract.coerce_column(contract.HOUR, column)
