@@ -124,11 +124,12 @@ def card_day(lake_dir: Path, day: dt.date) -> CardDay:
     earlier = [read_card_rows(lake.partition_path(lake_dir, VALIDATED, d), cards)
                for d in present if d not in summarised]
     summaries = window_summaries(lake_dir, day, cards)
-    history = pd.concat([*earlier, rows], ignore_index=True)
-    features = card_window_features(history, rows, summaries)
+    history = pd.concat(earlier, ignore_index=True) if earlier else empty_card_rows()
+    # The day's own rows are events of its later rows: passed once, not concatenated.
+    features = card_window_features(history, rows, summaries, rows_are_events=True)
     out = pd.concat([rows[[TRANSACTION_ID, CARD_JOIN_KEY, TIMESTAMP]], features], axis=1)
     out = out.take(contract.event_order(out)).reset_index(drop=True)
-    events_read = len(history) - len(rows) + int(summaries[SUMMARY_EVENTS].sum())
+    events_read = len(history) + int(summaries[SUMMARY_EVENTS].sum())
     return CardDay(out, transactions, len(cards), present, events_read)
 
 

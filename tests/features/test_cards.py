@@ -156,6 +156,23 @@ def test_values_do_not_depend_on_other_history():
                                   card_window_features(own.iloc[::-1], rows), check_exact=True)
 
 
+@pytest.mark.parametrize("seed", [0, 3])
+def test_rows_as_events_are_the_rows_concatenated_into_history(seed):
+    """`rows_are_events` gives the bits of passing the rows in history too: card-less and
+    blank-card rows, ties, categories as categoricals on one side, a non-default index."""
+    rng = np.random.default_rng(seed)
+    history = _events(rng, 2000)
+    rows = _events(rng, 600, cards=15)
+    rows.index = rng.permutation(np.arange(5000, 5000 + len(rows)))
+    rows = rows.astype({"merchant_category": "category"})
+    want = card_window_features(pd.concat([history, rows], ignore_index=True), rows)
+    got = card_window_features(history, rows, rows_are_events=True)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert (got["card_txn_count_24h"] > 0).sum() > len(rows) // 2  # rows did count
+    alone = card_window_features(history.iloc[:0], rows, rows_are_events=True)
+    pd.testing.assert_frame_equal(alone, card_window_features(rows, rows), check_exact=True)
+
+
 def test_sums_are_rounded_to_the_amount_scale():
     history = pd.DataFrame({"card_id": ["a"], "event_timestamp": [START],
                             "amount": [0.1234567], "merchant_category": ["grocery"]})
