@@ -312,7 +312,9 @@ def _base_violations(typed: pd.DataFrame, fields: tuple[Field, ...] = FIELDS,
             bad = bad & False
             if raw is not None and f.name in raw.columns and bad.index.size:
                 empty = col.isna()  # judged from the raw text only where the value is NA
-                bad[empty] = ~is_blank(raw.loc[empty, f.name])
+                # Values, not a Series: pandas warns (and will refuse) when a Series is
+                # set through a mask. `raw.loc` keeps the rows in the mask's order.
+                bad[empty] = ~is_blank(raw.loc[empty, f.name]).to_numpy()
         if f.kind == "string":
             bad |= _string_violations(col, f)
         if f.allowed is not None:

@@ -169,3 +169,20 @@ def test_event_order_is_pandas_stable_sort_by_time_then_id():
     arrow_backed = rows.astype({"transaction_id": "string[pyarrow]"})
     assert contract.event_order(arrow_backed).tolist() == expected.tolist()
     assert contract.event_order(rows.iloc[:0]).tolist() == []
+
+
+def test_a_nullable_fields_unparseable_value_is_judged_without_pandas_deprecations():
+    """An `is_fraud` that is there but not a number is bad, a blank one is unknown, in any
+    index order and either text storage, with no FutureWarning (pandas will refuse the
+    Series-through-a-mask assignment that warned)."""
+    import warnings
+
+    frame = pd.concat([raw(is_fraud="1"), raw(is_fraud="x"), raw(is_fraud=None),
+                       raw(is_fraud=" "), raw(is_fraud="0")])
+    frame.index = [9, 3, 5, 1, 0]
+    for storage in (object, "string[pyarrow]"):
+        landed = frame.astype(storage)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            why = contract.reasons(contract.coerce(landed), landed)
+        assert ["is_fraud" in w for w in why] == [False, True, False, False, False], storage
