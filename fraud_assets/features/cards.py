@@ -340,10 +340,14 @@ def window_arrays(history: CardEvents, r_code: np.ndarray, r_time: np.ndarray,
     seconds[has_prev] = (r_time[has_prev] - h_time[prev[has_prev]]) / 1e9
     out[:, col["card_seconds_since_prev"]] = seconds
 
+    # A category is in a row's 24 hours when its latest key before the row's is at or after
+    # the window's start (keys hold the card: an earlier card's key is below the start).
     distinct = np.zeros(n)
     for category in range(h_cat.max(initial=-1) + 1):
         keys = h_key[h_cat == category]
-        distinct += (np.searchsorted(keys, q_key["t"]) - np.searchsorted(keys, q_key["24h"])) > 0
+        before = np.searchsorted(keys, q_key["t"])
+        latest = keys[np.maximum(before - 1, 0)] if len(keys) else q_key["24h"] - 1
+        distinct += (before > 0) & (latest >= q_key["24h"])
     out[:, col["card_distinct_categories_24h"]] = distinct
 
     count30 = count(pos["30d"])
