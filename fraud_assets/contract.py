@@ -133,6 +133,14 @@ _OFFSET = re.compile(r"[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:Z|[+-]\d{2}(?:
                      re.IGNORECASE)
 
 
+def arrow_backed(values: pd.Series) -> bool:
+    """The column's values live in Arrow buffers (`string[pyarrow]`, the lake's text, or an
+    `ArrowDtype`): Arrow kernels and GE take them without a per-value copy."""
+    dtype = values.dtype
+    return (isinstance(dtype, pd.ArrowDtype)
+            or (isinstance(dtype, pd.StringDtype) and dtype.storage.startswith("pyarrow")))
+
+
 def _arrow_text(values: pd.Series) -> pa.Array | None:
     """`values` as an Arrow string array (missing -> null), or None when they are not all
     text (a JSON body's numbers, booleans): then callers take pandas' own path.
@@ -144,7 +152,7 @@ def _arrow_text(values: pd.Series) -> pa.Array | None:
     """
     if values.dtype != object and not isinstance(values.dtype, pd.StringDtype):
         return None
-    if getattr(values.dtype, "storage", None) == "pyarrow":  # Arrow-backed: no copy
+    if arrow_backed(values):  # no copy
         text = pa.array(values)
         return (text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text)
     try:

@@ -77,7 +77,8 @@ def for_ge(typed: pd.DataFrame) -> pd.DataFrame:
     for f in (*contract.FIELDS, *contract.LABEL_FIELDS[1:]):  # transactions' and labels'
         if f.name in out and f.kind == "int":
             out[f.name] = out[f.name].astype("Float64").astype("float64")
-        if f.name in out and f.kind in ("string", "category") and not _arrow_backed(out[f.name]):
+        if (f.name in out and f.kind in ("string", "category")
+                and not contract.arrow_backed(out[f.name])):
             # pandas categories: GE copies the column per metric, and copying a million
             # Python strings cost ~2 s per rule at 1M rows, the categorical codes ~0.1 s.
             # Arrow-backed text (the lake's, `lake.read_arrow_text`) is copied as buffer
@@ -85,13 +86,6 @@ def for_ge(typed: pd.DataFrame) -> pd.DataFrame:
             # rows) and the categories' hashing (0.3-0.4 s per million ids) is saved.
             out[f.name] = _as_category(out[f.name])
     return out
-
-
-def _arrow_backed(values: pd.Series) -> bool:
-    """The column's values live in Arrow buffers (`string[pyarrow]` or an ArrowDtype)."""
-    dtype = values.dtype
-    return (isinstance(dtype, pd.ArrowDtype)
-            or (isinstance(dtype, pd.StringDtype) and dtype.storage.startswith("pyarrow")))
 
 
 def _as_category(values: pd.Series) -> pd.Series:

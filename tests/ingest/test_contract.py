@@ -1,4 +1,5 @@
 import pandas as pd
+import pyarrow as pa
 
 from fraud_assets import contract
 
@@ -186,3 +187,12 @@ def test_a_nullable_fields_unparseable_value_is_judged_without_pandas_deprecatio
             warnings.simplefilter("error", FutureWarning)
             why = contract.reasons(contract.coerce(landed), landed)
         assert ["is_fraud" in w for w in why] == [False, True, False, False, False], storage
+
+
+def test_only_text_in_arrow_buffers_counts_as_arrow_backed():
+    values = ["a", None, "b"]
+    assert contract.arrow_backed(pd.Series(values, dtype="string[pyarrow]"))
+    assert contract.arrow_backed(pd.Series(values, dtype=pd.ArrowDtype(pa.string())))
+    assert not contract.arrow_backed(pd.Series(values, dtype=object))
+    assert not contract.arrow_backed(pd.Series(values, dtype="string[python]"))
+    assert not contract.arrow_backed(pd.Series(values, dtype="category"))
