@@ -88,11 +88,12 @@ def read_arrow_text(path: Path) -> pd.DataFrame:
 
 
 def read_partitions(asset: str, partitions: Iterable[str], root: Path | None = None,
-                    ) -> pd.DataFrame:
-    """Concatenate the stored partitions that exist (missing days are skipped)."""
+                    arrow_text: bool = False) -> pd.DataFrame:
+    """Concatenate the stored partitions that exist (missing days are skipped); text
+    columns Arrow-backed with `arrow_text` (`read_frame`)."""
     root = root or settings.lake_dir()
     paths = [partition_path(root, asset, p) for p in partitions]
-    frames = [pd.read_parquet(p) for p in paths if p.exists()]
+    frames = [read_frame(p, arrow_text=arrow_text) for p in paths if p.exists()]
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames, ignore_index=True)

@@ -102,10 +102,8 @@ class LakeIOManager(ConfigurableIOManager):
             keys = list(context.asset_partition_keys)
             if name in SHARED_READS and len(keys) == 1:
                 return _shared_read(lake.partition_path(self._root(), name, keys[0]))
-            if name in ARROW_TEXT_READS and len(keys) == 1:
-                path = lake.partition_path(self._root(), name, keys[0])
-                return lake.read_arrow_text(path) if path.exists() else pd.DataFrame()
-            return lake.read_partitions(name, keys, self._root())
+            return lake.read_partitions(name, keys, self._root(),
+                                        arrow_text=name in ARROW_TEXT_READS)
         meta = context.definition_metadata or {}
         return lake.read_frame(lake.partition_path(self._root(), name, None),
                                columns=meta.get(READ_COLUMNS), filters=meta.get(READ_FILTERS),
@@ -117,7 +115,7 @@ class LakeIOManager(ConfigurableIOManager):
 # frame it gets: the raw day feeds four checks and the split (at 1M rows each read cost
 # ~2.5 s). One frame per file version (path, size, mtime) is kept and handed to each.
 SHARED_READS = frozenset({names.TRANSACTIONS_RAW})
-# Assets whose one-day input is read with Arrow-backed text (`lake.read_arrow_text`): the
+# Assets whose days are read with Arrow-backed text (`lake.read_frame`'s `arrow_text`): the
 # validated day feeds the drift report and `model_performance`, which sample it before any
 # per-value work. A 1M-row day: 0.07-0.14 s against 0.36-0.95 s and 57k page faults
 # (~230 MB of Python strings) for `pd.read_parquet` (day 30 of `benchmarks.scale`'s
