@@ -5,5 +5,6 @@ import warnings
 from fraud_assets import settings
 
 settings.disable_telemetry()
+settings.set_memory_defaults()
 # Evidently imports litestar, whose own deprecations would greet every command and run.
 warnings.filterwarnings("ignore", module=r"litestar(\.|$)")

@@ -29,6 +29,29 @@ def disable_telemetry() -> None:
         os.environ.setdefault(key, value)
 
 
+# How the platform's processes use memory, set the same way (a user's explicit value wins).
+# NumPy asks Linux for transparent huge pages on every large array (`madvise`), unless
+# NUMPY_MADVISE_HUGEPAGE=0 (NumPy's own switch, read when numpy is imported). Each huge page
+# is zeroed and backed whole on first touch; arrays a step frees and the next allocates
+# again pay that anew, and where the kernel also hands freed memory back to its host (a VM
+# with free page reporting, as the machine behind the scale numbers) it dominated the daily
+# job. A 1M-row day, `daily_job` three times in one process (`benchmarks/daily_run.py
+# --runs 3` on `benchmarks.scale`'s 30 x 1M state, 2026-12-03, two rounds each): system
+# time 36.8-38.9 s with huge pages against 14.9-19.3 s without; runs 22.5-34.2 s against
+# 14.0-25.8 s; the card features' system time 4.3-5.3 s against 1.3-1.9 s a run. The
+# 30 x 1M retraining job alone: 274 s with huge pages against 201 s without, the same peak
+# (5.05 and 5.06 GB). Where huge pages pay on another machine, set the variable to 1.
+MEMORY_DEFAULTS: dict[str, str] = {"NUMPY_MADVISE_HUGEPAGE": "0"}
+
+
+def set_memory_defaults() -> None:
+    """Apply MEMORY_DEFAULTS to this process and its children (a user's explicit value
+    wins). Must run before numpy is imported to take effect in this process: the package's
+    `__init__` runs it, and it imports nothing that imports numpy."""
+    for key, value in MEMORY_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
 def first_day() -> str:
     """The first daily partition (ISO date): $FRAUD_FIRST_DAY, default the demo's first day.
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -189,3 +191,20 @@ def test_api_replicas_refuse_what_cannot_work(server_home: Path, monkeypatch) ->
     monkeypatch.setenv(settings.PROFILE_ENV, settings.LOCAL)
     with pytest.raises(containers.ContainerError, match="2 replicas need FRAUD_PROFILE=server"):
         containers.ApiReplicas(podman, "img", 8300, count=2)
+
+
+@pytest.mark.parametrize(("given", "huge_pages"), [(None, False), ("1", True)])
+def test_the_code_locations_numpy_asks_for_no_huge_pages_unless_told(given: str | None,
+                                                                      huge_pages: bool) -> None:
+    """`settings.MEMORY_DEFAULTS` reaches numpy in a process that loads the code location
+    (as a run worker does), and a user's own NUMPY_MADVISE_HUGEPAGE wins."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if given is not None:
+        env["NUMPY_MADVISE_HUGEPAGE"] = given
+    code = ("import fraud_assets.definitions, os\n"
+            "from numpy._core.multiarray import _get_madvise_hugepage\n"
+            "print(_get_madvise_hugepage(), os.environ['NUMPY_MADVISE_HUGEPAGE'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=settings.REPO_ROOT, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == [str(huge_pages), given or "0"]
