@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -196,3 +197,20 @@ def test_only_text_in_arrow_buffers_counts_as_arrow_backed():
     assert not contract.arrow_backed(pd.Series(values, dtype=object))
     assert not contract.arrow_backed(pd.Series(values, dtype="string[python]"))
     assert not contract.arrow_backed(pd.Series(values, dtype="category"))
+
+
+def test_rows_are_found_by_transaction_id_the_last_stored_copy_winning():
+    """Against pandas' reading of the rule: ids stored twice (the last copy wins), ids
+    asked twice (each gets the row), ids never stored (a null row), in the asked order."""
+    rng = np.random.default_rng(7)
+    ids = [f"t{i}" for i in rng.integers(0, 1_500, size=2_000)]  # ~400 stored twice or more
+    stored = pa.table({"transaction_id": ids, "value": np.arange(len(ids), dtype="float64")})
+    asked = pd.Series([f"t{i}" for i in rng.integers(0, 2_000, size=800)],
+                      dtype="string[pyarrow]", index=range(5, 805))
+    got = contract.rows_by_transaction_id(stored, asked)
+    last = stored.to_pandas().drop_duplicates("transaction_id", keep="last")
+    want = last.set_index("transaction_id")["value"].reindex(asked.to_numpy())
+    assert got.num_rows == len(asked) and asked.duplicated().any() and want.isna().any()
+    np.testing.assert_array_equal(got["value"].to_numpy(zero_copy_only=False),
+                                  want.to_numpy())
+    assert got["transaction_id"].null_count == int(want.isna().sum())
