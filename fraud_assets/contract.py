@@ -361,24 +361,16 @@ def rows_by_transaction_id(stored: pa.Table, transaction_ids: pd.Series) -> pa.T
     """The rows of `stored` (a `transaction_id` column, any others) for each id of
     `transaction_ids`, in its order: (len(transaction_ids),) rows, all null where an id is
     not stored; an id stored twice takes its last copy (a later file corrects an earlier
-    one). Looked up in Arrow: pandas' `drop_duplicates` + `get_indexer` on text ids held
-    each id as a Python string (~1 GB at a 6M-row holdout) and took 1.7 s of a scored
-    1M-row day's 11.7 s (`model_performance`). The asked ids are hashed (`dictionary_encode`)
-    and every stored id probed once, rather than the stored ids hashed and each asked id
-    probed: a scored 1M-row day asks for its 220,412 sampled ids, 0.53-0.91 s against
-    0.90-2.35 s the other way round (the same rows; four rounds alternating in one process,
-    on 2026-12-03's loaded machine)."""
+    one). Looked up in Arrow (`index_in`): pandas' `drop_duplicates` + `get_indexer` on
+    text ids held each id as a Python string (~1 GB at a 6M-row holdout) and took 1.7 s
+    of a scored 1M-row day's 11.7 s (`model_performance`)."""
     ids = stored[TRANSACTION_ID.name].cast(pa.string())
-    asked = pc.dictionary_encode(
-        pa.array(transaction_ids.astype(str), from_pandas=True).cast(pa.string()))
-    at = pc.index_in(ids, value_set=asked.dictionary).fill_null(-1).to_numpy()
-    found = at >= 0
-    last = np.full(len(asked.dictionary), -1, dtype=np.int64)
-    np.maximum.at(last, at[found], np.flatnonzero(found))  # an id stored twice: its last row
-    codes = asked.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    rows = np.full(len(codes), -1, dtype=np.int64)
-    rows[codes >= 0] = last[codes[codes >= 0]]
-    return stored.take(pa.array(rows, mask=rows < 0))  # null: not stored
+    last = len(ids) - 1
+    # index_in takes an id's first match: look up in the ids reversed, so it is the last copy.
+    reversed_ids = ids.take(pa.array(np.arange(last, -1, -1)))
+    wanted = pa.array(transaction_ids.astype(str), from_pandas=True).cast(pa.string())
+    at = pc.index_in(wanted, value_set=reversed_ids).cast(pa.int64())
+    return stored.take(pc.subtract(pa.scalar(last, pa.int64()), at))  # null: not stored
 
 
 def day_violations(typed: pd.DataFrame, day: dt.date | str) -> pd.DataFrame:
