@@ -24,7 +24,6 @@ from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance
 
-from benchmarks.scale import memory_settings
 from fraud_assets import names, settings
 from fraud_assets.orchestration.instance import ensure_dagster_home
 from fraud_assets.orchestration.pipeline import QUIET, load_defs, release_memory
@@ -88,7 +87,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args()
     settings.disable_telemetry()
-    print(f"memory settings: {memory_settings()}", flush=True)
+    print(f"memory settings: {settings.memory_settings()}", flush=True)
     runs = run_days(args.day, args.runs)
     print(table(runs))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB

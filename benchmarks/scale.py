@@ -47,14 +47,6 @@ FIRST = dt.date(2025, 1, 1)
 GOALS = "goals: daily_job < 10 s per 1M rows; retraining (30 x 1M) < 300 s; peak RSS < 6 GB"
 
 
-def memory_settings() -> str:
-    """`settings.MEMORY_DEFAULTS` as the measured processes get them (they import
-    fraud_assets, which sets each unless the environment already has it)."""
-    from fraud_assets import settings
-
-    return ", ".join(f"{k}={os.environ.get(k, v)}" for k, v in settings.MEMORY_DEFAULTS.items())
-
-
 def _rss(proc: psutil.Process) -> list[int]:
     """Resident bytes of `proc` and each of its descendants."""
     out = []
@@ -345,11 +337,13 @@ def main() -> None:
                         help="state folders go here (default: a temporary folder, removed)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args()
+    from fraud_assets import settings  # late, as elsewhere here: the parent needs psutil only
+
     work = args.work or Path(tempfile.mkdtemp(prefix="fraud-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"state under {work}; {os.cpu_count()} cores, load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} (shared machine); {GOALS}; "
-          f"{memory_settings()}", flush=True)
+          f"{settings.memory_settings()}", flush=True)
     results: dict = {}
     if "sizes" not in args.skip:
         results["sizes"] = []

@@ -52,6 +52,12 @@ def set_memory_defaults() -> None:
         os.environ.setdefault(key, value)
 
 
+def memory_settings() -> str:
+    """MEMORY_DEFAULTS as this process and its children have them, e.g.
+    "NUMPY_MADVISE_HUGEPAGE=0" (printed with the benchmarks' numbers)."""
+    return ", ".join(f"{k}={os.environ.get(k, v)}" for k, v in MEMORY_DEFAULTS.items())
+
+
 def first_day() -> str:
     """The first daily partition (ISO date): $FRAUD_FIRST_DAY, default the demo's first day.
 
