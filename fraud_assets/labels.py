@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from fraud_assets import contract, lake, names
 from fraud_assets.features.engine import DAY_COLUMN, Engine
@@ -170,9 +171,12 @@ def as_of(landed: pd.DataFrame, partition_days: pd.Series, feed: pd.DataFrame,
     counts from the end of its day (`landing_label_time`)."""
     if when is not None:
         feed = feed[feed[LABEL_TIMESTAMP] <= when]
-    latest = (feed.sort_values(LABEL_TIMESTAMP, kind="stable")
-              .drop_duplicates(TRANSACTION_ID, keep="last").set_index(TRANSACTION_ID)[LABEL])
-    from_feed = landed[TRANSACTION_ID].astype(str).map(latest).astype("Int64")
+    # The latest verdict: the last copy of an id once sorted by label time (stable).
+    ordered = feed.sort_values(LABEL_TIMESTAMP, kind="stable")
+    verdicts = pa.table({TRANSACTION_ID: contract.id_text(ordered[TRANSACTION_ID]),
+                         LABEL: pa.array(ordered[LABEL], type=pa.int64())})
+    found = contract.rows_by_transaction_id(verdicts, landed[TRANSACTION_ID])[LABEL]
+    from_feed = pd.Series(pd.array(found.to_pandas(), dtype="Int64"), index=landed.index)
     at_landing = landed[LABEL].astype("Int64")
     if when is not None:
         known_then = pd.to_datetime(partition_days.astype(str)).dt.tz_localize("UTC") \

@@ -80,6 +80,8 @@ class CardDay:
     cards: int  # distinct cards among them
     history_days: list[str]  # earlier validated days read (present ones, oldest first)
     history_rows: int  # events of the day's cards on those days (read or summarised)
+    events: pd.DataFrame  # the day's validated rows with a card (`read_card_rows`' columns)
+    version: str | None  # `validated_version` of the file those rows were read from
 
     @property
     def share_with_card(self) -> float:
@@ -110,6 +112,7 @@ def card_day(lake_dir: Path, day: dt.date) -> CardDay:
     if not path.exists():
         raise FileNotFoundError(f"{path}: validated partition {day} is not in the lake; "
                                 "materialize transactions_validated for it first")
+    version = validated_version(lake_dir, day.isoformat())  # before the read: never newer
     today = read_card_rows(path)
     transactions = pq.read_metadata(path).num_rows
     rows = today[has_card(today)]
@@ -130,7 +133,7 @@ def card_day(lake_dir: Path, day: dt.date) -> CardDay:
     out = pd.concat([rows[[TRANSACTION_ID, CARD_JOIN_KEY, TIMESTAMP]], features], axis=1)
     out = out.take(contract.event_order(out)).reset_index(drop=True)
     events_read = len(history) + int(summaries[SUMMARY_EVENTS].sum())
-    return CardDay(out, transactions, len(cards), present, events_read)
+    return CardDay(out, transactions, len(cards), present, events_read, rows, version)
 
 
 def has_card(frame: pd.DataFrame) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,8 +107,27 @@ def open_project(home: Path | None = None) -> tuple[Workspace, Project]:
         raise DashboardError(f"cannot open the Evidently workspace {folder}: {exc}") from exc
 
 
+# Evidently's `Workspace()` reads and parses every snapshot of the workspace when made
+# (the index of its dataset manager, which nothing here uses): 0.19-0.60 s at 30
+# snapshots, 1.3-1.5 s at 90, 4.9-5.9 s at 365 (`benchmarks/evidently_workspace.py`), and
+# a day adds up to three. So one per folder and process: what is called on it here
+# (projects, dashboard, add_run, delete_run) reads and writes the files each time, so it
+# sees what other processes wrote since.
+_workspaces: dict[str, Workspace] = {}
+_workspaces_lock = threading.Lock()
+
+
+def _workspace(folder: Path) -> Workspace:
+    """The process's Workspace of `folder`, made on first use."""
+    key = str(folder.resolve())
+    with _workspaces_lock:
+        if key not in _workspaces:
+            _workspaces[key] = Workspace(key)
+        return _workspaces[key]
+
+
 def _open_project(folder: Path) -> tuple[Workspace, Project]:
-    workspace = Workspace(str(folder))
+    workspace = _workspace(folder)
     found = workspace.search_project(PROJECT_NAME)
     project = found[0] if found else workspace.create_project(PROJECT_NAME,
                                                              PROJECT_DESCRIPTION)

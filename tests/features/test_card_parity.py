@@ -83,6 +83,17 @@ def test_replayed_cards_have_every_earlier_event_kept_and_kept_events_follow_the
                            resources=resources(fraud_home), partition_key=last.isoformat()
                            ).success
     lake_dir = fraud_home / "lake"
+    # card_features kept the day's own events from the rows it read; the replay reads them.
+    today_file = lake_dir / card_parity.EVENTS_ASSET / f"{last.isoformat()}.parquet"
+    made = today_file.stat().st_mtime_ns
+    assert card_parity.replay_day(lake_dir, fraud_home / "feast", last).passed
+    assert today_file.stat().st_mtime_ns == made
+    kept = card_parity.KEPT_PER_REPLAYED * card_parity.MAX_CARDS
+    kept_then, cut_then = card_parity.lowest_hash_events(lake_dir, last.isoformat(), kept)
+    today_file.unlink()  # made again from the file: the same events and cut
+    kept_now, cut_now = card_parity.lowest_hash_events(lake_dir, last.isoformat(), kept)
+    pd.testing.assert_frame_equal(kept_then, kept_now)
+    assert cut_then == cut_now and len(kept_now) == ROWS
     parity = card_parity.replay_day(lake_dir, fraud_home / "feast", last, max_cards=5)
     assert parity.compared > 0 and parity.differing == 0, parity
     kept = {d: card_parity.lowest_hash_events(lake_dir, d.isoformat(), 20)

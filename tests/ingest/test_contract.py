@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 
 from fraud_assets import contract
 
@@ -214,3 +215,15 @@ def test_rows_are_found_by_transaction_id_the_last_stored_copy_winning():
     np.testing.assert_array_equal(got["value"].to_numpy(zero_copy_only=False),
                                   want.to_numpy())
     assert got["transaction_id"].null_count == int(want.isna().sum())
+
+
+@pytest.mark.parametrize("dtype", ["string[pyarrow]", "string[python]", object])
+def test_ids_become_arrow_text_as_astype_str_writes_them_missing_ones_null(dtype):
+    ids = pd.Series(["t1", None, "t3"], dtype=dtype)
+    text = contract.id_text(ids)
+    assert text.type == pa.string() and text.to_pylist() == ["t1", None, "t3"]
+    numbers = contract.id_text(pd.Series([7, None, 9], dtype="Int64"))
+    assert numbers.to_pylist() == ["7", None, "9"]  # as astype(str) writes them
+    stored = pa.table({"transaction_id": ["7", "t3", "nan", "<NA>", "None"], "v": [1, 2, 3, 4, 5]})
+    found = contract.rows_by_transaction_id(stored, pd.Series([9, 7, None], dtype="Int64"))
+    assert found["v"].to_pylist() == [None, 1, None]  # a missing id matches no text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import urllib.request
 from pathlib import Path
 
@@ -133,6 +134,37 @@ def test_a_performance_day_lands_with_the_gates_numbers(tmp_path):
 
     unjudged = DayPerformance(DAY, day.champion, {}, 50, 0, 1, judged=False, note="few")
     assert dashboards.save_performance(unjudged, tmp_path) is None  # a gap, not a zero
+
+
+def test_a_process_makes_its_workspace_once_and_sees_the_files_as_they_are(tmp_path,
+                                                                         monkeypatch):
+    # Evidently's Workspace() parses every snapshot held: made once per folder and process.
+    made = []
+
+    class Counted(Workspace):
+        def __init__(self, path: str):
+            made.append(path)
+            super().__init__(path)
+
+    monkeypatch.setattr(dashboards, "Workspace", Counted)
+    monkeypatch.setattr(dashboards, "_workspaces", {})
+    rng = np.random.default_rng(1)
+    labels = (rng.random(500) < 0.1).astype(int)
+    snapshot = dashboards.performance_snapshot(_day(labels, labels * 0.9, 0.5))
+    first = dashboards.save_snapshot(snapshot, "performance", "2025-01-10", [], tmp_path)
+    # Another process (Evidently's own API) deletes that day's snapshot meanwhile.
+    workspace, project = _project(tmp_path)
+    workspace.delete_run(project.id, first)
+    second = dashboards.save_snapshot(snapshot, "performance", "2025-01-11", [], tmp_path)
+    assert [str(s) for s in workspace.list_runs(project.id)] == [second]
+    assert len(made) == 1
+    # The whole workspace removed by hand: the next save makes the project again.
+    shutil.rmtree(tmp_path / "evidently")
+    third = dashboards.save_snapshot(snapshot, "performance", "2025-01-12", [], tmp_path)
+    workspace, project = _project(tmp_path)
+    assert [str(s) for s in workspace.list_runs(project.id)] == [third]
+    assert workspace.get_run(project.id, third).metadata["day"] == "2025-01-12"
+    assert len(made) == 1
 
 
 def test_the_project_has_the_three_panels_once(tmp_path):

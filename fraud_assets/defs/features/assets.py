@@ -32,6 +32,7 @@ from fraud_assets.defs.resources import FraudHome, table_metadata
 from fraud_assets.features import (
     aggregates,
     card_days,
+    card_parity,
     daily_sums,
     engine,
     offline,
@@ -142,6 +143,9 @@ def card_features(context: AssetExecutionContext, fraud_home: FraudHome,
     except (FileNotFoundError, ValueError) as exc:
         raise Failure(description=str(exc)) from None
     path = offline.write_card_day(feast_store.feast_dir, day, result.rows)
+    # The parity check's events of the day, while its rows are in memory.
+    card_parity.keep_day_events(fraud_home.lake, context.partition_key, result.events,
+                                result.version)
     if not len(result.rows):
         context.log.warning(f"no transaction of {day} carries a card id: no card feature rows "
                             "(their card features are unknown)")
