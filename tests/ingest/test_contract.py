@@ -200,14 +200,15 @@ def test_only_text_in_arrow_buffers_counts_as_arrow_backed():
     assert not contract.arrow_backed(pd.Series(values, dtype="category"))
 
 
-def test_rows_are_found_by_transaction_id_the_last_stored_copy_winning():
+@pytest.mark.parametrize("asked_rows", [800, 1_500])  # the asked ids hashed; the stored
+def test_rows_are_found_by_transaction_id_the_last_stored_copy_winning(asked_rows):
     """Against pandas' reading of the rule: ids stored twice (the last copy wins), ids
     asked twice (each gets the row), ids never stored (a null row), in the asked order."""
     rng = np.random.default_rng(7)
     ids = [f"t{i}" for i in rng.integers(0, 1_500, size=2_000)]  # ~400 stored twice or more
     stored = pa.table({"transaction_id": ids, "value": np.arange(len(ids), dtype="float64")})
-    asked = pd.Series([f"t{i}" for i in rng.integers(0, 2_000, size=800)],
-                      dtype="string[pyarrow]", index=range(5, 805))
+    asked = pd.Series([f"t{i}" for i in rng.integers(0, 2_000, size=asked_rows)],
+                      dtype="string[pyarrow]", index=range(5, 5 + asked_rows))
     got = contract.rows_by_transaction_id(stored, asked)
     last = stored.to_pandas().drop_duplicates("transaction_id", keep="last")
     want = last.set_index("transaction_id")["value"].reindex(asked.to_numpy())
@@ -227,3 +228,5 @@ def test_ids_become_arrow_text_as_astype_str_writes_them_missing_ones_null(dtype
     stored = pa.table({"transaction_id": ["7", "t3", "nan", "<NA>", "None"], "v": [1, 2, 3, 4, 5]})
     found = contract.rows_by_transaction_id(stored, pd.Series([9, 7, None], dtype="Int64"))
     assert found["v"].to_pylist() == [None, 1, None]  # a missing id matches no text
+    nothing = contract.rows_by_transaction_id(stored.slice(0, 0), pd.Series(["7", None]))
+    assert nothing.num_rows == 2 and nothing["v"].null_count == 2
