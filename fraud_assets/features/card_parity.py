@@ -86,16 +86,16 @@ def replay_day(lake_dir: Path, feast_dir: Path, day: dt.date,
 
     Raises FileNotFoundError when the day's offline card rows are missing (materialize
     card_features for the day first)."""
-    path = offline.day_file(feast_dir, day, CARD_FEATURE_VIEW)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no offline card feature rows for {day}; "
-                                "materialize card_features for the day first")
     # The day's own kept events (`keep_day_events`: card_features keeps them from the rows
     # it read; else made from the file here). The replayed cards are among them: the
     # day's cards of lowest hash under `limit` are among its cards of lowest hash.
     today, _ = lowest_hash_events(lake_dir, day.isoformat(), KEPT_PER_REPLAYED * max_cards)
-    if today.empty:  # a day without card ids: nothing to compare
+    if today.empty:  # a day without card ids: nothing to compare (and no offline rows)
         return Parity(0, 0, dict.fromkeys(CARD_FEATURES, 0), [])
+    path = offline.day_file(feast_dir, day, CARD_FEATURE_VIEW)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no offline card feature rows for {day}; "
+                                "materialize card_features for the day first")
     earlier = _earlier_events(lake_dir, day, KEPT_PER_REPLAYED * max_cards)
     limit = min((cut for _, cut in earlier), default=ALL_HASHES)
     day_cards = _sample_cards(cards.card_text("today", today[CARD_JOIN_KEY]), max_cards, limit)

@@ -9,6 +9,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 from dagster import DagsterInstance, materialize
 
 from fraud_assets.defs.features import assets as feature_assets
@@ -111,3 +112,14 @@ def test_replayed_cards_have_every_earlier_event_kept_and_kept_events_follow_the
     now = dict(zip(corrected["transaction_id"], corrected["card_id"], strict=True))
     assert [now[t] for t in events["transaction_id"]] == list(events["card_id"])
     assert kept_file.stat().st_mtime_ns != before
+
+
+def test_a_day_with_cards_but_no_offline_rows_is_named_and_one_without_cards_passes(
+        fraud_home) -> None:
+    day = days(1)[0]
+    write_validated(fraud_home, with_cards(day, seed=3), day)
+    with pytest.raises(FileNotFoundError, match="card_velocity/.*materialize card_features"):
+        card_parity.replay_day(fraud_home / "lake", fraud_home / "feast", day)
+    write_validated(fraud_home, validated_day(day, ROWS, seed=3).drop(columns="card_id"), day)
+    parity = card_parity.replay_day(fraud_home / "lake", fraud_home / "feast", day)
+    assert parity.passed and parity.compared == 0  # no card: nothing to compare, no file
