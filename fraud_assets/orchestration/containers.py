@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from fraud_assets import settings
+from fraud_assets.orchestration.processes import interrupt_on_signals
 
 DEPLOY = settings.REPO_ROOT / "deploy" / "containers"
 PODMAN_CONF = DEPLOY / "containers.conf"
@@ -372,17 +373,12 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run_replicas_until_interrupted(replicas: ApiReplicas,
                                    echo: Callable[[str], None] = print) -> int:
     """Start the replicas, follow their logs, print each URL and its time to ready, block
     until Ctrl-C or SIGTERM (or a replica exits), then stop and remove them all.
     Exit status: 0 after a requested stop, 1 when a replica failed."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_signals()
     logs: subprocess.Popen | None = None
     try:
         replicas.start()

@@ -114,6 +114,24 @@ class Server:
         stop_all([self], grace)
 
 
+def interrupt_on_signals() -> None:
+    """From now on the first Ctrl-C or SIGTERM raises KeyboardInterrupt (even when the
+    shell that started us set SIGINT to ignored, as shells do for background jobs), and
+    every later one is ignored: it must not cut short the stop the first one began.
+    Why: `make demo` stopped by a supervisor's TERM to its process group got it twice
+    (make sends its own TERM to its child), and the second one, landing in the stop,
+    ended `fraud-platform up` with exit 130 and its "stopping..." line cut. The stop
+    ends in SIGKILL by itself (`stop_all`), so ignoring later signals cannot hang it."""
+    signal.signal(signal.SIGINT, _interrupt_once)
+    signal.signal(signal.SIGTERM, _interrupt_once)
+
+
+def _interrupt_once(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def _default_signals() -> None:
     # A parent started in the background has SIGINT ignored; children must not inherit that.
     signal.signal(signal.SIGINT, signal.SIG_DFL)

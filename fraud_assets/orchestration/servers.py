@@ -17,7 +17,13 @@ from pathlib import Path
 
 from fraud_assets import settings
 from fraud_assets.orchestration.instance import ensure_dagster_home
-from fraud_assets.orchestration.processes import HOST, Server, ServerError, stop_all
+from fraud_assets.orchestration.processes import (
+    HOST,
+    Server,
+    ServerError,
+    interrupt_on_signals,
+    stop_all,
+)
 
 BIN = Path(sys.executable).parent
 # The fraud API's BentoML service, importable from the repository root.
@@ -104,16 +110,10 @@ def _dismiss_nux(server: Server) -> None:
         pass  # cosmetic only
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run_until_interrupted(servers: Sequence[Server], echo: Callable[[str], None] = print) -> int:
     """Start all, print their URLs, block until Ctrl-C (or one dies), then stop all."""
-    # Ctrl-C, or a TERM from a supervisor, both end in the same clean stop (even when the
-    # shell that started us set SIGINT to ignored, as shells do for background jobs).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C, or a TERM from a supervisor, both end in the same clean stop.
+    interrupt_on_signals()
     try:
         for s in servers:
             s.start()
@@ -134,4 +134,7 @@ def run_until_interrupted(servers: Sequence[Server], echo: Callable[[str], None]
         echo("stopping...")
         return 0
     finally:
+        # Nor is a stop after a failure cut short by a Ctrl-C.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_all(servers, echo=echo)
