@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from fraud_assets import settings
-from fraud_assets.orchestration.processes import interrupt_on_signals
+from fraud_assets.orchestration.processes import ignore_interrupts, interrupt_on_signals
 
 DEPLOY = settings.REPO_ROOT / "deploy" / "containers"
 PODMAN_CONF = DEPLOY / "containers.conf"
@@ -400,9 +399,7 @@ def run_replicas_until_interrupted(replicas: ApiReplicas,
         echo(str(exc))
         return 1
     finally:
-        # A second Ctrl-C must not leave containers or secrets behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        ignore_interrupts()  # a second Ctrl-C must not leave containers or secrets behind
         began = time.monotonic()
         codes = replicas.stop()
         if codes:

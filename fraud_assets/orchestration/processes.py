@@ -126,9 +126,15 @@ def interrupt_on_signals() -> None:
     signal.signal(signal.SIGTERM, _interrupt_once)
 
 
-def _interrupt_once(signum: int, frame: object) -> None:
+def ignore_interrupts() -> None:
+    """Ctrl-C and SIGTERM ignored from now on: a stop under way (which ends in SIGKILL by
+    itself) runs to its end. For the rest of a command's life only: nothing restores them."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _interrupt_once(signum: int, frame: object) -> None:
+    ignore_interrupts()
     raise KeyboardInterrupt
 
 

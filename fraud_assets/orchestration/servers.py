@@ -8,7 +8,6 @@ together on Ctrl-C or SIGTERM (the launcher itself is `orchestration.processes`)
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 import urllib.request
@@ -21,6 +20,7 @@ from fraud_assets.orchestration.processes import (
     HOST,
     Server,
     ServerError,
+    ignore_interrupts,
     interrupt_on_signals,
     stop_all,
 )
@@ -134,7 +134,5 @@ def run_until_interrupted(servers: Sequence[Server], echo: Callable[[str], None]
         echo("stopping...")
         return 0
     finally:
-        # Nor is a stop after a failure cut short by a Ctrl-C.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        ignore_interrupts()  # nor is a stop after a failure cut short by a Ctrl-C
         stop_all(servers, echo=echo)
