@@ -1,11 +1,12 @@
 """Opening the Evidently workspace as its snapshots accumulate (one to three a day).
 
-Evidently's `Workspace()` reads and parses every snapshot it holds when it is made, so
-`monitoring.dashboards` makes one per folder and process. This prints, for workspaces of
-N daily drift snapshots (a real report of simulated days, saved once per day through
-`dashboards.save_snapshot`): the seconds of a new `Workspace()` (what each save cost
-before, twice per `daily_job` run) and of `dashboards.open_project` once the process
-has its workspace (what a save costs now, after the process's first).
+Evidently's `Workspace()` reads and parses every snapshot it holds when it is made (its
+dataset manager's index), so `monitoring.dashboards` opens the folder through
+`dashboards.SnapshotWorkspace`, which reads none. This prints, for workspaces of N daily
+drift snapshots (a real report of simulated days, saved once per day through
+`dashboards.save_snapshot`): the seconds of a new `Workspace()` (what each fresh run
+process paid once before) and of `dashboards.open_project` (a new `SnapshotWorkspace`,
+the project found and its panels checked: what a save pays now, in any process).
 
 Usage: .venv/bin/python -m benchmarks.evidently_workspace [--snapshots 30 90 365]
 """
@@ -57,8 +58,8 @@ def main() -> None:
         home = Path(tmp)
         folder = dashboards.workspace_dir(home)
         saved = 0
-        print("| snapshots | new Workspace() s (median, min-max) | open_project s, "
-              "process's workspace |\n|---|---|---|")
+        print("| snapshots | new Workspace() s (median, min-max) | open_project s "
+              "(SnapshotWorkspace) |\n|---|---|---|")
         for n in sorted(args.snapshots):
             for i in range(saved, n):
                 day = (START + dt.timedelta(days=i)).isoformat()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +27,7 @@ from evidently.core.report import Snapshot
 from evidently.metrics import F1Score, Precision, Recall
 from evidently.sdk.models import DashboardPanelPlot, PanelMetric
 from evidently.sdk.panels import line_plot_panel
+from evidently.ui.storage.local.base import LocalState
 from evidently.ui.workspace import Project, Workspace
 
 from fraud_assets import settings
@@ -107,23 +107,29 @@ def open_project(home: Path | None = None) -> tuple[Workspace, Project]:
         raise DashboardError(f"cannot open the Evidently workspace {folder}: {exc}") from exc
 
 
-# Evidently's `Workspace()` reads and parses every snapshot of the workspace when made
-# (the index of its dataset manager, which nothing here uses): 0.19-0.60 s at 30
-# snapshots, 1.3-1.5 s at 90, 4.9-5.9 s at 365 (`benchmarks/evidently_workspace.py`), and
-# a day adds up to three. So one per folder and process: what is called on it here
-# (projects, dashboard, add_run, delete_run) reads and writes the files each time, so it
-# sees what other processes wrote since.
-_workspaces: dict[str, Workspace] = {}
-_workspaces_lock = threading.Lock()
+class SnapshotWorkspace(Workspace):
+    """Evidently's local `Workspace` of `path`, without the dataset manager its constructor
+    also builds.
+
+    Why: that manager's project index reads and parses every snapshot the workspace holds
+    when it is made (`LocalState.reload`): 0.59 s at 30 daily snapshots, 1.68 s at 90,
+    5.76 s at 365 (`python -m benchmarks.evidently_workspace`, median of 5), and a day adds
+    up to three; every run the daemon launches is a fresh process, so each paid it once
+    more as the history grew, and one truncated snapshot file (a run killed while saving)
+    made every later save raise. What is called on it here (projects, dashboard, `add_run`,
+    `delete_run`) goes through `Workspace.state`, Evidently's per-file store of the same
+    folder, so the files are exactly those `Workspace` writes and reads (tested both ways);
+    the dataset APIs (`add_dataset`, `load_dataset`, `list_datasets`) are not used here and
+    are not available on it."""
+
+    def __init__(self, path: str) -> None:  # noqa: D107 - see the class
+        self.path = path
+        self.state = LocalState(path)
 
 
 def _workspace(folder: Path) -> Workspace:
-    """The process's Workspace of `folder`, made on first use."""
-    key = str(folder.resolve())
-    with _workspaces_lock:
-        if key not in _workspaces:
-            _workspaces[key] = Workspace(key)
-        return _workspaces[key]
+    """The workspace of `folder` (made per call: it reads nothing when made)."""
+    return SnapshotWorkspace(str(folder.resolve()))
 
 
 def _open_project(folder: Path) -> tuple[Workspace, Project]:

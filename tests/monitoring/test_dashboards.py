@@ -136,35 +136,37 @@ def test_a_performance_day_lands_with_the_gates_numbers(tmp_path):
     assert dashboards.save_performance(unjudged, tmp_path) is None  # a gap, not a zero
 
 
-def test_a_process_makes_its_workspace_once_and_sees_the_files_as_they_are(tmp_path,
-                                                                         monkeypatch):
-    # Evidently's Workspace() parses every snapshot held: made once per folder and process.
-    made = []
-
-    class Counted(Workspace):
-        def __init__(self, path: str):
-            made.append(path)
-            super().__init__(path)
-
-    monkeypatch.setattr(dashboards, "Workspace", Counted)
-    monkeypatch.setattr(dashboards, "_workspaces", {})
+def test_saving_reads_no_snapshot_and_writes_what_evidently_reads(tmp_path):
+    # Evidently's Workspace() parses every snapshot held (each fresh run process paid it
+    # as the history grew); ours reads none: a truncated snapshot file (a run killed while
+    # saving), which stops Evidently's own Workspace() from opening, does not stop a save.
     rng = np.random.default_rng(1)
     labels = (rng.random(500) < 0.1).astype(int)
     snapshot = dashboards.performance_snapshot(_day(labels, labels * 0.9, 0.5))
-    first = dashboards.save_snapshot(snapshot, "performance", "2025-01-10", [], tmp_path)
-    # Another process (Evidently's own API) deletes that day's snapshot meanwhile.
-    workspace, project = _project(tmp_path)
-    workspace.delete_run(project.id, first)
+    # The project and a first day as another process writes them (Evidently's own API).
+    workspace = Workspace(str(tmp_path / "evidently"))
+    project = workspace.create_project(dashboards.PROJECT_NAME)
+    first = str(workspace.add_run(project.id, snapshot, name="performance 2025-01-10").id)
+    truncated = (tmp_path / "evidently" / str(project.id) / "snapshots"
+                 / "01234567-89ab-7def-8123-456789abcdef.json")
+    truncated.write_text('{"id": "01234567-89ab-7def-8123-456789abcdef", "metric_res')
+    with pytest.raises(ValueError):
+        Workspace(str(tmp_path / "evidently"))
     second = dashboards.save_snapshot(snapshot, "performance", "2025-01-11", [], tmp_path)
-    assert [str(s) for s in workspace.list_runs(project.id)] == [second]
-    assert len(made) == 1
+    truncated.unlink()
+    # What it wrote is what Evidently's own API reads, and it sees Evidently's writes.
+    workspace, project = _project(tmp_path)
+    assert sorted(str(s) for s in workspace.list_runs(project.id)) == sorted([first, second])
+    assert workspace.get_run(project.id, second).metadata["day"] == "2025-01-11"
+    workspace.delete_run(project.id, first)
+    third = dashboards.save_snapshot(snapshot, "performance", "2025-01-12", [], tmp_path)
+    assert sorted(str(s) for s in workspace.list_runs(project.id)) == sorted([second, third])
     # The whole workspace removed by hand: the next save makes the project again.
     shutil.rmtree(tmp_path / "evidently")
-    third = dashboards.save_snapshot(snapshot, "performance", "2025-01-12", [], tmp_path)
+    fourth = dashboards.save_snapshot(snapshot, "performance", "2025-01-12", [], tmp_path)
     workspace, project = _project(tmp_path)
-    assert [str(s) for s in workspace.list_runs(project.id)] == [third]
-    assert workspace.get_run(project.id, third).metadata["day"] == "2025-01-12"
-    assert len(made) == 1
+    assert [str(s) for s in workspace.list_runs(project.id)] == [fourth]
+    assert workspace.get_run(project.id, fourth).metadata["day"] == "2025-01-12"
 
 
 def test_the_project_has_the_three_panels_once(tmp_path):
