@@ -12,6 +12,9 @@ the UI changes it (the same values, new materializations).
 Usage: FRAUD_HOME=DIR .venv/bin/python -m benchmarks.daily_run --day 2025-01-30 [--runs 2]
   (DIR: e.g. `benchmarks.scale`'s `pipeline-1000000x30`; a day with a champion in place
   measures `model_performance` too)
+To compare two versions of the code, run it from each version's checkout (e.g. a `git
+worktree`) with the same interpreter, in alternating rounds: `python -m` puts the working
+directory first on `sys.path`, so PYTHONPATH pointing at another checkout is not enough.
 """
 
 from __future__ import annotations
