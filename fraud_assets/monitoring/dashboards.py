@@ -112,8 +112,8 @@ class SnapshotWorkspace(Workspace):
     also builds.
 
     Why: that manager's project index reads and parses every snapshot the workspace holds
-    when it is made (`LocalState.reload`): 0.59 s at 30 daily snapshots, 1.68 s at 90,
-    5.76 s at 365 (`python -m benchmarks.evidently_workspace`, median of 5), and a day adds
+    when it is made (`LocalState.reload`): 0.33 s at 30 daily snapshots, 1.13 s at 90,
+    4.03 s at 365 (`python -m benchmarks.evidently_workspace`, median of 5), and a day adds
     up to three; every run the daemon launches is a fresh process, so each paid it once
     more as the history grew, and one truncated snapshot file (a run killed while saving)
     made every later save raise. What is called on it here (projects, dashboard, `add_run`,
@@ -122,18 +122,13 @@ class SnapshotWorkspace(Workspace):
     the dataset APIs (`add_dataset`, `load_dataset`, `list_datasets`) are not used here and
     are not available on it."""
 
-    def __init__(self, path: str) -> None:  # noqa: D107 - see the class
+    def __init__(self, path: str) -> None:
         self.path = path
         self.state = LocalState(path)
 
 
-def _workspace(folder: Path) -> Workspace:
-    """The workspace of `folder` (made per call: it reads nothing when made)."""
-    return SnapshotWorkspace(str(folder.resolve()))
-
-
 def _open_project(folder: Path) -> tuple[Workspace, Project]:
-    workspace = _workspace(folder)
+    workspace = SnapshotWorkspace(str(folder.resolve()))  # reads nothing when made
     found = workspace.search_project(PROJECT_NAME)
     project = found[0] if found else workspace.create_project(PROJECT_NAME,
                                                              PROJECT_DESCRIPTION)
